@@ -1,0 +1,414 @@
+"""Targets and settings: read the config file, refuse literal secrets, resolve precedence.
+
+Every value resolves command line > environment (``DEPLOYCHECK_*``) > config file > default,
+and remembers where it came from so the pytest header can say so.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pytest_deploycheck.model import Phase, Secret, Severity
+from pytest_deploycheck.signoff import Policy
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+CONFIG_FILE = "deploycheck.toml"
+DEFAULT_SIGNOFF = "deploycheck-signoff.json"
+ENV_PREFIX = "DEPLOYCHECK_"
+# Settings that can come from the command line or the environment, by their option names.
+OPTION_NAMES = {
+    "target": "--deploy-target",
+    "config": "--deploy-config",
+    "base_url": "--base-url",
+    "db_url": "--deploy-db-url",
+    "version": "--deploy-version",
+    "phase": "--deploy-phase",
+    "suites": "--deploy-suites",
+    "signoff": "--deploy-signoff",
+    "allow_destructive": "--deploy-allow-destructive",
+}
+
+_SECRET_KEY = re.compile(r"(?i)(^|_)(pass(word|wd)?|secret|token|api_?key|private_?key)$")
+_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_ONLY_REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
+_DSN_PASSWORD = re.compile(r"(?i)\bpassword\s*=\s*(\S+)")
+
+
+class ConfigError(Exception):
+    """A configuration the run cannot start with; the message is one sentence naming the fix."""
+
+
+@dataclass(frozen=True)
+class DbSettings:
+    """How database sessions are opened: every one read-only and bounded in time."""
+
+    connect_timeout_s: float = 5.0
+    statement_timeout_ms: int = 5000
+    lock_timeout_ms: int = 1000
+    idle_in_transaction_timeout_ms: int = 10000
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """Explicit HTTP timeouts; nothing waits for ever."""
+
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class Target:
+    """One deployment to check; secrets in ``credentials`` are :class:`Secret` values."""
+
+    name: str
+    base_url: str | None = None
+    db_url: str | None = None
+    version: str | None = None
+    production: bool = False
+    credentials: Mapping[str, str | Secret] = field(default_factory=dict)
+    suites: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def suite(self, name: str) -> Mapping[str, Any]:
+        """The settings of one prebuilt suite for this target (empty when none are given)."""
+        return self.suites.get(name, {})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything one run is configured with."""
+
+    target: Target
+    active: bool = False
+    phases: tuple[Phase, ...] = ()
+    suites: tuple[str, ...] = ()
+    signoff_path: str = DEFAULT_SIGNOFF
+    allow_destructive: bool = False
+    default_phase: Phase = Phase.IMMEDIATE
+    phase_severity: Mapping[Phase, Severity] = field(default_factory=dict)
+    severity_overrides: tuple[tuple[str, Severity], ...] = ()
+    policy: Policy = field(default_factory=Policy)
+    db: DbSettings = field(default_factory=DbSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    config_path: Path | None = None
+    sources: Mapping[str, str] = field(default_factory=dict)
+    secrets: frozenset[str] = frozenset()
+
+
+# Shapes of the config file: key -> type (a dict value means a nested table of that shape).
+_TARGET_KEYS: dict[str, Any] = {
+    "base_url": str,
+    "db_url": str,
+    "version": str,
+    "production": bool,
+    "credentials": "table",
+    "suites": "table",
+}
+_TOP_KEYS: dict[str, Any] = {
+    "default_target": str,
+    "default_phase": str,
+    "signoff": str,
+    "targets": "targets",
+    "suites": "table",
+    "severity": "table",
+    "phase_severity": "table",
+    "policy": {"error_rate_hold": float, "error_rate_rollback": float},
+    "db": dict.fromkeys(DbSettings.__dataclass_fields__, float),
+    "http": dict.fromkeys(HttpSettings.__dataclass_fields__, float),
+}
+
+
+def find_config(explicit: str | None, rootdir: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The config file in use and its deploycheck table, or None when there is none."""
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"config file {explicit} not found; fix --deploy-config")
+        table = _read_toml(path)
+        if path.name == "pyproject.toml":
+            table = table.get("tool", {}).get("deploycheck")
+            if table is None:
+                raise ConfigError(f"{path} has no [tool.deploycheck] table")
+        return path, table
+    own = rootdir / CONFIG_FILE
+    if own.is_file():
+        return own, _read_toml(own)
+    pyproject = rootdir / "pyproject.toml"
+    if pyproject.is_file():
+        table = _read_toml(pyproject).get("tool", {}).get("deploycheck")
+        if table is not None:
+            return pyproject, table
+    return None
+
+
+def resolve(
+    options: Mapping[str, Any], environ: Mapping[str, str], rootdir: Path, base: Path
+) -> Settings:
+    """Resolve the settings of a run; ``base`` is the directory relative paths start from."""
+    given = _Given(options, environ)
+    config_name = given.get("config")
+    found = find_config(config_name[0] if config_name else None, rootdir)
+    path, table = found if found else (None, {})
+    label = path.name if path else "config"
+    _check_shape(table, _TOP_KEYS, label, "")
+    _refuse_literal_secrets(table, label)
+
+    name = given.get("target") or _from_file(table, "default_target", label)
+    targets = table.get("targets", {})
+    if name and targets and name[0] not in targets:
+        known = ", ".join(sorted(targets))
+        raise ConfigError(f"unknown target {name[0]!r}; {label} defines: {known}")
+    target_name = name[0] if name else "default"
+    raw_target = dict(targets.get(target_name, {}))
+    secrets: set[str] = set()
+    target_table = _interpolate(raw_target, environ, f"{label}: targets.{target_name}", secrets)
+    suite_defaults = _interpolate(table.get("suites", {}), environ, f"{label}: suites", secrets)
+
+    sources: dict[str, str] = {"target": name[1] if name else "default"}
+    values: dict[str, Any] = {}
+    for key in ("base_url", "db_url", "version"):
+        chosen = given.get(key) or _from_file(target_table, key, label)
+        if chosen:
+            values[key], sources[key] = chosen
+    _check_urls(values)
+    secrets |= _url_passwords(values.get("db_url"))
+
+    phases = given.get("phase")
+    suites = given.get("suites")
+    signoff = given.get("signoff") or _from_file(table, "signoff", label)
+    destructive = given.get("allow_destructive")
+    if phases:
+        sources["phases"] = phases[1]
+    if signoff:
+        sources["signoff"] = signoff[1]
+
+    target = Target(
+        name=target_name,
+        base_url=values.get("base_url"),
+        db_url=values.get("db_url"),
+        version=values.get("version"),
+        production=bool(target_table.get("production", False)),
+        credentials=_credentials(target_table.get("credentials", {})),
+        suites=_merge_suites(suite_defaults, target_table.get("suites", {})),
+    )
+    return Settings(
+        target=target,
+        active=bool(name or phases or suites or signoff),
+        phases=_parse_list(phases[0], Phase.parse) if phases else (),
+        suites=tuple(_split(suites[0])) if suites else (),
+        signoff_path=str(base / signoff[0]) if signoff else str(base / DEFAULT_SIGNOFF),
+        allow_destructive=bool(destructive and _truthy(destructive[0])),
+        default_phase=_parsed(table, "default_phase", Phase.parse, label) or Phase.IMMEDIATE,
+        phase_severity=_phase_severity(table.get("phase_severity", {}), label),
+        severity_overrides=tuple(
+            (pattern, _parse(Severity.parse, value, f"{label}: severity.{pattern}"))
+            for pattern, value in table.get("severity", {}).items()
+        ),
+        policy=_policy(table.get("policy", {}), label),
+        db=DbSettings(**table.get("db", {})),
+        http=HttpSettings(**table.get("http", {})),
+        config_path=path,
+        sources=sources,
+        secrets=frozenset(secrets),
+    )
+
+
+class _Given:
+    """Values given on the command line or in the environment, with where they came from."""
+
+    def __init__(self, options: Mapping[str, Any], environ: Mapping[str, str]) -> None:
+        self._options = options
+        self._environ = environ
+
+    def get(self, key: str) -> tuple[Any, str] | None:
+        value = self._options.get(key)
+        if value not in (None, False, ""):
+            return value, OPTION_NAMES[key]
+        env_name = ENV_PREFIX + key.upper()
+        if self._environ.get(env_name):
+            return self._environ[env_name], env_name
+        return None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            table: dict[str, Any] = tomllib.load(handle)
+            return table
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path.name} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _check_shape(table: Mapping[str, Any], shape: Mapping[str, Any], label: str, at: str) -> None:
+    for key, value in table.items():
+        where = f"{at}{key}"
+        if key not in shape:
+            known = ", ".join(sorted(shape))
+            raise ConfigError(f"{label}: unknown key {where!r} (known keys: {known})")
+        expected = shape[key]
+        if expected == "targets":
+            _require(isinstance(value, dict), label, where, "a table of targets")
+            for name, target in value.items():
+                _require(isinstance(target, dict), label, f"{where}.{name}", "a table")
+                _check_shape(target, _TARGET_KEYS, label, f"{where}.{name}.")
+        elif expected == "table" or isinstance(expected, dict):
+            _require(isinstance(value, dict), label, where, "a table")
+            if isinstance(expected, dict):
+                _check_shape(value, expected, label, f"{where}.")
+        elif expected is float:
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            _require(ok, label, where, "a number")
+        else:
+            _require(isinstance(value, expected), label, where, f"a {expected.__name__}")
+
+
+def _require(ok: bool, label: str, where: str, what: str) -> None:
+    if not ok:
+        raise ConfigError(f"{label}: {where} must be {what}")
+
+
+def _walk(value: Any, at: str) -> Iterator[tuple[str, str, str]]:
+    """Every string in a nested table as (dotted path, key, value)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, str):
+                yield f"{at}.{key}".lstrip("."), key, item
+            else:
+                yield from _walk(item, f"{at}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _walk({str(index): item}, at)
+
+
+def _refuse_literal_secrets(table: Mapping[str, Any], label: str) -> None:
+    for where, key, value in _walk(dict(table), ""):
+        literal = (
+            bool(_SECRET_KEY.search(key)) and bool(value) and not _ONLY_REFERENCE.match(value)
+        ) or any(not _ONLY_REFERENCE.match(p) for p in _embedded_passwords(value))
+        if literal:
+            raise ConfigError(
+                f'{label}: {where} holds a literal secret; write it as "${{ENV_VAR}}" '
+                "and set that environment variable"
+            )
+
+
+def _embedded_passwords(value: str) -> list[str]:
+    """Passwords written inside a URL (``user:pw@host``) or a key=value DSN."""
+    found = [m.group(1) for m in _DSN_PASSWORD.finditer(value)]
+    if "://" in value:
+        try:
+            password = urlsplit(value).password
+        except ValueError:
+            password = None
+        if password:
+            found.append(password)
+    return found
+
+
+def _url_passwords(url: str | None) -> set[str]:
+    return set(_embedded_passwords(url)) if url else set()
+
+
+def _interpolate(value: Any, environ: Mapping[str, str], at: str, secrets: set[str]) -> Any:
+    """Replace ``${VAR}`` references; values of secret-named keys are remembered as secrets."""
+    if isinstance(value, dict):
+        resolved = {}
+        for key, item in value.items():
+            resolved[key] = _interpolate(item, environ, f"{at}.{key}", secrets)
+            if _SECRET_KEY.search(key) and isinstance(resolved[key], str):
+                secrets.add(resolved[key])
+        return resolved
+    if isinstance(value, list):
+        return [_interpolate(item, environ, at, secrets) for item in value]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in environ:
+            raise ConfigError(f"{at} needs environment variable {name}, which is not set")
+        return environ[name]
+
+    return _REFERENCE.sub(substitute, value)
+
+
+def _from_file(table: Mapping[str, Any], key: str, label: str) -> tuple[Any, str] | None:
+    value = table.get(key)
+    return (value, label) if value not in (None, "") else None
+
+
+def _check_urls(values: Mapping[str, str]) -> None:
+    base_url = values.get("base_url")
+    if base_url and urlsplit(base_url).scheme not in ("http", "https"):
+        raise ConfigError(f"base URL {base_url!r} must start with http:// or https://")
+    db_url = values.get("db_url")
+    if db_url and "://" in db_url and urlsplit(db_url).scheme not in ("postgres", "postgresql"):
+        raise ConfigError("database URL must start with postgresql:// (or be a key=value DSN)")
+
+
+def _credentials(table: Mapping[str, Any]) -> dict[str, str | Secret]:
+    return {
+        key: Secret(value) if _SECRET_KEY.search(key) else value
+        for key, value in table.items()
+        if isinstance(value, str)
+    }
+
+
+def _merge_suites(
+    defaults: Mapping[str, Any], overrides: Mapping[str, Any]
+) -> dict[str, Mapping[str, Any]]:
+    names = [*defaults, *(n for n in overrides if n not in defaults)]
+    return {name: {**defaults.get(name, {}), **overrides.get(name, {})} for name in names}
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _parse_list(text: str, parse: Callable[[str], Phase]) -> tuple[Phase, ...]:
+    try:
+        return tuple(dict.fromkeys(parse(part) for part in _split(text)))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _parse(parse: Callable[[str], Any], value: Any, where: str) -> Any:
+    try:
+        return parse(str(value))
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _parsed(table: Mapping[str, Any], key: str, parse: Callable[[str], Any], label: str) -> Any:
+    return _parse(parse, table[key], f"{label}: {key}") if key in table else None
+
+
+def _phase_severity(table: Mapping[str, Any], label: str) -> dict[Phase, Severity]:
+    return {
+        _parse(Phase.parse, phase, f"{label}: phase_severity"): _parse(
+            Severity.parse, value, f"{label}: phase_severity.{phase}"
+        )
+        for phase, value in table.items()
+    }
+
+
+def _policy(table: Mapping[str, Any], label: str) -> Policy:
+    try:
+        return Policy(**table)
+    except ValueError as exc:
+        raise ConfigError(f"{label}: policy: {exc}") from None
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).strip().lower() in ("1", "true", "yes", "on")

@@ -1,0 +1,108 @@
+"""Fixtures that give each check its deployment target; clients are created on first use."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_deploycheck.config import Settings, Target
+from pytest_deploycheck.model import NOT_CONFIGURED, Finding, Gate
+from pytest_deploycheck.signoff import error_rate_gate
+
+if TYPE_CHECKING:
+    import httpx
+    import psycopg
+
+SETTINGS = pytest.StashKey[Settings]()
+RECORD = pytest.StashKey["Record"]()
+
+
+class Record:
+    """What a check records besides its outcome: findings and measured gates."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self.findings: list[Finding] = []
+        self.gates: list[Gate] = []
+
+    def finding(self, rule: str, object: str, message: str) -> Finding:
+        """Record one fact about one object of the target (a table, an URL, a cookie)."""
+        found = Finding(rule, object, message)
+        self.findings.append(found)
+        return found
+
+    def gate(self, gate: Gate) -> None:
+        """Record a measured figure for the sign-off to judge."""
+        self.gates.append(gate)
+
+    def error_rate(self, name: str, errors: int, total: int) -> Gate:
+        """Record an error rate; the policy's thresholds decide its status."""
+        gate = error_rate_gate(name, errors, total, self._settings.policy)
+        self.gates.append(gate)
+        return gate
+
+
+def not_configured(what: str) -> None:
+    """Skip a check whose target lacks a setting; the sign-off holds for it."""
+    pytest.skip(f"[{NOT_CONFIGURED}] {what}")
+
+
+@pytest.fixture(scope="session")
+def deploy_settings(pytestconfig: pytest.Config) -> Settings:
+    """The resolved settings of this run."""
+    return pytestconfig.stash[SETTINGS]
+
+
+@pytest.fixture(scope="session")
+def deploy_target(deploy_settings: Settings) -> Target:
+    """The deployment under check: base URL, database, expected version, credentials."""
+    return deploy_settings.target
+
+
+@pytest.fixture(scope="session")
+def base_url(deploy_target: Target) -> str:
+    """The target's base URL (the same value pytest-base-url reports when it is installed)."""
+    if not deploy_target.base_url:
+        not_configured(f"target {deploy_target.name} has no base_url")
+    return str(deploy_target.base_url)
+
+
+@pytest.fixture(scope="session")
+def http(base_url: str, deploy_settings: Settings) -> Iterator[httpx.Client]:
+    """An httpx client bound to the base URL, with explicit timeouts and connection reuse."""
+    from pytest_deploycheck.http_client import make_client
+
+    with make_client(base_url, deploy_settings.http) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def deploy_db_connection(
+    deploy_target: Target, deploy_settings: Settings
+) -> Iterator[psycopg.Connection[Any]]:
+    """One read-only database connection per session (per xdist worker)."""
+    from pytest_deploycheck.db import connect_readonly
+
+    if not deploy_target.db_url:
+        not_configured(f"target {deploy_target.name} has no db_url")
+    conn = connect_readonly(str(deploy_target.db_url), deploy_settings.db)
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def db(deploy_db_connection: psycopg.Connection[Any]) -> Iterator[psycopg.Connection[Any]]:
+    """The read-only connection; whatever the check did is rolled back after it."""
+    yield deploy_db_connection
+    if not deploy_db_connection.closed:
+        deploy_db_connection.rollback()
+
+
+@pytest.fixture
+def deploy_record(request: pytest.FixtureRequest, deploy_settings: Settings) -> Record:
+    """Record findings and measured gates; they go into the sign-off with the check's result."""
+    record = Record(deploy_settings)
+    request.node.stash[RECORD] = record
+    return record

@@ -1,0 +1,138 @@
+"""What a check found: phases, severities, outcomes, findings, gates and secrets."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Phase(str, Enum):
+    """The runbook's validation phases, in the order they run after a deploy."""
+
+    IMMEDIATE = "immediate"  # 0-5 min
+    SHORT_TERM = "short_term"  # 5-30 min
+    STANDARD = "standard"  # 30 min-2 h
+    EXTENDED = "extended"  # 2-24 h
+
+    @classmethod
+    def parse(cls, name: str) -> Phase:
+        """Read a phase name; ``short-term`` and ``short_term`` are the same phase."""
+        try:
+            return cls(name.strip().lower().replace("-", "_"))
+        except ValueError:
+            choices = ", ".join(p.value for p in cls)
+            raise ValueError(f"unknown phase {name!r} (choose from {choices})") from None
+
+
+class Severity(str, Enum):
+    """How much a failed check weighs in the sign-off."""
+
+    CRITICAL = "critical"  # a failure rolls the deployment back
+    MAJOR = "major"  # a failure holds it
+    MINOR = "minor"  # advisory: listed, never blocks
+
+    @classmethod
+    def parse(cls, name: str) -> Severity:
+        """Read a severity name."""
+        try:
+            return cls(name.strip().lower())
+        except ValueError:
+            choices = ", ".join(s.value for s in cls)
+            raise ValueError(f"unknown severity {name!r} (choose from {choices})") from None
+
+
+class Outcome(str, Enum):
+    """What became of a check: ``error`` means it could not check, not that it found a fault."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"
+    SKIPPED = "skipped"
+
+
+class CouldNotCheck(Exception):
+    """Raised when a check cannot reach a verdict on the deployment: a HOLD, not a failure."""
+
+
+_REASON_CODE = re.compile(r"^\[([a-z0-9][a-z0-9._-]*)\]")
+
+NOT_CONFIGURED = "not-configured"
+
+
+def reason_code(message: str) -> str | None:
+    """The stable reason code a message starts with, as in ``[version-mismatch] ...``."""
+    match = _REASON_CODE.match(message)
+    return match.group(1) if match else None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One fact a check found about one object of the target."""
+
+    rule: str
+    object: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A measured figure against a threshold; ``status`` is ``pass``, ``hold`` or ``rollback``."""
+
+    name: str
+    value: float | None
+    threshold: float | None
+    status: str
+    detail: str = ""
+
+    def __post_init__(self) -> None:
+        if self.status not in GATE_STATUSES:
+            raise ValueError(f"gate status must be one of {GATE_STATUSES}, not {self.status!r}")
+
+
+GATE_STATUSES = ("pass", "hold", "rollback")
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one check (one collected test) in one run."""
+
+    id: str
+    nodeid: str
+    suite: str
+    phase: Phase
+    severity: Severity
+    outcome: Outcome
+    duration_s: float = 0.0
+    message: str = ""
+    findings: tuple[Finding, ...] = field(default=())
+
+    @property
+    def code(self) -> str | None:
+        """The reason code of the message, if it has one."""
+        return reason_code(self.message)
+
+
+class Secret:
+    """A credential that prints as ``***``; ``reveal()`` hands the value to code that needs it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret value itself."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    def __str__(self) -> str:
+        return "***"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)

@@ -1,0 +1,158 @@
+"""The verdict engine: pure functions from check results and gates to GO, HOLD or ROLLBACK."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+
+from pytest_deploycheck.model import NOT_CONFIGURED, CheckResult, Gate, Outcome, Phase, Severity
+
+
+class Verdict(str, Enum):
+    """What the pipeline should do with the deployment; ordered from best to worst."""
+
+    GO = "GO"
+    HOLD = "HOLD"
+    ROLLBACK = "ROLLBACK"
+
+    @property
+    def exit_code(self) -> int:
+        """The process exit status a pipeline acts on."""
+        return _EXIT_CODES[self]
+
+    @property
+    def rank(self) -> int:
+        """Position from best (0) to worst."""
+        return list(Verdict).index(self)
+
+
+_EXIT_CODES = {Verdict.GO: 0, Verdict.HOLD: 10, Verdict.ROLLBACK: 20}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Thresholds and severities the verdict is decided by (defaults from the runbook)."""
+
+    error_rate_hold: float = 0.01
+    error_rate_rollback: float = 0.10
+    rollback_severities: frozenset[Severity] = frozenset({Severity.CRITICAL})
+    hold_severities: frozenset[Severity] = frozenset({Severity.MAJOR})
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.error_rate_hold <= self.error_rate_rollback <= 1:
+            raise ValueError(
+                "error rates must satisfy 0 <= error_rate_hold <= error_rate_rollback <= 1"
+            )
+
+
+@dataclass(frozen=True)
+class Run:
+    """Everything the engine needs to know about one run."""
+
+    checks: Sequence[CheckResult]
+    gates: Sequence[Gate] = ()
+    selected: int | None = None  # checks selected to run; None when unknown
+    phases: Sequence[Phase] = ()
+    problems: Sequence[
+        str
+    ] = ()  # run-level faults (interrupted, collection errors), each "[code] ..."
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One cause of the verdict: the verdict it calls for and a line that starts with its code."""
+
+    verdict: Verdict
+    text: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The verdict, the reasons that call for it, and advisory findings that do not block."""
+
+    verdict: Verdict
+    reasons: tuple[Reason, ...] = ()
+    advisories: tuple[str, ...] = field(default=())
+
+
+def decide(run: Run, policy: Policy = Policy()) -> Decision:
+    """Decide GO, HOLD or ROLLBACK; an empty, partial or interrupted run is never GO."""
+    reasons = [*_run_reasons(run), *_check_reasons(run.checks, policy), *_gate_reasons(run.gates)]
+    reasons.sort(key=lambda reason: -reason.verdict.rank)
+    advisories = tuple(
+        f"{check.id}: {check.message}".rstrip(": ")
+        for check in run.checks
+        if check.outcome is Outcome.FAILED
+        and check.severity not in policy.rollback_severities | policy.hold_severities
+    )
+    verdict = reasons[0].verdict if reasons else Verdict.GO
+    return Decision(verdict, tuple(r for r in reasons if r.verdict is not Verdict.GO), advisories)
+
+
+def override(decision: Decision, verdict: Verdict, why: str) -> Decision:
+    """A decision replaced by a hook, keeping the original reasons for the record."""
+    note = Reason(verdict, f"[override] {decision.verdict.value} -> {verdict.value}: {why}")
+    return Decision(verdict, (note, *decision.reasons), decision.advisories)
+
+
+def error_rate_gate(name: str, errors: int, total: int, policy: Policy = Policy()) -> Gate:
+    """A gate on a measured error rate: above the rollback threshold ROLLBACK, above hold HOLD."""
+    if total <= 0:
+        return Gate(name, None, policy.error_rate_hold, "hold", "no requests were measured")
+    rate = errors / total
+    detail = f"{errors} of {total} requests failed"
+    if rate > policy.error_rate_rollback:
+        return Gate(name, rate, policy.error_rate_rollback, "rollback", detail)
+    if rate > policy.error_rate_hold:
+        return Gate(name, rate, policy.error_rate_hold, "hold", detail)
+    return Gate(name, rate, policy.error_rate_hold, "pass", detail)
+
+
+def _run_reasons(run: Run) -> list[Reason]:
+    reasons = [Reason(Verdict.HOLD, problem) for problem in run.problems]
+    phases = ", ".join(p.value for p in run.phases) or "any phase"
+    if run.selected == 0 or (run.selected is None and not run.checks):
+        reasons.append(Reason(Verdict.HOLD, f"[nothing-collected] no checks selected for {phases}"))
+    elif run.selected is not None and len(run.checks) < run.selected:
+        missing = run.selected - len(run.checks)
+        reasons.append(
+            Reason(Verdict.HOLD, f"[incomplete] {missing} of {run.selected} checks did not run")
+        )
+    return reasons
+
+
+def _check_reasons(checks: Sequence[CheckResult], policy: Policy) -> list[Reason]:
+    reasons = []
+    unconfigured: dict[str, str] = {}
+    for check in checks:
+        detail = f"{check.id}: {check.message}".rstrip(": ")
+        if check.outcome is Outcome.FAILED and check.severity in policy.rollback_severities:
+            reasons.append(Reason(Verdict.ROLLBACK, f"[{check.severity.value}-failure] {detail}"))
+        elif check.outcome is Outcome.FAILED and check.severity in policy.hold_severities:
+            reasons.append(Reason(Verdict.HOLD, f"[{check.severity.value}-failure] {detail}"))
+        elif check.outcome is Outcome.ERROR:
+            reasons.append(Reason(Verdict.HOLD, f"[could-not-check] {detail}"))
+        elif check.outcome is Outcome.SKIPPED and check.code == NOT_CONFIGURED:
+            why = check.message.removeprefix(f"[{NOT_CONFIGURED}]").strip()
+            unconfigured.setdefault(check.suite, why)
+    reasons += [
+        Reason(Verdict.HOLD, f"[{NOT_CONFIGURED}] suite {suite} was skipped: {why}")
+        for suite, why in unconfigured.items()
+    ]
+    return reasons
+
+
+def _gate_reasons(gates: Sequence[Gate]) -> list[Reason]:
+    verdicts = {"rollback": Verdict.ROLLBACK, "hold": Verdict.HOLD}
+    return [
+        Reason(verdicts[gate.status], f"[gate-{gate.status}] {_describe(gate)}")
+        for gate in gates
+        if gate.status in verdicts
+    ]
+
+
+def _describe(gate: Gate) -> str:
+    value = "n/a" if gate.value is None else f"{gate.value:.4g}"
+    text = f"{gate.name} = {value} (threshold {gate.threshold})"
+    return f"{text}: {gate.detail}" if gate.detail else text

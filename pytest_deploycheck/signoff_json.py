@@ -1,0 +1,89 @@
+"""The sign-off document (schema version 1) and its atomic, redacted JSON file."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pytest_deploycheck.model import CheckResult, Gate, Phase
+from pytest_deploycheck.redact import Redactor
+from pytest_deploycheck.signoff import Decision
+
+SCHEMA_ID = "https://pytest-deploycheck.dev/schema/signoff-v1.json"
+SCHEMA_PATH = Path(__file__).with_name("signoff.schema.json")
+
+
+@dataclass(frozen=True)
+class SignOff:
+    """One run's verdict with the evidence behind it."""
+
+    decision: Decision
+    target_name: str
+    base_url: str | None
+    version: str | None
+    phases: Sequence[Phase]
+    started_at: datetime
+    finished_at: datetime
+    checks: Sequence[CheckResult]
+    gates: Sequence[Gate]
+
+    def to_dict(self, redact: Redactor) -> dict[str, Any]:
+        """The JSON document, every string passed through ``redact``."""
+        document = {
+            "schema": SCHEMA_ID,
+            "verdict": self.decision.verdict.value,
+            "exit_code": self.decision.verdict.exit_code,
+            "reasons": [reason.text for reason in self.decision.reasons],
+            "advisories": list(self.decision.advisories),
+            "target": {
+                "name": self.target_name,
+                "base_url": self.base_url,
+                "version": self.version,
+            },
+            "phases": [phase.value for phase in self.phases],
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat(),
+            "checks": [_check(check) for check in self.checks],
+            "gates": [asdict(gate) for gate in self.gates],
+        }
+        redacted: dict[str, Any] = redact.deep(document)
+        return redacted
+
+
+def _check(check: CheckResult) -> dict[str, Any]:
+    return {
+        "id": check.id,
+        "nodeid": check.nodeid,
+        "suite": check.suite,
+        "phase": check.phase.value,
+        "outcome": check.outcome.value,
+        "severity": check.severity.value,
+        "duration_s": check.duration_s,
+        "message": check.message,
+        "findings": [asdict(finding) for finding in check.findings],
+    }
+
+
+def write(path: str | Path, document: dict[str, Any]) -> Path:
+    """Write ``document`` so that readers see the old file or the new one, never half of one."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(document, out, indent=2)
+            out.write("\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target

@@ -1,0 +1,253 @@
+"""The pytest glue of a deploy run: phase selection, result collection and the sign-off.
+
+Registered only when a run selects a target, phase, suite or sign-off path, so that loading
+the plugin costs an ordinary test run nothing.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Generator
+from datetime import datetime, timezone
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import pytest
+
+from pytest_deploycheck.check_identity import Identity, default_id, default_suite, severity_for
+from pytest_deploycheck.config import Settings
+from pytest_deploycheck.fixtures import RECORD
+from pytest_deploycheck.model import CouldNotCheck, Phase
+from pytest_deploycheck.redact import Redactor
+from pytest_deploycheck.results import ResultBook
+from pytest_deploycheck.signoff import Run, Verdict, decide, override
+from pytest_deploycheck.signoff_json import SignOff, write
+from pytest_deploycheck.summary import lines
+
+IDENTITY = pytest.StashKey[Identity]()
+_PHASES = [phase.value for phase in Phase]
+
+
+class SignOffSession:
+    """Per-run state of a deploy run; the writing half runs only where results are gathered."""
+
+    def __init__(self, config: pytest.Config, settings: Settings, suites_dir: Path) -> None:
+        self.config = config
+        self.settings = settings
+        self.suites_dir = suites_dir
+        self.redact = Redactor(settings.secrets)
+        self.book = ResultBook()
+        self.problems: list[str] = []
+        self.started_at = datetime.now(timezone.utc)
+        self.signoff: SignOff | None = None
+        self.written: Path | None = None
+        self._previous_sigterm: Any = None
+
+    @property
+    def is_worker(self) -> bool:
+        """True in an xdist worker, which runs checks but never writes the sign-off."""
+        return hasattr(self.config, "workerinput")
+
+    def install_sigterm(self) -> None:
+        """Turn SIGTERM (a CI timeout) into an interrupt, so the sign-off is still written."""
+        if not self.is_worker:
+            try:
+                self._previous_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
+            except ValueError:  # not the main thread: leave signals alone
+                self._previous_sigterm = None
+
+    def restore_sigterm(self) -> None:
+        """Put back the SIGTERM handler that was there before."""
+        if self._previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, self._previous_sigterm)
+
+    def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
+        self.problems.append("[interrupted] the run was stopped by SIGTERM before it ended")
+        raise KeyboardInterrupt("SIGTERM")
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(
+        self, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        """Give unmarked checks the default phase, keep the selected phases, note identities."""
+        selected, deselected = [], []
+        for item in items:
+            phase = self._phase_of(item)
+            if phase is None:
+                deselected.append(item)
+                continue
+            item.stash[IDENTITY] = self._identity(item, phase)
+            selected.append(item)
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+            items[:] = selected
+
+    def _phase_of(self, item: pytest.Item) -> Phase | None:
+        marked = sorted(
+            {Phase(m.name) for m in item.iter_markers() if m.name in _PHASES},
+            key=_PHASE_RANK.__getitem__,
+        )
+        if not marked:
+            marked = [self.settings.default_phase]
+            item.add_marker(self.settings.default_phase.value)
+        wanted = self.settings.phases
+        return next((phase for phase in marked if not wanted or phase in wanted), None)
+
+    def _identity(self, item: pytest.Item, phase: Phase) -> Identity:
+        marker = item.get_closest_marker("deploy_check")
+        given: dict[str, Any] = dict(marker.kwargs) if marker else {}
+        path = Path(item.path)
+        bundled = (
+            path.relative_to(self.suites_dir).parts[0]
+            if path.is_relative_to(self.suites_dir)
+            else None
+        )
+        suite = given.get("suite") or default_suite(path.stem, bundled)
+        check_id = given.get("id") or default_id(suite, item.nodeid.split("::", 1)[-1])
+        severity = severity_for(
+            check_id,
+            phase,
+            given.get("severity"),
+            self.settings.severity_overrides,
+            self.settings.phase_severity,
+        )
+        return Identity(check_id, suite, phase, severity)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Remember what was selected, in order, to tell a complete run from a partial one."""
+        self.book.expect(item.nodeid for item in session.items)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: object, ids: list[str]) -> None:
+        """Under xdist the controller learns the selection from the workers."""
+        if not self.book.selected:
+            self.book.expect(ids)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        """A module that fails to import is a check we could not run."""
+        if report.failed:
+            self.problems.append(
+                f"[collection-error] {report.nodeid or 'collection'} failed to collect"
+            )
+
+    def pytest_keyboard_interrupt(self) -> None:
+        """Ctrl-C, ``pytest.exit`` or SIGTERM: whatever ran is partial evidence."""
+        if not any(p.startswith("[interrupted]") for p in self.problems):
+            self.problems.append("[interrupted] the run was interrupted before it ended")
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        """Attach what the sign-off needs to the report; it travels from xdist workers as is."""
+        report = yield
+        identity = item.stash.get(IDENTITY, None)
+        if identity is None:
+            return report
+        record = item.stash.get(RECORD, None)
+        report.deploycheck = {  # type: ignore[attr-defined]
+            "id": identity.id,
+            "suite": identity.suite,
+            "phase": identity.phase.value,
+            "severity": identity.severity.value,
+            "kind": _kind(call),
+            "message": self.redact(_message(call)),
+            "findings": [self.redact.deep(vars(f)) for f in record.findings] if record else [],
+            "gates": [self.redact.deep(vars(g)) for g in record.gates] if record else [],
+        }
+        self._redact_report(report)
+        return report
+
+    def _redact_report(self, report: pytest.TestReport) -> None:
+        if report.longrepr is not None:
+            text = str(report.longrepr)
+            clean = self.redact(text)
+            if clean != text:
+                report.longrepr = clean
+        report.sections = [(title, self.redact(body)) for title, body in report.sections]
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Fold each report into the book (in the controller under xdist)."""
+        info = getattr(report, "deploycheck", None)
+        if info is not None and not self.is_worker:
+            self.book.add(report.nodeid, report.when, report.outcome, report.duration, info)
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        """Decide the verdict, write the sign-off and make its exit code the run's."""
+        if self.is_worker:
+            return
+        if exitstatus == pytest.ExitCode.INTERNAL_ERROR:
+            self.problems.append("[internal-error] pytest stopped with an internal error")
+        checks = self.book.results()
+        hook = self.config.hook
+        extra = [
+            gate
+            for gates in hook.pytest_deploycheck_gates(config=self.config, checks=checks)
+            for gate in gates
+        ]
+        phases = self.settings.phases or tuple(
+            p for p in Phase if any(c.phase is p for c in checks)
+        )
+        run = Run(checks, [*self.book.gates(), *extra], self.book.selected, phases, self.problems)
+        decision = decide(run, self.settings.policy)
+        changed = hook.pytest_deploycheck_override_verdict(config=self.config, decision=decision)
+        if changed is not None:
+            decision = override(decision, Verdict(changed[0]), str(changed[1]))
+        target = self.settings.target
+        self.signoff = SignOff(
+            decision,
+            target.name,
+            self.redact(target.base_url) if target.base_url else None,
+            target.version,
+            phases,
+            self.started_at,
+            datetime.now(timezone.utc),
+            checks,
+            run.gates,
+        )
+        self.written = write(self.settings.signoff_path, self.signoff.to_dict(self.redact))
+        hook.pytest_deploycheck_signoff(config=self.config, signoff=self.signoff)
+        session.exitstatus = decision.verdict.exit_code
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        """The verdict, its reasons and a per-phase table at the end of the output."""
+        if self.signoff is None:
+            return
+        verdict = self.signoff.decision.verdict
+        colour = {Verdict.GO: "green", Verdict.HOLD: "yellow", Verdict.ROLLBACK: "red"}[verdict]
+        terminalreporter.section("deploycheck sign-off", **{colour: True, "bold": True})
+        for line in lines(self.signoff):
+            terminalreporter.write_line(self.redact(line))
+        terminalreporter.write_line(f"sign-off written to {self.written}")
+
+
+_PHASE_RANK = {phase: rank for rank, phase in enumerate(Phase)}
+
+
+def _kind(call: pytest.CallInfo[None]) -> str | None:
+    """``failed`` when a check found a fault, ``error`` when it could not check."""
+    excinfo = call.excinfo
+    if excinfo is None or excinfo.errisinstance(pytest.skip.Exception):
+        return None
+    if excinfo.errisinstance(CouldNotCheck):
+        return "error"
+    if excinfo.errisinstance((AssertionError, pytest.fail.Exception)):
+        return "failed"
+    return "error"
+
+
+def _message(call: pytest.CallInfo[None]) -> str:
+    excinfo = call.excinfo
+    if excinfo is None:
+        return ""
+    text = str(excinfo.value).strip()
+    if (
+        excinfo.errisinstance(
+            (AssertionError, pytest.fail.Exception, pytest.skip.Exception, CouldNotCheck)
+        )
+        and text
+    ):
+        return text.splitlines()[0]
+    first = text.splitlines()[0] if text else ""
+    return f"{excinfo.typename}: {first}".rstrip(": ")

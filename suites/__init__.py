@@ -1,0 +1,1 @@
+"""Prebuilt validation suites: run them with ``--deploy-suites=NAME,...``."""

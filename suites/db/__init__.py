@@ -1,0 +1,1 @@
+"""The database suite: is the deployment's database reachable and sound."""

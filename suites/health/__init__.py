@@ -1,0 +1,1 @@
+"""The health suite: is the deployment up and running the expected version."""
