@@ -62,19 +62,19 @@ def deploy_target(deploy_settings: Settings) -> Target:
 
 
 @pytest.fixture(scope="session")
-def base_url(deploy_target: Target) -> str:
-    """The target's base URL (the same value pytest-base-url reports when it is installed)."""
-    if not deploy_target.base_url:
-        not_configured(f"target {deploy_target.name} has no base_url")
-    return str(deploy_target.base_url)
+def base_url(deploy_target: Target) -> str | None:
+    """The target's base URL, or None; the same value pytest-base-url's fixture returns."""
+    return deploy_target.base_url
 
 
 @pytest.fixture(scope="session")
-def http(base_url: str, deploy_settings: Settings) -> Iterator[httpx.Client]:
+def http(deploy_target: Target, deploy_settings: Settings) -> Iterator[httpx.Client]:
     """An httpx client bound to the base URL, with explicit timeouts and connection reuse."""
     from pytest_deploycheck.http_client import make_client
 
-    with make_client(base_url, deploy_settings.http) as client:
+    if not deploy_target.base_url:
+        not_configured(f"target {deploy_target.name} has no base_url")
+    with make_client(str(deploy_target.base_url), deploy_settings.http) as client:
         yield client
 
 

@@ -17,6 +17,7 @@ class _Entry:
     duration_s: float = 0.0
     findings: list[Finding] = field(default_factory=list)
     gates: list[Gate] = field(default_factory=list)
+    ran: bool = False  # a call report arrived, or setup ended the check early
 
 
 class ResultBook:
@@ -43,13 +44,14 @@ class ResultBook:
         entry.duration_s += duration_s
         entry.findings = [Finding(**f) for f in info.get("findings", ())]
         entry.gates = [Gate(**g) for g in info.get("gates", ())]
+        entry.ran = entry.ran or when == "call" or outcome != "passed"
         new = _outcome(when, outcome, info.get("kind"))
         if new is not None and _worse(new, entry.outcome):
             entry.outcome = new
             entry.message = str(info.get("message", ""))
 
     def results(self) -> list[CheckResult]:
-        """One result per check that reported, in collection order."""
+        """One result per check that ran to the end, in collection order."""
         return [_result(nodeid, entry) for nodeid, entry in self._ordered()]
 
     def gates(self) -> list[Gate]:
@@ -58,7 +60,8 @@ class ResultBook:
 
     def _ordered(self) -> list[tuple[str, _Entry]]:
         last = len(self._order)
-        return sorted(self._entries.items(), key=lambda item: self._order.get(item[0], last))
+        ran = [(nodeid, entry) for nodeid, entry in self._entries.items() if entry.ran]
+        return sorted(ran, key=lambda item: self._order.get(item[0], last))
 
 
 _RANK = {Outcome.PASSED: 0, Outcome.SKIPPED: 1, Outcome.FAILED: 2, Outcome.ERROR: 3}

@@ -1,0 +1,131 @@
+"""Shared fixtures: a hermetic environment, a loopback HTTP server and a real PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture(autouse=True)
+def _hermetic(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs under test see none of the caller's deploycheck settings."""
+    for name in list(os.environ):
+        if name.startswith("DEPLOYCHECK_") or name in ("PYTEST_ADDOPTS", "PYTEST_BASE_URL"):
+            monkeypatch.delenv(name)
+
+
+@dataclass
+class Route:
+    status: int = 200
+    body: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class LoopbackServer:
+    """A real HTTP server on 127.0.0.1 whose answers a test sets per path."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.requests: list[str] = []
+        routes, seen = self.routes, self.requests
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                seen.append(self.path)
+                route = routes.get(self.path, Route(404, "not found"))
+                payload = route.body.encode()
+                self.send_response(route.status)
+                for name, value in route.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def health(self, status: int = 200, version: str = "1.0.0") -> None:
+        """Answer /api/health like a deployed app."""
+        body = json.dumps({"status": "ok" if status < 300 else "down", "version": version})
+        self.routes["/api/health"] = Route(status, body, {"Content-Type": "application/json"})
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def server() -> Iterator[LoopbackServer]:
+    """A healthy target on loopback, version 1.0.0."""
+    srv = LoopbackServer()
+    srv.health()
+    yield srv
+    srv.close()
+
+
+@pytest.fixture(scope="session")
+def pg_admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A superuser DSN: TEST_PG_URL, else the server on 127.0.0.1:5432, else an embedded one."""
+    import psycopg
+
+    dsn = os.environ.get("TEST_PG_URL", LOCAL_PG)
+    try:
+        psycopg.connect(dsn, connect_timeout=3).close()
+    except psycopg.OperationalError:
+        import pgserver
+
+        embedded = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+        yield embedded.get_uri()
+        embedded.cleanup()
+        return
+    yield dsn
+
+
+@pytest.fixture
+def pg_database(pg_admin: str) -> Iterator[str]:
+    """A fresh, uniquely named database, dropped after the test."""
+    import psycopg
+    from psycopg import sql
+
+    name = f"deploycheck_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield psycopg.conninfo.make_conninfo(pg_admin, dbname=name)
+    with psycopg.connect(pg_admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+SignOffReader = Callable[[Path], dict[str, Any]]
+
+
+@pytest.fixture
+def read_signoff() -> SignOffReader:
+    """Reads the sign-off a run wrote, checked against the shipped JSON Schema."""
+    import jsonschema
+
+    from pytest_deploycheck.signoff_json import SCHEMA_PATH
+
+    schema = json.loads(SCHEMA_PATH.read_text())
+
+    def read(path: Path) -> dict[str, Any]:
+        document: dict[str, Any] = json.loads(path.read_text())
+        jsonschema.validate(document, schema)
+        return document
+
+    return read

@@ -1,0 +1,187 @@
+"""Config parsing, secret handling and precedence (pure logic, no pytest run)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pytest_deploycheck.config import ConfigError, resolve
+from pytest_deploycheck.model import Phase, Secret, Severity
+
+CONFIG = """
+default_target = "staging"
+default_phase = "short-term"
+
+[targets.staging]
+base_url = "https://staging.example.com"
+db_url = "postgresql://checker:${DB_PASSWORD}@db.example.com/app"
+version = "2.14.0"
+
+[targets.staging.credentials]
+username = "smoke@example.com"
+password = "${SMOKE_PASSWORD}"
+
+[targets.staging.suites.health]
+paths = ["/api/health", "/healthz"]
+
+[targets.production]
+base_url = "https://example.com"
+production = true
+
+[suites.health]
+version_field = "build"
+
+[severity]
+"health.latency*" = "minor"
+
+[phase_severity]
+standard = "critical"
+
+[policy]
+error_rate_hold = 0.02
+"""
+ENV = {"DB_PASSWORD": "db-s3cret", "SMOKE_PASSWORD": "smoke-s3cret"}
+
+
+def settle(tmp_path: Path, text: str, options: dict[str, object] | None = None, **env: str):  # type: ignore[no-untyped-def]
+    (tmp_path / "deploycheck.toml").write_text(text)
+    return resolve(options or {}, {**ENV, **env}, tmp_path, tmp_path)
+
+
+def test_file_values_with_references_resolved(tmp_path: Path) -> None:
+    settings = settle(tmp_path, CONFIG)
+    target = settings.target
+    assert settings.active
+    assert target.name == "staging"
+    assert target.db_url == "postgresql://checker:db-s3cret@db.example.com/app"
+    assert target.credentials == {
+        "username": "smoke@example.com",
+        "password": Secret("smoke-s3cret"),
+    }
+    assert settings.secrets == {"db-s3cret", "smoke-s3cret"}
+    assert settings.default_phase is Phase.SHORT_TERM
+    assert settings.policy.error_rate_hold == 0.02
+    assert settings.phase_severity == {Phase.STANDARD: Severity.CRITICAL}
+    assert settings.severity_overrides == (("health.latency*", Severity.MINOR),)
+    assert settings.sources["base_url"] == "deploycheck.toml"
+
+
+def test_suite_settings_merge_defaults_with_the_target(tmp_path: Path) -> None:
+    health = settle(tmp_path, CONFIG).target.suite("health")
+    assert health == {"version_field": "build", "paths": ["/api/health", "/healthz"]}
+
+
+def test_command_line_beats_environment_beats_file(tmp_path: Path) -> None:
+    options = {"version": "3.0.0"}
+    env = {"DEPLOYCHECK_VERSION": "2.99", "DEPLOYCHECK_BASE_URL": "https://env.example.com"}
+    settings = settle(tmp_path, CONFIG, options, **env)
+    assert settings.target.version == "3.0.0"
+    assert settings.sources["version"] == "--deploy-version"
+    assert settings.target.base_url == "https://env.example.com"
+    assert settings.sources["base_url"] == "DEPLOYCHECK_BASE_URL"
+
+
+def test_target_from_environment(tmp_path: Path) -> None:
+    settings = settle(tmp_path, CONFIG, DEPLOYCHECK_TARGET="production")
+    assert (settings.target.name, settings.target.production) == ("production", True)
+    assert settings.sources["target"] == "DEPLOYCHECK_TARGET"
+
+
+def test_only_the_selected_target_needs_its_variables(tmp_path: Path) -> None:
+    (tmp_path / "deploycheck.toml").write_text(CONFIG)
+    settings = resolve({"target": "production"}, {}, tmp_path, tmp_path)
+    assert settings.target.base_url == "https://example.com"
+
+
+def test_no_config_no_selection_is_inactive(tmp_path: Path) -> None:
+    settings = resolve({}, {}, tmp_path, tmp_path)
+    assert not settings.active
+    assert settings.target.name == "default"
+    assert settings.config_path is None
+
+
+def test_pyproject_table(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.deploycheck.targets.local]\nbase_url = "http://127.0.0.1:8000"\n'
+    )
+    settings = resolve({"target": "local"}, {}, tmp_path, tmp_path)
+    assert settings.target.base_url == "http://127.0.0.1:8000"
+    assert settings.config_path == tmp_path / "pyproject.toml"
+
+
+def test_phases_and_suites_from_options(tmp_path: Path) -> None:
+    settings = resolve(
+        {"phase": "immediate, short-term", "suites": "health,db"}, {}, tmp_path, tmp_path
+    )
+    assert settings.phases == (Phase.IMMEDIATE, Phase.SHORT_TERM)
+    assert settings.suites == ("health", "db")
+    assert settings.active
+
+
+def test_signoff_path_is_relative_to_the_invocation_dir(tmp_path: Path) -> None:
+    settings = resolve({"signoff": "out/s.json"}, {}, tmp_path, tmp_path / "cwd")
+    assert settings.signoff_path == str(tmp_path / "cwd" / "out" / "s.json")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            '[targets.p.credentials]\npassword = "hunter2"',
+            "targets.p.credentials.password holds a literal secret",
+        ),
+        (
+            '[targets.p]\ndb_url = "postgresql://app:hunter2@h/db"',
+            "targets.p.db_url holds a literal secret",
+        ),
+        (
+            '[targets.p]\ndb_url = "host=h password=hunter2"',
+            "targets.p.db_url holds a literal secret",
+        ),
+        ('[suites.login]\napi_token = "abc"', "suites.login.api_token holds a literal secret"),
+        (
+            '[targets.p.credentials]\npassword = "pre-${X}"',
+            "targets.p.credentials.password holds a literal",
+        ),
+    ],
+)
+def test_literal_secrets_are_refused(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        settle(tmp_path, text)
+
+
+@pytest.mark.parametrize(
+    ("text", "options", "message"),
+    [
+        ("targets = [", {}, "deploycheck.toml is not valid TOML"),
+        ("base_url = 'x'", {}, "unknown key 'base_url'"),
+        ("[targets.p]\nbase_ur = 'x'", {}, "unknown key 'targets.p.base_ur'"),
+        ("[targets.p]\nproduction = 'yes'", {}, "targets.p.production must be a bool"),
+        ("[policy]\nerror_rate_hold = 'x'", {}, "policy.error_rate_hold must be a number"),
+        ("[policy]\nerror_rate_hold = 0.5", {}, "policy: error rates must satisfy"),
+        ("default_phase = 'later'", {}, "unknown phase 'later'"),
+        ("[severity]\n'x' = 'fatal'", {}, "unknown severity 'fatal'"),
+        (
+            "[targets.p]\nbase_url = 'x'",
+            {"target": "q"},
+            "unknown target 'q'; deploycheck.toml defines: p",
+        ),
+        (
+            "[targets.p]\nbase_url = 'ftp://h'",
+            {"target": "p"},
+            "must start with http:// or https://",
+        ),
+        ("[targets.p]\nbase_url = '${NOPE}'", {"target": "p"}, "needs environment variable NOPE"),
+        ("", {"phase": "soon"}, "unknown phase 'soon'"),
+        ("", {"config": "/nonexistent.toml"}, "config file /nonexistent.toml not found"),
+    ],
+)
+def test_bad_config_is_one_clear_error(
+    tmp_path: Path, text: str, options: dict[str, object], message: str
+) -> None:
+    with pytest.raises(
+        ConfigError, match=message.replace("(", r"\(").replace("$", r"\$").replace("{", r"\{")
+    ) as info:
+        settle(tmp_path, text, options)
+    assert "\n" not in str(info.value)

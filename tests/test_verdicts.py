@@ -1,0 +1,220 @@
+"""Every verdict rule, end to end: pytest runs checks and the sign-off decides."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from typing import Any
+
+import pytest
+
+from tests.conftest import SignOffReader
+
+
+def deploy(
+    pytester: pytest.Pytester, read_signoff: SignOffReader, source: str, *args: str
+) -> tuple[pytest.RunResult, dict[str, Any]]:
+    pytester.makepyfile(test_checks=source)
+    result = pytester.runpytest("--deploy-target=local", *args)
+    return result, read_signoff(pytester.path / "deploycheck-signoff.json")
+
+
+def test_go_when_everything_passes(pytester: pytest.Pytester, read_signoff: SignOffReader) -> None:
+    result, document = deploy(pytester, read_signoff, "def test_a(): pass\ndef test_b(): pass\n")
+    assert result.ret == 0
+    assert document["verdict"] == "GO"
+    assert document["reasons"] == []
+    assert [c["outcome"] for c in document["checks"]] == ["passed", "passed"]
+    result.stdout.fnmatch_lines(["*deploycheck sign-off*", "VERDICT: GO (exit 0) - target local"])
+
+
+def test_smoke_failure_in_immediate_rolls_back(
+    pytester: pytest.Pytester, read_signoff: SignOffReader
+) -> None:
+    source = "def test_login():\n    assert False, '[login-failed] dashboard did not open'\n"
+    result, document = deploy(pytester, read_signoff, source)
+    assert result.ret == 20
+    assert document["verdict"] == "ROLLBACK"
+    assert document["checks"][0]["severity"] == "critical"
+    assert document["checks"][0]["message"] == "[login-failed] dashboard did not open"
+    assert document["reasons"] == [
+        "[critical-failure] checks.login: [login-failed] dashboard did not open"
+    ]
+    result.stdout.fnmatch_lines(
+        ["VERDICT: ROLLBACK (exit 20) - target local", "  [critical-failure]*"]
+    )
+
+
+def test_major_failure_holds(pytester: pytest.Pytester, read_signoff: SignOffReader) -> None:
+    source = """
+import pytest
+@pytest.mark.short_term
+def test_latency():
+    pytest.fail("[latency-budget] p95 900 ms over 500 ms")
+"""
+    result, document = deploy(pytester, read_signoff, source)
+    assert result.ret == 10
+    assert document["checks"][0]["severity"] == "major"
+    assert document["reasons"] == [
+        "[major-failure] checks.latency: [latency-budget] p95 900 ms over 500 ms"
+    ]
+
+
+def test_minor_failure_is_listed_but_go(
+    pytester: pytest.Pytester, read_signoff: SignOffReader
+) -> None:
+    source = """
+import pytest
+@pytest.mark.deploy_check(id="tls.hsts", severity="minor")
+def test_hsts():
+    assert False, "[hsts-missing] no Strict-Transport-Security header"
+def test_ok(): pass
+"""
+    result, document = deploy(pytester, read_signoff, source)
+    assert (result.ret, document["verdict"]) == (0, "GO")
+    assert document["advisories"] == [
+        "tls.hsts: [hsts-missing] no Strict-Transport-Security header"
+    ]
+
+
+def test_severity_override_from_config(
+    pytester: pytest.Pytester, read_signoff: SignOffReader
+) -> None:
+    pytester.makefile(".toml", deploycheck='[severity]\n"checks.flaky*" = "minor"\n')
+    result, _ = deploy(pytester, read_signoff, "def test_flaky_widget():\n    assert False\n")
+    assert result.ret == 0
+
+
+def test_could_not_check_holds(pytester: pytest.Pytester, read_signoff: SignOffReader) -> None:
+    source = """
+import pytest
+from pytest_deploycheck import CouldNotCheck
+
+@pytest.fixture
+def target():
+    raise ConnectionRefusedError("[Errno 111] Connection refused")
+
+def test_setup_error(target): pass
+
+def test_raised():
+    raise CouldNotCheck("[db-unreachable] timeout after 5 s")
+
+def test_crashed():
+    {}["missing"]
+"""
+    result, document = deploy(pytester, read_signoff, source)
+    assert result.ret == 10
+    assert [c["outcome"] for c in document["checks"]] == ["error", "error", "error"]
+    assert document["reasons"] == [
+        "[could-not-check] checks.setup_error: ConnectionRefusedError: [Errno 111] Connection refused",
+        "[could-not-check] checks.raised: [db-unreachable] timeout after 5 s",
+        "[could-not-check] checks.crashed: KeyError: 'missing'",
+    ]
+
+
+def test_error_rate_above_ten_percent_rolls_back(
+    pytester: pytest.Pytester, read_signoff: SignOffReader
+) -> None:
+    source = "def test_burst(deploy_record):\n    deploy_record.error_rate('error_rate', 11, 100)\n"
+    result, document = deploy(pytester, read_signoff, source)
+    assert result.ret == 20
+    assert document["gates"] == [
+        {
+            "name": "error_rate",
+            "value": 0.11,
+            "threshold": 0.1,
+            "status": "rollback",
+            "detail": "11 of 100 requests failed",
+        }
+    ]
+    assert document["reasons"] == [
+        "[gate-rollback] error_rate = 0.11 (threshold 0.1): 11 of 100 requests failed"
+    ]
+
+
+def test_error_rate_between_one_and_ten_percent_holds(
+    pytester: pytest.Pytester, read_signoff: SignOffReader
+) -> None:
+    source = "def test_burst(deploy_record):\n    deploy_record.error_rate('error_rate', 5, 100)\n"
+    result, document = deploy(pytester, read_signoff, source)
+    assert (result.ret, document["gates"][0]["status"]) == (10, "hold")
+
+
+def test_unconfigured_suite_holds(pytester: pytest.Pytester, read_signoff: SignOffReader) -> None:
+    result, document = deploy(pytester, read_signoff, "def test_q(db): pass\n")
+    assert result.ret == 10
+    assert document["reasons"] == [
+        "[not-configured] suite checks was skipped: target local has no db_url"
+    ]
+
+
+def test_destructive_checks_skip_without_permission(
+    pytester: pytest.Pytester, read_signoff: SignOffReader
+) -> None:
+    source = (
+        "import pytest\n@pytest.mark.destructive\ndef test_write(): pass\ndef test_ok(): pass\n"
+    )
+    result, document = deploy(pytester, read_signoff, source)
+    assert (result.ret, document["checks"][0]["outcome"]) == (0, "skipped")
+    assert document["checks"][0]["message"].startswith("[destructive-not-allowed]")
+    result = pytester.runpytest("--deploy-target=local", "--deploy-allow-destructive")
+    result.assert_outcomes(passed=2)
+
+
+def test_partial_run_holds(pytester: pytest.Pytester, read_signoff: SignOffReader) -> None:
+    source = (
+        "import pytest\n@pytest.mark.short_term\ndef test_a(): assert False\ndef test_b(): pass\n"
+    )
+    result, document = deploy(pytester, read_signoff, source, "-x")
+    assert result.ret == 10
+    assert "[incomplete] 1 of 2 checks did not run" in document["reasons"]
+
+
+def test_collection_error_holds(pytester: pytest.Pytester, read_signoff: SignOffReader) -> None:
+    pytester.makepyfile(test_broken="import nonexistent_module_xyz\n")
+    result, document = deploy(pytester, read_signoff, "def test_a(): pass\n")
+    assert result.ret == 10
+    assert "[collection-error] test_broken.py failed to collect" in document["reasons"]
+
+
+def test_keyboard_interrupt_writes_hold(
+    pytester: pytest.Pytester, read_signoff: SignOffReader
+) -> None:
+    source = "def test_a(): pass\ndef test_b(): raise KeyboardInterrupt\ndef test_c(): pass\n"
+    result, document = deploy(pytester, read_signoff, source)
+    assert result.ret == 10
+    assert document["verdict"] == "HOLD"
+    assert document["reasons"][0] == "[interrupted] the run was interrupted before it ended"
+    assert [c["id"] for c in document["checks"]] == ["checks.a"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigterm_writes_hold(pytester: pytest.Pytester, read_signoff: SignOffReader) -> None:
+    source = f"""
+import os, signal
+def test_a(): pass
+def test_b(): os.kill(os.getpid(), {int(signal.SIGTERM)})
+def test_c(): pass
+"""
+    pytester.makepyfile(test_checks=source)
+    result = pytester.runpytest_subprocess("--deploy-target=local")
+    assert result.ret == 10
+    document = read_signoff(pytester.path / "deploycheck-signoff.json")
+    assert document["reasons"][0] == "[interrupted] the run was stopped by SIGTERM before it ended"
+    assert [c["outcome"] for c in document["checks"]] == ["passed"]
+
+
+def test_signoff_path_option(pytester: pytest.Pytester, read_signoff: SignOffReader) -> None:
+    pytester.makepyfile("def test_a(): pass\n")
+    result = pytester.runpytest("--deploy-signoff=out/signoff.json")
+    assert result.ret == 0
+    assert read_signoff(pytester.path / "out" / "signoff.json")["verdict"] == "GO"
+    assert not (pytester.path / "deploycheck-signoff.json").exists()
+
+
+def test_ordinary_runs_are_left_alone(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_a(): assert False\n")
+    result = pytester.runpytest()
+    assert result.ret == 1
+    assert "sign-off" not in result.stdout.str()
+    assert not (pytester.path / "deploycheck-signoff.json").exists()
