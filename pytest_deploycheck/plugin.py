@@ -125,7 +125,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     settings = _settings(config)
     config.stash[SETTINGS] = settings
-    if settings.target.base_url and getattr(config.option, "base_url", None) is None:
+    if settings.target.base_url and not getattr(config.option, "base_url", None):
         config.option.base_url = settings.target.base_url  # what pytest-base-url's fixture returns
     if settings.suites:
         _add_suites(config, settings.suites)

@@ -92,7 +92,7 @@ from pytest_deploycheck import CouldNotCheck
 
 @pytest.fixture
 def target():
-    raise ConnectionRefusedError("[Errno 111] Connection refused")
+    raise ConnectionRefusedError("[Errno 111] Conn refused")
 
 def test_setup_error(target): pass
 
@@ -106,7 +106,7 @@ def test_crashed():
     assert result.ret == 10
     assert [c["outcome"] for c in document["checks"]] == ["error", "error", "error"]
     assert document["reasons"] == [
-        "[could-not-check] checks.setup_error: ConnectionRefusedError: [Errno 111] Connection refused",
+        "[could-not-check] checks.setup_error: ConnectionRefusedError: [Errno 111] Conn refused",
         "[could-not-check] checks.raised: [db-unreachable] timeout after 5 s",
         "[could-not-check] checks.crashed: KeyError: 'missing'",
     ]

@@ -1,0 +1,105 @@
+"""--deploy-suites collects the prebuilt suites; each fires on its defect, quiet when healthy."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import LoopbackServer, SignOffReader
+
+
+def run_suites(
+    pytester: pytest.Pytester, read_signoff: SignOffReader, *args: str
+) -> tuple[int, dict[str, object]]:
+    result = pytester.runpytest(*args)
+    return int(result.ret), read_signoff(pytester.path / "deploycheck-signoff.json")
+
+
+def test_healthy_target_is_go(
+    pytester: pytest.Pytester, server: LoopbackServer, pg_database: str, read_signoff: SignOffReader
+) -> None:
+    pytester.makepyfile(test_unrelated="def test_unit(): assert False\n")
+    code, document = run_suites(
+        pytester,
+        read_signoff,
+        "--deploy-suites=health,db",
+        f"--base-url={server.url}",
+        f"--deploy-db-url={pg_database}",
+        "--deploy-version=1.0.0",
+    )
+    assert (code, document["verdict"]) == (0, "GO")
+    assert [(c["id"], c["suite"], c["outcome"]) for c in document["checks"]] == [
+        ("health.endpoint", "health", "passed"),
+        ("health.version", "health", "passed"),
+        ("db.connectivity", "db", "passed"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("status", "version", "expected"),
+    [
+        (503, "1.0.0", "[critical-failure] health.endpoint: [health-status]"),
+        (
+            200,
+            "0.9.9",
+            "[critical-failure] health.version: [version-mismatch] expected 1.0.0, got 0.9.9",
+        ),
+    ],
+)
+def test_health_defects_roll_back(
+    pytester: pytest.Pytester,
+    server: LoopbackServer,
+    read_signoff: SignOffReader,
+    status: int,
+    version: str,
+    expected: str,
+) -> None:
+    server.health(status, version)
+    code, document = run_suites(
+        pytester,
+        read_signoff,
+        "--deploy-suites=health",
+        f"--base-url={server.url}",
+        "--deploy-version=1.0.0",
+    )
+    assert (code, document["verdict"]) == (20, "ROLLBACK")
+    assert [r for r in document["reasons"] if r.startswith(expected)]
+
+
+def test_unreachable_target_rolls_back(
+    pytester: pytest.Pytester, read_signoff: SignOffReader
+) -> None:
+    code, document = run_suites(
+        pytester, read_signoff, "--deploy-suites=health", "--base-url=http://127.0.0.1:9"
+    )
+    assert code == 20
+    assert document["reasons"][0].startswith("[critical-failure] health.endpoint: [unreachable]")
+
+
+def test_suite_without_its_settings_holds(
+    pytester: pytest.Pytester, server: LoopbackServer, read_signoff: SignOffReader
+) -> None:
+    code, document = run_suites(
+        pytester, read_signoff, "--deploy-suites=all", f"--base-url={server.url}"
+    )
+    assert code == 10
+    assert document["reasons"] == [
+        "[not-configured] suite db was skipped: target default has no db_url"
+    ]
+
+
+def test_explicit_paths_run_beside_the_suites(
+    pytester: pytest.Pytester, server: LoopbackServer
+) -> None:
+    pytester.makepyfile(test_mine="def test_mine(): pass\n")
+    result = pytester.runpytest(
+        "test_mine.py", "--deploy-suites=health", f"--base-url={server.url}"
+    )
+    result.assert_outcomes(passed=2, skipped=1)
+
+
+def test_unknown_suite_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--deploy-suites=health,smoke")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(
+        ["ERROR: deploycheck: unknown suite 'smoke'; available suites: db, health"]
+    )
