@@ -1,9 +1,8 @@
-"""Who a check is: its stable id, suite, phase and severity, from its markers and the config."""
+"""Who a check is: its stable id, suite and severity, from its markers and the config."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from pytest_deploycheck.model import Phase, Severity
@@ -15,16 +14,6 @@ DEFAULT_PHASE_SEVERITY = {
     Phase.STANDARD: Severity.MAJOR,
     Phase.EXTENDED: Severity.MAJOR,
 }
-
-
-@dataclass(frozen=True)
-class Identity:
-    """The stable description of one check, carried with its results."""
-
-    id: str
-    suite: str
-    phase: Phase
-    severity: Severity
 
 
 def default_suite(module_stem: str, bundled_suite: str | None) -> str:

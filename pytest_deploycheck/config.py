@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pytest_deploycheck.model import Phase, Secret, Severity
+from pytest_deploycheck.options import CONFIG_FILE, ENV_PREFIX, OPTION_NAMES
 from pytest_deploycheck.signoff import Policy
 
 if sys.version_info >= (3, 11):
@@ -22,21 +23,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-CONFIG_FILE = "deploycheck.toml"
 DEFAULT_SIGNOFF = "deploycheck-signoff.json"
-ENV_PREFIX = "DEPLOYCHECK_"
-# Settings that can come from the command line or the environment, by their option names.
-OPTION_NAMES = {
-    "target": "--deploy-target",
-    "config": "--deploy-config",
-    "base_url": "--base-url",
-    "db_url": "--deploy-db-url",
-    "version": "--deploy-version",
-    "phase": "--deploy-phase",
-    "suites": "--deploy-suites",
-    "signoff": "--deploy-signoff",
-    "allow_destructive": "--deploy-allow-destructive",
-}
 
 _SECRET_KEY = re.compile(r"(?i)(^|_)(pass(word|wd)?|secret|token|api_?key|private_?key)$")
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")

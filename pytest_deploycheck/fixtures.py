@@ -2,21 +2,38 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_deploycheck.config import Settings, Target
-from pytest_deploycheck.model import NOT_CONFIGURED, Finding, Gate
-from pytest_deploycheck.signoff import error_rate_gate
+from pytest_deploycheck.options import OPTION_NAMES, dest
 
 if TYPE_CHECKING:
     import httpx
     import psycopg
 
-SETTINGS = pytest.StashKey[Settings]()
+    from pytest_deploycheck.config import Settings, Target
+    from pytest_deploycheck.model import Finding, Gate
+
+SETTINGS = pytest.StashKey["Settings"]()
 RECORD = pytest.StashKey["Record"]()
+
+
+def settings_of(config: pytest.Config) -> Settings:
+    """The run's settings, resolved once; a bad configuration is a usage error."""
+    settings = config.stash.get(SETTINGS, None)
+    if settings is None:
+        from pytest_deploycheck.config import ConfigError, resolve
+
+        options = {key: getattr(config.option, dest(key), None) for key in OPTION_NAMES}
+        try:
+            settings = resolve(options, os.environ, config.rootpath, config.invocation_params.dir)
+        except ConfigError as exc:
+            raise pytest.UsageError(f"deploycheck: {exc}") from None
+        config.stash[SETTINGS] = settings
+    return settings
 
 
 class Record:
@@ -29,6 +46,8 @@ class Record:
 
     def finding(self, rule: str, object: str, message: str) -> Finding:
         """Record one fact about one object of the target (a table, an URL, a cookie)."""
+        from pytest_deploycheck.model import Finding
+
         found = Finding(rule, object, message)
         self.findings.append(found)
         return found
@@ -39,6 +58,8 @@ class Record:
 
     def error_rate(self, name: str, errors: int, total: int) -> Gate:
         """Record an error rate; the policy's thresholds decide its status."""
+        from pytest_deploycheck.signoff import error_rate_gate
+
         gate = error_rate_gate(name, errors, total, self._settings.policy)
         self.gates.append(gate)
         return gate
@@ -46,13 +67,15 @@ class Record:
 
 def not_configured(what: str) -> None:
     """Skip a check whose target lacks a setting; the sign-off holds for it."""
+    from pytest_deploycheck.model import NOT_CONFIGURED
+
     pytest.skip(f"[{NOT_CONFIGURED}] {what}")
 
 
 @pytest.fixture(scope="session")
 def deploy_settings(pytestconfig: pytest.Config) -> Settings:
     """The resolved settings of this run."""
-    return pytestconfig.stash[SETTINGS]
+    return settings_of(pytestconfig)
 
 
 @pytest.fixture(scope="session")
@@ -62,9 +85,10 @@ def deploy_target(deploy_settings: Settings) -> Target:
 
 
 @pytest.fixture(scope="session")
-def base_url(deploy_target: Target) -> str | None:
+def base_url(pytestconfig: pytest.Config) -> str | None:
     """The target's base URL, or None; the same value pytest-base-url's fixture returns."""
-    return deploy_target.base_url
+    # Only pytestconfig: pytest-base-url's autouse fixture asks for base_url in every test.
+    return settings_of(pytestconfig).target.base_url
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,8 @@
-"""pytest-deploycheck: options, markers and fixtures; the sign-off joins deploy runs only."""
+"""pytest-deploycheck: options, markers and fixtures; the sign-off joins deploy runs only.
+
+An ordinary pytest run in an environment that has the plugin pays for this module and a few
+file checks: settings are resolved only for deploy runs or when a fixture asks for them.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from pytest_deploycheck.config import ENV_PREFIX, OPTION_NAMES, ConfigError, Settings, resolve
 from pytest_deploycheck.fixtures import (
     SETTINGS,
     base_url,
@@ -18,9 +21,9 @@ from pytest_deploycheck.fixtures import (
     deploy_settings,
     deploy_target,
     http,
+    settings_of,
 )
-from pytest_deploycheck.model import Phase
-from pytest_deploycheck.redact import Redactor
+from pytest_deploycheck.options import CONFIG_FILE, ENV_PREFIX, OPTION_NAMES, dest
 
 __all__ = [
     "base_url",
@@ -33,11 +36,11 @@ __all__ = [
 ]
 
 SESSION_PLUGIN = "deploycheck-session"
-_PHASE_WINDOWS = {
-    Phase.IMMEDIATE: "0-5 min after the deploy",
-    Phase.SHORT_TERM: "5-30 min after the deploy",
-    Phase.STANDARD: "30 min-2 h after the deploy",
-    Phase.EXTENDED: "2-24 h after the deploy",
+PHASE_MARKERS = {
+    "immediate": "0-5 min after the deploy",
+    "short_term": "5-30 min after the deploy",
+    "standard": "30 min-2 h after the deploy",
+    "extended": "2-24 h after the deploy",
 }
 
 
@@ -62,58 +65,39 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("deploycheck", "post-deployment validation (pytest-deploycheck)")
-    env = {key: f" [env {ENV_PREFIX}{key.upper()}]" for key in OPTION_NAMES}
+    helps = {
+        "target": ("NAME", "Deployment target to check, from the config file"),
+        "config": (
+            "PATH",
+            "Config file (deploycheck.toml or a pyproject.toml with [tool.deploycheck])",
+        ),
+        "base_url": ("URL", "Base URL of the target"),
+        "db_url": ("DSN", "PostgreSQL URL of the target"),
+        "version": ("VERSION", "Version the target is expected to run"),
+        "phase": (
+            "PHASES",
+            "Run only these phases, comma-separated: immediate, short_term, standard, extended",
+        ),
+        "suites": ("SUITES", "Prebuilt suites to run, comma-separated, or 'all'"),
+        "signoff": ("PATH", "Where to write the sign-off JSON (default deploycheck-signoff.json)"),
+    }
+    for key, (metavar, text) in helps.items():
+        # pytest-base-url (a dependency of pytest-playwright) owns --base-url when installed.
+        if key == "base_url" and find_spec("pytest_base_url") is not None:
+            continue
+        env = f" [env {ENV_PREFIX}{key.upper()}]"
+        group.addoption(OPTION_NAMES[key], metavar=metavar, help=text + env)
     group.addoption(
-        "--deploy-target",
-        metavar="NAME",
-        help="Deployment target to check, from the config file" + env["target"],
-    )
-    group.addoption(
-        "--deploy-config",
-        metavar="PATH",
-        help="Config file (deploycheck.toml or a pyproject.toml with [tool.deploycheck])"
-        + env["config"],
-    )
-    # pytest-base-url (a dependency of pytest-playwright) owns --base-url when installed.
-    if find_spec("pytest_base_url") is None:
-        group.addoption(
-            "--base-url", metavar="URL", help="Base URL of the target" + env["base_url"]
-        )
-    group.addoption(
-        "--deploy-db-url", metavar="DSN", help="PostgreSQL URL of the target" + env["db_url"]
-    )
-    group.addoption(
-        "--deploy-version",
-        metavar="VERSION",
-        help="Version the target is expected to run" + env["version"],
-    )
-    group.addoption(
-        "--deploy-phase",
-        metavar="PHASES",
-        help="Run only these phases, comma-separated: immediate, short_term, standard, extended"
-        + env["phase"],
-    )
-    group.addoption(
-        "--deploy-suites",
-        metavar="SUITES",
-        help="Prebuilt suites to run, comma-separated, or 'all'" + env["suites"],
-    )
-    group.addoption(
-        "--deploy-signoff",
-        metavar="PATH",
-        help="Where to write the sign-off JSON (default deploycheck-signoff.json)" + env["signoff"],
-    )
-    group.addoption(
-        "--deploy-allow-destructive",
+        OPTION_NAMES["allow_destructive"],
         action="store_true",
         default=False,
-        help="Allow checks marked destructive to run" + env["allow_destructive"],
+        help=f"Allow checks marked destructive to run [env {ENV_PREFIX}ALLOW_DESTRUCTIVE]",
     )
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    for phase, window in _PHASE_WINDOWS.items():
-        config.addinivalue_line("markers", f"{phase.value}: validation phase, {window}")
+    for name, window in PHASE_MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: validation phase, {window}")
     config.addinivalue_line(
         "markers",
         "deploy_check(id=None, severity=None, suite=None): a check's stable id, severity "
@@ -123,8 +107,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "destructive: the check changes the target; runs only with --deploy-allow-destructive",
     )
-    settings = _settings(config)
-    config.stash[SETTINGS] = settings
+    if not _configured(config):
+        return
+    settings = settings_of(config)
     if settings.target.base_url and not getattr(config.option, "base_url", None):
         config.option.base_url = settings.target.base_url  # what pytest-base-url's fixture returns
     if settings.suites:
@@ -137,22 +122,22 @@ def pytest_configure(config: pytest.Config) -> None:
         session.install_sigterm()
 
 
+def _configured(config: pytest.Config) -> bool:
+    """Whether anything configures deploycheck: an option, a variable or a config file."""
+    if any(getattr(config.option, dest(key), None) for key in OPTION_NAMES if key != "base_url"):
+        return True
+    if any(name.startswith(ENV_PREFIX) for name in os.environ):
+        return True
+    if (config.rootpath / CONFIG_FILE).is_file():
+        return True
+    pyproject = config.rootpath / "pyproject.toml"
+    return pyproject.is_file() and "[tool.deploycheck" in pyproject.read_text(errors="replace")
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     session = config.pluginmanager.get_plugin(SESSION_PLUGIN)
     if session is not None:
         session.restore_sigterm()
-
-
-def _settings(config: pytest.Config) -> Settings:
-    options = {key: getattr(config.option, _dest(key), None) for key in OPTION_NAMES}
-    try:
-        return resolve(options, os.environ, config.rootpath, config.invocation_params.dir)
-    except ConfigError as exc:
-        raise pytest.UsageError(f"deploycheck: {exc}") from None
-
-
-def _dest(key: str) -> str:
-    return OPTION_NAMES[key].lstrip("-").replace("-", "_")
 
 
 def _add_suites(config: pytest.Config, names: tuple[str, ...]) -> None:
@@ -175,6 +160,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     settings = config.stash.get(SETTINGS, None)
     if settings is None or not (settings.active or settings.config_path):
         return []
+    from pytest_deploycheck.redact import Redactor
+
     redact = Redactor(settings.secrets)
     target = settings.target
     source = settings.sources
@@ -199,5 +186,5 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if item.get_closest_marker("destructive") and not item.config.stash[SETTINGS].allow_destructive:
+    if item.get_closest_marker("destructive") and not settings_of(item.config).allow_destructive:
         pytest.skip("[destructive-not-allowed] pass --deploy-allow-destructive to run this check")

@@ -8,36 +8,37 @@ from typing import Any
 
 MASK = "***"
 
-# Credentials that have a recognisable shape, whatever their value.
-_PATTERNS = (
-    re.compile(r"(?<=://)([^/@\s:]*):([^/@\s]+)(?=@)"),  # scheme://user:password@host
-    re.compile(r"(?i)(?<=\bauthorization: )\S+(?: \S+)?"),
-    re.compile(r"(?i)(?<=\bbearer )[A-Za-z0-9._~+/=-]{8,}"),
-    re.compile(r"(?i)(?<=\bpassword=)[^\s&;]+"),
+# Credentials that have a recognisable shape, whatever their value; group "keep" survives.
+_SHAPES = (
+    r"(://[^/@\s:]*:)[^/@\s]+(?=@)",  # scheme://user:password@host
+    r"(\bauthorization: )\S+(?: \S+)?",
+    r"(\bbearer )[A-Za-z0-9._~+/=-]{8,}",
+    r"(\bpassword=)[^\s&;]+",
 )
 
 
 class Redactor:
-    """Replaces known secret values and credential-shaped text with ``***``."""
+    """Replaces known secret values and credential-shaped text with ``***`` in one pass."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets: set[str] = set()
+        self._pattern = self._compile()
         for secret in secrets:
             self.add(secret)
 
     def add(self, secret: str) -> None:
         """Treat ``secret`` as a value that must never be written anywhere."""
-        if secret:
+        if secret and secret not in self._secrets:
             self._secrets.add(secret)
+            self._pattern = self._compile()
+
+    def _compile(self) -> re.Pattern[str]:
+        # Longest first, so a secret that contains another is masked whole.
+        literals = [re.escape(s) for s in sorted(self._secrets, key=len, reverse=True)]
+        return re.compile("|".join([*literals, *(f"(?i:{s})" for s in _SHAPES)]))
 
     def __call__(self, text: str) -> str:
-        # Longest first, so a secret that contains another is masked whole.
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            text = text.replace(secret, MASK)
-        text = _PATTERNS[0].sub(lambda m: f"{m.group(1)}:{MASK}", text)
-        for pattern in _PATTERNS[1:]:
-            text = pattern.sub(MASK, text)
-        return text
+        return self._pattern.sub(_mask, text) if text else text
 
     def deep(self, value: Any) -> Any:
         """Redact every string inside a JSON-like structure."""
@@ -48,3 +49,8 @@ class Redactor:
         if isinstance(value, list | tuple):
             return [self.deep(item) for item in value]
         return value
+
+
+def _mask(match: re.Match[str]) -> str:
+    kept = next((group for group in match.groups() if group), "")
+    return kept + MASK

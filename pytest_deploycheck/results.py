@@ -42,8 +42,9 @@ class ResultBook:
         """Fold one report; ``info`` is what the worker attached (identity, kind, message...)."""
         entry = self._entries.setdefault(nodeid, _Entry(info))
         entry.duration_s += duration_s
-        entry.findings = [Finding(**f) for f in info.get("findings", ())]
-        entry.gates = [Gate(**g) for g in info.get("gates", ())]
+        if "findings" in info:
+            entry.findings = [Finding(**f) for f in info["findings"]]
+            entry.gates = [Gate(**g) for g in info["gates"]]
         entry.ran = entry.ran or when == "call" or outcome != "passed"
         new = _outcome(when, outcome, info.get("kind"))
         if new is not None and _worse(new, entry.outcome):

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from pytest_deploycheck.check_identity import Identity, default_id, default_suite, severity_for
+from pytest_deploycheck.check_identity import default_id, default_suite, severity_for
 from pytest_deploycheck.config import Settings
 from pytest_deploycheck.fixtures import RECORD
 from pytest_deploycheck.model import CouldNotCheck, Phase
@@ -25,7 +25,7 @@ from pytest_deploycheck.signoff import Run, Verdict, decide, override
 from pytest_deploycheck.signoff_json import SignOff, write
 from pytest_deploycheck.summary import lines
 
-IDENTITY = pytest.StashKey[Identity]()
+IDENTITY = pytest.StashKey[dict[str, str]]()
 _PHASES = [phase.value for phase in Phase]
 
 
@@ -43,11 +43,9 @@ class SignOffSession:
         self.signoff: SignOff | None = None
         self.written: Path | None = None
         self._previous_sigterm: Any = None
-
-    @property
-    def is_worker(self) -> bool:
-        """True in an xdist worker, which runs checks but never writes the sign-off."""
-        return hasattr(self.config, "workerinput")
+        self._suites: dict[str, str | None] = {}
+        # An xdist worker runs checks but never writes the sign-off.
+        self.is_worker = hasattr(config, "workerinput")
 
     def install_sigterm(self) -> None:
         """Turn SIGTERM (a CI timeout) into an interrupt, so the sign-off is still written."""
@@ -94,16 +92,10 @@ class SignOffSession:
         wanted = self.settings.phases
         return next((phase for phase in marked if not wanted or phase in wanted), None)
 
-    def _identity(self, item: pytest.Item, phase: Phase) -> Identity:
+    def _identity(self, item: pytest.Item, phase: Phase) -> dict[str, str]:
         marker = item.get_closest_marker("deploy_check")
         given: dict[str, Any] = dict(marker.kwargs) if marker else {}
-        path = Path(item.path)
-        bundled = (
-            path.relative_to(self.suites_dir).parts[0]
-            if path.is_relative_to(self.suites_dir)
-            else None
-        )
-        suite = given.get("suite") or default_suite(path.stem, bundled)
+        suite = given.get("suite") or self._suite_of(item.path)
         check_id = given.get("id") or default_id(suite, item.nodeid.split("::", 1)[-1])
         severity = severity_for(
             check_id,
@@ -112,7 +104,15 @@ class SignOffSession:
             self.settings.severity_overrides,
             self.settings.phase_severity,
         )
-        return Identity(check_id, suite, phase, severity)
+        return {"id": check_id, "suite": suite, "phase": phase.value, "severity": severity.value}
+
+    def _suite_of(self, path: Path) -> str:
+        key = str(path)
+        if key not in self._suites:
+            inside = path.is_relative_to(self.suites_dir)
+            bundled = path.relative_to(self.suites_dir).parts[0] if inside else None
+            self._suites[key] = default_suite(path.stem, bundled)
+        return str(self._suites[key])
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Remember what was selected, in order, to tell a complete run from a partial one."""
@@ -146,17 +146,15 @@ class SignOffSession:
         if identity is None:
             return report
         record = item.stash.get(RECORD, None)
-        report.deploycheck = {  # type: ignore[attr-defined]
-            "id": identity.id,
-            "suite": identity.suite,
-            "phase": identity.phase.value,
-            "severity": identity.severity.value,
-            "kind": _kind(call),
-            "message": self.redact(_message(call)),
-            "findings": [self.redact.deep(vars(f)) for f in record.findings] if record else [],
-            "gates": [self.redact.deep(vars(g)) for g in record.gates] if record else [],
-        }
-        self._redact_report(report)
+        info: dict[str, Any] = {**identity, "kind": _kind(call), "message": ""}
+        if call.excinfo is not None:
+            info["message"] = self.redact(_message(call))
+        if record is not None:
+            info["findings"] = self.redact.deep([vars(finding) for finding in record.findings])
+            info["gates"] = self.redact.deep([vars(gate) for gate in record.gates])
+        report.deploycheck = info  # type: ignore[attr-defined]
+        if report.longrepr is not None or report.sections:
+            self._redact_report(report)
         return report
 
     def _redact_report(self, report: pytest.TestReport) -> None:

@@ -78,11 +78,9 @@ def pytest_deploycheck_signoff(config, signoff):
 def test_hooks_run_once_in_the_xdist_controller(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(
         """
-import os
-
 def pytest_deploycheck_signoff(config, signoff):
     with open("calls.txt", "a") as out:
-        out.write(os.environ.get("PYTEST_XDIST_WORKER", "controller") + "\\n")
+        out.write(("worker" if hasattr(config, "workerinput") else "controller") + "\\n")
 """
     )
     pytester.makepyfile(

@@ -1,0 +1,56 @@
+# Set-up and checks. `make test` works on a fresh machine: it installs what it needs.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?= -n 2
+
+.PHONY: test lint typecheck pytest install chromium postgres bench clean
+
+test: install chromium postgres lint typecheck pytest
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+# Debian's Chromium for the browser checks (Playwright cannot download its own browsers here).
+chromium:
+	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then \
+		echo "chromium: $$(command -v chromium || command -v chromium-browser)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "chromium: not found and not root; browser checks will report 'could not check'"; \
+	fi
+
+# The server on 127.0.0.1:5432 when there is one (started if installed but stopped);
+# otherwise the tests start an embedded PostgreSQL from the pgserver package.
+postgres:
+	@if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then \
+		echo "postgresql: 127.0.0.1:5432"; \
+	elif command -v pg_ctlcluster >/dev/null && [ "$$(id -u)" = 0 ] && [ -d /etc/postgresql ]; then \
+		pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | tail -1) main start \
+			&& echo "postgresql: started 127.0.0.1:5432" \
+			|| echo "postgresql: could not start; tests use an embedded server"; \
+	else \
+		echo "postgresql: none on 127.0.0.1:5432; tests use an embedded server"; \
+	fi
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: install
+	for bench in bench/bench_*.py; do $(BIN)/python $$bench || exit 1; done
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache dist build deploycheck-signoff.json

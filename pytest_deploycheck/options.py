@@ -1,0 +1,23 @@
+"""Names of the settings that come from the command line or the environment."""
+
+from __future__ import annotations
+
+CONFIG_FILE = "deploycheck.toml"
+ENV_PREFIX = "DEPLOYCHECK_"
+# setting -> command-line option; the environment variable is ENV_PREFIX + setting.upper()
+OPTION_NAMES = {
+    "target": "--deploy-target",
+    "config": "--deploy-config",
+    "base_url": "--base-url",
+    "db_url": "--deploy-db-url",
+    "version": "--deploy-version",
+    "phase": "--deploy-phase",
+    "suites": "--deploy-suites",
+    "signoff": "--deploy-signoff",
+    "allow_destructive": "--deploy-allow-destructive",
+}
+
+
+def dest(setting: str) -> str:
+    """The attribute of ``config.option`` that holds a setting's command-line value."""
+    return OPTION_NAMES[setting].lstrip("-").replace("-", "_")
