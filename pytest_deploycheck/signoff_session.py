@@ -173,7 +173,7 @@ class SignOffSession:
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         """Decide the verdict, write the sign-off and make its exit code the run's."""
-        if self.is_worker:
+        if self.is_worker or self.config.option.collectonly:
             return
         if exitstatus == pytest.ExitCode.INTERNAL_ERROR:
             self.problems.append("[internal-error] pytest stopped with an internal error")

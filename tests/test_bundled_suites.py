@@ -103,3 +103,14 @@ def test_unknown_suite_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(
         ["ERROR: deploycheck: unknown suite 'smoke'; available suites: db, health"]
     )
+
+
+def test_bundled_suites_under_xdist(
+    pytester: pytest.Pytester, server: LoopbackServer, read_signoff: SignOffReader
+) -> None:
+    result = pytester.runpytest_subprocess(
+        "--deploy-suites=health", f"--base-url={server.url}", "--deploy-version=1.0.0", "-n", "2"
+    )
+    assert result.ret == 0
+    document = read_signoff(pytester.path / "deploycheck-signoff.json")
+    assert [c["id"] for c in document["checks"]] == ["health.endpoint", "health.version"]

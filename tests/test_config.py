@@ -185,3 +185,14 @@ def test_bad_config_is_one_clear_error(
     ) as info:
         settle(tmp_path, text, options)
     assert "\n" not in str(info.value)
+
+
+def test_explicit_config_path_to_a_pyproject(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "deploy" / "pyproject.toml"
+    elsewhere.parent.mkdir()
+    elsewhere.write_text('[tool.deploycheck]\ndefault_target = "x"\n[tool.deploycheck.targets.x]\n')
+    settings = resolve({"config": str(elsewhere)}, {}, tmp_path, tmp_path)
+    assert (settings.target.name, settings.config_path) == ("x", elsewhere)
+    elsewhere.write_text("[tool.other]\n")
+    with pytest.raises(ConfigError, match=r"has no \[tool.deploycheck\] table"):
+        resolve({"config": str(elsewhere)}, {}, tmp_path, tmp_path)

@@ -218,3 +218,13 @@ def test_ordinary_runs_are_left_alone(pytester: pytest.Pytester) -> None:
     assert result.ret == 1
     assert "sign-off" not in result.stdout.str()
     assert not (pytester.path / "deploycheck-signoff.json").exists()
+
+
+def test_collect_only_writes_no_signoff(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        "import pytest\n@pytest.mark.extended\ndef test_a(): pass\ndef test_b(): pass\n"
+    )
+    result = pytester.runpytest("--deploy-phase=immediate", "--collect-only", "-q")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*::test_b", "1/2 tests collected (1 deselected)*"])
+    assert not (pytester.path / "deploycheck-signoff.json").exists()
