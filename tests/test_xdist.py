@@ -67,3 +67,21 @@ def test_empty_selection_holds_under_xdist(
     assert result.ret == 10
     document = read_signoff(pytester.path / "deploycheck-signoff.json")
     assert document["reasons"] == ["[nothing-collected] no checks selected for extended"]
+
+
+def test_sigterm_to_the_controller_writes_hold(
+    pytester: pytest.Pytester, read_signoff: SignOffReader
+) -> None:
+    pytester.makepyfile(
+        """
+import os, signal, time
+def test_stop_the_controller():
+    os.kill(os.getppid(), signal.SIGTERM)  # a worker's parent is the xdist controller
+    time.sleep(2)
+def test_other(): pass
+"""
+    )
+    result = pytester.runpytest_subprocess("--deploy-target=local", "-n", "2")
+    assert result.ret == 10
+    document = read_signoff(pytester.path / "deploycheck-signoff.json")
+    assert document["reasons"][0] == "[interrupted] the run was stopped by SIGTERM before it ended"
