@@ -4,7 +4,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?= -n 2
 
-.PHONY: test lint typecheck pytest install chromium postgres bench clean
+.PHONY: demo test lint typecheck pytest install chromium postgres bench clean
+
+# The main job: the demo sign-off against the embedded demo target. FAULT=name[=value],...
+# breaks the demo (python -m examples.demo_app --help lists the faults).
+demo: install chromium
+	$(BIN)/python -m examples.run_demo $(if $(FAULT),--fault=$(FAULT))
 
 test: install chromium postgres lint typecheck pytest
 

@@ -214,10 +214,11 @@ class SignOffSession:
             return
         verdict = self.signoff.decision.verdict
         colour = {Verdict.GO: "green", Verdict.HOLD: "yellow", Verdict.ROLLBACK: "red"}[verdict]
+        terminalreporter.ensure_newline()
         terminalreporter.section("deploycheck sign-off", **{colour: True, "bold": True})
         for line in lines(self.signoff):
-            terminalreporter.write_line(self.redact(line))
-        terminalreporter.write_line(f"sign-off written to {self.written}")
+            terminalreporter.line(self.redact(line))
+        terminalreporter.line(f"sign-off written to {self.written}")
 
 
 _PHASE_RANK = {phase: rank for rank, phase in enumerate(Phase)}

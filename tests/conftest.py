@@ -7,12 +7,21 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+# Imported once here: pytester's in-process runs drop modules first imported inside them,
+# and a second import of httpcore (which httpx loads lazily) would no longer match the
+# exception map httpx caches.
+import httpcore  # noqa: F401
+import httpx  # noqa: F401
+import psycopg
 import pytest
+
+from examples.demo_app.launcher import RunningDemo, running_demo
 
 LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -82,7 +91,6 @@ def server() -> Iterator[LoopbackServer]:
 @pytest.fixture(scope="session")
 def pg_admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A superuser DSN: TEST_PG_URL, else the server on 127.0.0.1:5432, else an embedded one."""
-    import psycopg
 
     dsn = os.environ.get("TEST_PG_URL", LOCAL_PG)
     try:
@@ -100,7 +108,6 @@ def pg_admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def pg_database(pg_admin: str) -> Iterator[str]:
     """A fresh, uniquely named database, dropped after the test."""
-    import psycopg
     from psycopg import sql
 
     name = f"deploycheck_test_{uuid.uuid4().hex[:12]}"
@@ -129,3 +136,21 @@ def read_signoff() -> SignOffReader:
         return document
 
     return read
+
+
+StartDemo = Callable[..., RunningDemo]
+
+
+@pytest.fixture(scope="session")
+def demo() -> Iterator[StartDemo]:
+    """Starts the demo target with the given faults, once per set of faults in a session."""
+    with ExitStack() as stack:
+        started: dict[tuple[str, ...], RunningDemo] = {}
+
+        def start(*faults: str) -> RunningDemo:
+            key = tuple(sorted(faults))
+            if key not in started:
+                started[key] = stack.enter_context(running_demo(key))
+            return started[key]
+
+        yield start

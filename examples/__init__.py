@@ -1,0 +1,1 @@
+"""Examples: the demo deployment target and example pipelines (not part of the package)."""

@@ -1,0 +1,65 @@
+"""The main job: start the demo target, run the immediate phase of every prebuilt suite against
+it, print the verdict and where the evidence is, stop the target, exit with the verdict's code.
+
+    python -m examples.run_demo [--fault NAME[=VALUE]]... [-- PYTEST_ARGS...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+from examples.demo_app.launcher import REPO, DemoFailedToStart, running_demo
+
+EXAMPLES = REPO / "examples"
+OUT = REPO / ".deploycheck"
+DEMO_PASSWORD = "demo-password-1234"  # the demo's seed users' password; never a real one
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="make demo", description=__doc__)
+    parser.add_argument("--fault", action="append", default=[], help="break the demo (see FAULT)")
+    parser.add_argument("--phase", default="immediate")
+    parser.add_argument("pytest_args", nargs="*", help="extra arguments for pytest, after --")
+    args = parser.parse_args(argv)
+    faults = [spec for text in args.fault for spec in text.split(",") if spec.strip()]
+    signoff, allure = OUT / "demo-signoff.json", OUT / "allure-results"
+    env = {**os.environ, "DEMO_PASSWORD": os.environ.get("DEMO_PASSWORD", DEMO_PASSWORD)}
+    try:
+        with running_demo(faults, env=env) as demo:
+            env.update(DEMO_BASE_URL=demo.base_url, DEMO_DB_URL=demo.db_url)
+            signoff.unlink(missing_ok=True)
+            command = [
+                sys.executable,
+                "-m",
+                "pytest",
+                "--deploy-suites=all",
+                f"--deploy-phase={args.phase}",
+                f"--deploy-signoff={signoff}",
+                f"--alluredir={allure}",
+                "--clean-alluredir",
+                *args.pytest_args,
+            ]
+            code = subprocess.run(command, cwd=EXAMPLES, env=env, check=False).returncode
+    except DemoFailedToStart as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        return 2
+    if not signoff.exists():
+        print(f"demo: pytest exited with {code} and wrote no sign-off", file=sys.stderr)
+        return code or 2
+    document = json.loads(signoff.read_text())
+    print(
+        f"demo: verdict {document['verdict']} (exit {code}), faults: {', '.join(faults) or 'none'}"
+    )
+    for reason in document["reasons"]:
+        print(f"demo:   {reason}")
+    print(f"demo: sign-off JSON   {signoff.relative_to(REPO)}")
+    print(f"demo: Allure results  {allure.relative_to(REPO)}")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
