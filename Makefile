@@ -51,8 +51,11 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# The run must leave no demo process, temporary data directory or test database behind.
 pytest: install
+	$(BIN)/python -m tests.leftovers snapshot .leftovers.json
 	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/python -m tests.leftovers check .leftovers.json
 
 bench: install
 	for bench in bench/bench_*.py; do $(BIN)/python $$bench || exit 1; done
