@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     import psycopg
 
     from pytest_deploycheck.config import Settings, Target
-    from pytest_deploycheck.model import Finding, Gate
+    from pytest_deploycheck.model import Evidence, Finding, Gate
 
 SETTINGS = pytest.StashKey["Settings"]()
 RECORD = pytest.StashKey["Record"]()
@@ -36,13 +36,19 @@ def settings_of(config: pytest.Config) -> Settings:
     return settings
 
 
-class Record:
-    """What a check records besides its outcome: findings and measured gates."""
+EVIDENCE_LIMIT = 16 * 1024  # characters kept of one piece of evidence
 
-    def __init__(self, settings: Settings) -> None:
+
+class Record:
+    """What a check records besides its outcome: findings, gates, evidence, flakiness."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self._config = config
         self._settings = settings
         self.findings: list[Finding] = []
         self.gates: list[Gate] = []
+        self.evidence: list[Evidence] = []
+        self.flaky_because = ""
 
     def finding(self, rule: str, object: str, message: str) -> Finding:
         """Record one fact about one object of the target (a table, an URL, a cookie)."""
@@ -51,6 +57,20 @@ class Record:
         found = Finding(rule, object, message)
         self.findings.append(found)
         return found
+
+    def attach(self, name: str, text: str, content_type: str = "text/plain") -> Evidence:
+        """Keep evidence next to the result (capped, redacted when written; Allure when on)."""
+        from pytest_deploycheck.model import Evidence
+
+        if len(text) > EVIDENCE_LIMIT:
+            text = text[:EVIDENCE_LIMIT] + f"\n... ({len(text) - EVIDENCE_LIMIT} more characters)"
+        item = Evidence(name, text, content_type)
+        self.evidence.append(item)
+        return item
+
+    def flaky(self, why: str) -> None:
+        """Note that the check passed only after a retry; the sign-off lists it."""
+        self.flaky_because = why
 
     def gate(self, gate: Gate) -> None:
         """Record a measured figure for the sign-off to judge."""
@@ -127,6 +147,6 @@ def db(deploy_db_connection: psycopg.Connection[Any]) -> Iterator[psycopg.Connec
 @pytest.fixture
 def deploy_record(request: pytest.FixtureRequest, deploy_settings: Settings) -> Record:
     """Record findings and measured gates; they go into the sign-off with the check's result."""
-    record = Record(deploy_settings)
+    record = Record(request.config, deploy_settings)
     request.node.stash[RECORD] = record
     return record

@@ -77,13 +77,21 @@ class Finding:
 
 @dataclass(frozen=True)
 class Gate:
-    """A measured figure against a threshold; ``status`` is ``pass``, ``hold`` or ``rollback``."""
+    """A measured figure against a threshold; ``status`` is ``pass``, ``hold`` or ``rollback``.
+
+    ``samples``, ``low`` and ``high`` say how sure the figure is (sample size and a 95 %
+    interval); ``check`` is the id of the check that measured it.
+    """
 
     name: str
     value: float | None
     threshold: float | None
     status: str
     detail: str = ""
+    samples: int | None = None
+    low: float | None = None
+    high: float | None = None
+    check: str | None = None
 
     def __post_init__(self) -> None:
         if self.status not in GATE_STATUSES:
@@ -91,6 +99,15 @@ class Gate:
 
 
 GATE_STATUSES = ("pass", "hold", "rollback")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a check saw, kept next to its result: an HTTP exchange, rows, a note."""
+
+    name: str
+    text: str
+    content_type: str = "text/plain"
 
 
 @dataclass(frozen=True)
@@ -106,6 +123,9 @@ class CheckResult:
     duration_s: float = 0.0
     message: str = ""
     findings: tuple[Finding, ...] = field(default=())
+    gates: tuple[Gate, ...] = field(default=())
+    evidence: tuple[Evidence, ...] = field(default=())
+    flaky: str = ""  # why the check passed only after a retry
 
     @property
     def code(self) -> str | None:

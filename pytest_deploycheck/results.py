@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pytest_deploycheck.model import CheckResult, Finding, Gate, Outcome, Phase, Severity
+from pytest_deploycheck.model import (
+    CheckResult,
+    Evidence,
+    Finding,
+    Gate,
+    Outcome,
+    Phase,
+    Severity,
+)
 
 
 @dataclass
@@ -17,6 +25,8 @@ class _Entry:
     duration_s: float = 0.0
     findings: list[Finding] = field(default_factory=list)
     gates: list[Gate] = field(default_factory=list)
+    evidence: list[Evidence] = field(default_factory=list)
+    flaky: str = ""
     ran: bool = False  # a call report arrived, or setup ended the check early
 
 
@@ -44,7 +54,9 @@ class ResultBook:
         entry.duration_s += duration_s
         if "findings" in info:
             entry.findings = [Finding(**f) for f in info["findings"]]
-            entry.gates = [Gate(**g) for g in info["gates"]]
+            entry.gates = [replace(Gate(**g), check=str(info["id"])) for g in info["gates"]]
+            entry.evidence = [Evidence(**e) for e in info["evidence"]]
+            entry.flaky = str(info["flaky"])
         entry.ran = entry.ran or when == "call" or outcome != "passed"
         new = _outcome(when, outcome, info.get("kind"))
         if new is not None and _worse(new, entry.outcome):
@@ -94,4 +106,7 @@ def _result(nodeid: str, entry: _Entry) -> CheckResult:
         duration_s=round(entry.duration_s, 6),
         message=entry.message,
         findings=tuple(entry.findings),
+        gates=tuple(entry.gates),
+        evidence=tuple(entry.evidence),
+        flaky=entry.flaky if entry.outcome is Outcome.PASSED else "",
     )

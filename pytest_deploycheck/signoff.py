@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from pytest_deploycheck.model import NOT_CONFIGURED, CheckResult, Gate, Outcome, Phase, Severity
+from pytest_deploycheck.stats import samples_needed, wilson_interval
 
 
 class Verdict(str, Enum):
@@ -85,7 +86,7 @@ def decide(run: Run, policy: Policy = Policy()) -> Decision:
         for check in run.checks
         if check.outcome is Outcome.FAILED
         and check.severity not in policy.rollback_severities | policy.hold_severities
-    )
+    ) + tuple(f"[flaky] {check.id}: {check.flaky}" for check in run.checks if check.flaky)
     verdict = reasons[0].verdict if reasons else Verdict.GO
     return Decision(verdict, tuple(r for r in reasons if r.verdict is not Verdict.GO), advisories)
 
@@ -97,16 +98,29 @@ def override(decision: Decision, verdict: Verdict, why: str) -> Decision:
 
 
 def error_rate_gate(name: str, errors: int, total: int, policy: Policy = Policy()) -> Gate:
-    """A gate on a measured error rate: above the rollback threshold ROLLBACK, above hold HOLD."""
+    """A gate on a measured error rate that knows how sure it is (95 % Wilson interval).
+
+    ROLLBACK only when even the interval's bottom is above the rollback threshold; GO only
+    when the observed rate is within the hold threshold *and* the interval's top is below the
+    rollback threshold; everything in between, too few samples included, is HOLD.
+    """
+    hold, rollback = policy.error_rate_hold, policy.error_rate_rollback
     if total <= 0:
-        return Gate(name, None, policy.error_rate_hold, "hold", "no requests were measured")
+        return Gate(name, None, hold, "hold", "no requests were measured", 0, 0.0, 1.0)
     rate = errors / total
-    detail = f"{errors} of {total} requests failed"
-    if rate > policy.error_rate_rollback:
-        return Gate(name, rate, policy.error_rate_rollback, "rollback", detail)
-    if rate > policy.error_rate_hold:
-        return Gate(name, rate, policy.error_rate_hold, "hold", detail)
-    return Gate(name, rate, policy.error_rate_hold, "pass", detail)
+    low, high = wilson_interval(errors, total)
+    detail = f"{errors} of {total} requests failed (95 % interval {low:.1%} to {high:.1%})"
+    if low > rollback:
+        status, threshold = "rollback", rollback
+    elif rate > hold:
+        status, threshold = "hold", hold
+    elif high > rollback:
+        more = samples_needed(rate, rollback) - total
+        status, threshold = "hold", rollback
+        detail += f"; inconclusive, need about {more} more samples"
+    else:
+        status, threshold = "pass", hold
+    return Gate(name, rate, threshold, status, detail, total, low, high)
 
 
 def _run_reasons(run: Run) -> list[Reason]:
@@ -127,6 +141,8 @@ def _check_reasons(checks: Sequence[CheckResult], policy: Policy) -> list[Reason
     unconfigured: dict[str, str] = {}
     for check in checks:
         detail = f"{check.id}: {check.message}".rstrip(": ")
+        if check.outcome is Outcome.FAILED and any(g.status != "pass" for g in check.gates):
+            continue  # failed on a measured gate: the gate's own reason sets the level
         if check.outcome is Outcome.FAILED and check.severity in policy.rollback_severities:
             reasons.append(Reason(Verdict.ROLLBACK, f"[{check.severity.value}-failure] {detail}"))
         elif check.outcome is Outcome.FAILED and check.severity in policy.hold_severities:

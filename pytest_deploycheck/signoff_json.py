@@ -67,6 +67,8 @@ def _check(check: CheckResult) -> dict[str, Any]:
         "duration_s": check.duration_s,
         "message": check.message,
         "findings": [asdict(finding) for finding in check.findings],
+        "evidence": [asdict(item) for item in check.evidence],
+        "flaky": check.flaky,
     }
 
 

@@ -152,6 +152,8 @@ class SignOffSession:
         if record is not None:
             info["findings"] = self.redact.deep([vars(finding) for finding in record.findings])
             info["gates"] = self.redact.deep([vars(gate) for gate in record.gates])
+            info["evidence"] = self.redact.deep([vars(item) for item in record.evidence])
+            info["flaky"] = self.redact(record.flaky_because)
         report.deploycheck = info  # type: ignore[attr-defined]
         if report.longrepr is not None or report.sections:
             self._redact_report(report)

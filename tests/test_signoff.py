@@ -99,8 +99,8 @@ def test_worst_reason_comes_first() -> None:
         (0, "pass", Verdict.GO),
         (1, "pass", Verdict.GO),
         (5, "hold", Verdict.HOLD),
-        (10, "hold", Verdict.HOLD),
-        (11, "rollback", Verdict.ROLLBACK),
+        (11, "hold", Verdict.HOLD),  # above 10 % but not surely: the interval reaches 6 %
+        (25, "rollback", Verdict.ROLLBACK),
     ],
 )
 def test_error_rate_gate_thresholds(errors: int, status: str, verdict: Verdict) -> None:
@@ -111,12 +111,53 @@ def test_error_rate_gate_thresholds(errors: int, status: str, verdict: Verdict) 
 
 def test_error_rate_without_samples_holds() -> None:
     gate = error_rate_gate("error_rate", 0, 0)
-    assert (gate.status, gate.value) == ("hold", None)
+    assert (gate.status, gate.value, gate.samples) == ("hold", None, 0)
+
+
+def test_too_few_samples_are_inconclusive() -> None:
+    gate = error_rate_gate("error_rate", 0, 20)
+    assert gate.status == "hold"
+    assert gate.samples == 20
+    assert gate.high == pytest.approx(0.161, abs=1e-3)
+    assert gate.detail.endswith("inconclusive, need about 15 more samples")
+    assert error_rate_gate("error_rate", 0, 35).status == "pass"
 
 
 def test_policy_thresholds_are_configurable() -> None:
     strict = Policy(error_rate_hold=0.0, error_rate_rollback=0.02)
-    assert error_rate_gate("e", 3, 100, strict).status == "rollback"
+    assert error_rate_gate("e", 10, 100, strict).status == "rollback"
+
+
+def test_failed_check_on_its_own_gate_takes_the_gate_level() -> None:
+    gate = error_rate_gate("error_rate", 5, 100)
+    failed = CheckResult(
+        "health.error_rate",
+        "t",
+        "health",
+        Phase.IMMEDIATE,
+        Severity.CRITICAL,
+        Outcome.FAILED,
+        message="[error-rate] 5 %",
+        gates=(gate,),
+    )
+    decision = decide(run(failed, gates=[gate]))
+    assert decision.verdict is Verdict.HOLD
+    assert [r.text.split(" = ")[0] for r in decision.reasons] == ["[gate-hold] error_rate"]
+
+
+def test_flaky_checks_are_advisories() -> None:
+    flaky = CheckResult(
+        "health.endpoint",
+        "t",
+        "health",
+        Phase.IMMEDIATE,
+        Severity.CRITICAL,
+        Outcome.PASSED,
+        flaky="GET /api/health passed on attempt 2",
+    )
+    decision = decide(run(flaky))
+    assert decision.verdict is Verdict.GO
+    assert decision.advisories == ("[flaky] health.endpoint: GET /api/health passed on attempt 2",)
 
 
 def test_policy_rejects_inverted_thresholds() -> None:

@@ -115,20 +115,15 @@ def test_crashed():
 def test_error_rate_above_ten_percent_rolls_back(
     pytester: pytest.Pytester, read_signoff: SignOffReader
 ) -> None:
-    source = "def test_burst(deploy_record):\n    deploy_record.error_rate('error_rate', 11, 100)\n"
+    source = "def test_burst(deploy_record):\n    deploy_record.error_rate('error_rate', 30, 100)\n"
     result, document = deploy(pytester, read_signoff, source)
     assert result.ret == 20
-    assert document["gates"] == [
-        {
-            "name": "error_rate",
-            "value": 0.11,
-            "threshold": 0.1,
-            "status": "rollback",
-            "detail": "11 of 100 requests failed",
-        }
-    ]
+    gate = document["gates"][0]
+    assert (gate["name"], gate["value"], gate["threshold"]) == ("error_rate", 0.3, 0.1)
+    assert (gate["status"], gate["samples"], gate["check"]) == ("rollback", 100, "checks.burst")
     assert document["reasons"] == [
-        "[gate-rollback] error_rate = 0.11 (threshold 0.1): 11 of 100 requests failed"
+        "[gate-rollback] error_rate = 0.3 (threshold 0.1): 30 of 100 requests failed"
+        " (95 % interval 21.9% to 39.6%)"
     ]
 
 
