@@ -86,6 +86,7 @@ class Settings:
     policy: Policy = field(default_factory=Policy)
     db: DbSettings = field(default_factory=DbSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
+    baseline: Mapping[str, float] = field(default_factory=dict)  # gate name -> earlier value
     config_path: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
     secrets: frozenset[str] = frozenset()
@@ -173,11 +174,14 @@ def resolve(
     suites = given.get("suites")
     signoff = given.get("signoff") or _from_file(table, "signoff", label)
     destructive = given.get("allow_destructive")
+    baseline = given.get("baseline")
     if phases:
         sources["phases"] = phases[1]
     if signoff:
         sources["signoff"] = signoff[1]
 
+    suites_settings = _merge_suites(suite_defaults, target_table.get("suites", {}))
+    _check_suite_settings(suites_settings, label, target_name)
     target = Target(
         name=target_name,
         base_url=values.get("base_url"),
@@ -185,7 +189,7 @@ def resolve(
         version=values.get("version"),
         production=bool(target_table.get("production", False)),
         credentials=_credentials(target_table.get("credentials", {})),
-        suites=_merge_suites(suite_defaults, target_table.get("suites", {})),
+        suites=suites_settings,
     )
     return Settings(
         target=target,
@@ -203,6 +207,7 @@ def resolve(
         policy=_policy(table.get("policy", {}), label),
         db=DbSettings(**table.get("db", {})),
         http=HttpSettings(**table.get("http", {})),
+        baseline=_baseline(base / baseline[0]) if baseline else {},
         config_path=path,
         sources=sources,
         secrets=frozenset(secrets),
@@ -359,6 +364,19 @@ def _merge_suites(
     return {name: {**defaults.get(name, {}), **overrides.get(name, {})} for name in names}
 
 
+def _check_suite_settings(suites: Mapping[str, Mapping[str, Any]], label: str, target: str) -> None:
+    """The prebuilt suites' settings are checked before the run, not when a check needs them."""
+    from pytest_deploycheck.health_settings import HealthSettings
+
+    parsers: dict[str, Callable[[Mapping[str, Any]], object]] = {"health": HealthSettings.parse}
+    for name, table in suites.items():
+        if name in parsers:
+            try:
+                parsers[name](table)
+            except ValueError as exc:
+                raise ConfigError(f"{label}: suite {name} of target {target}: {exc}") from None
+
+
 def _split(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
@@ -395,6 +413,15 @@ def _policy(table: Mapping[str, Any], label: str) -> Policy:
         return Policy(**table)
     except ValueError as exc:
         raise ConfigError(f"{label}: policy: {exc}") from None
+
+
+def _baseline(path: Path) -> dict[str, float]:
+    from pytest_deploycheck.signoff_json import baseline_figures
+
+    try:
+        return baseline_figures(path)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _truthy(value: Any) -> bool:

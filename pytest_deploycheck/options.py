@@ -14,6 +14,7 @@ OPTION_NAMES = {
     "phase": "--deploy-phase",
     "suites": "--deploy-suites",
     "signoff": "--deploy-signoff",
+    "baseline": "--deploy-baseline",
     "allow_destructive": "--deploy-allow-destructive",
 }
 

@@ -72,6 +72,21 @@ def _check(check: CheckResult) -> dict[str, Any]:
     }
 
 
+def baseline_figures(path: str | Path) -> dict[str, float]:
+    """The measured gate values of an earlier sign-off, by gate name."""
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read baseline {path}: {exc}") from None
+    if not isinstance(document, dict) or document.get("schema") != SCHEMA_ID:
+        raise ValueError(f"baseline {path} is not a pytest-deploycheck sign-off")
+    return {
+        gate["name"]: float(gate["value"])
+        for gate in document.get("gates", [])
+        if isinstance(gate.get("value"), int | float)
+    }
+
+
 def write(path: str | Path, document: dict[str, Any]) -> Path:
     """Write ``document`` so that readers see the old file or the new one, never half of one."""
     target = Path(path)

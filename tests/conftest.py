@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import ssl
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -39,40 +42,78 @@ class Route:
     status: int = 200
     body: str = ""
     headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+    drop_first: int = 0  # close the connection without answering the first N requests
+    fail_every: int = 0  # answer 500 to every Nth request
+    then: Route | None = None  # after `switch_after` requests, answer like this
+    switch_after: int = 0
 
 
 class LoopbackServer:
-    """A real HTTP server on 127.0.0.1 whose answers a test sets per path."""
+    """A real HTTP(S) server on 127.0.0.1 whose answers a test sets per path."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.routes: dict[str, Route] = {}
-        self.requests: list[str] = []
-        routes, seen = self.routes, self.requests
+        self.requests: list[tuple[str, str, float]] = []  # (method, path, arrival time)
+        self._lock = threading.Lock()
+        server = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
             def do_GET(self) -> None:
-                seen.append(self.path)
-                route = routes.get(self.path, Route(404, "not found"))
-                payload = route.body.encode()
-                self.send_response(route.status)
-                for name, value in route.headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                server._answer(self)
+
+            def do_POST(self) -> None:
+                server._answer(self)
 
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._server.daemon_threads = True
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+        scheme = "https" if tls else "http"
+        self.url = f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
-    def health(self, status: int = 200, version: str = "1.0.0") -> None:
+    def _answer(self, handler: BaseHTTPRequestHandler) -> None:
+        path = handler.path.split("?")[0]
+        length = int(handler.headers.get("Content-Length") or 0)
+        if length:
+            handler.rfile.read(length)
+        with self._lock:
+            self.requests.append((handler.command, path, time.monotonic()))
+            seen = sum(1 for _, p, _ in self.requests if p == path)
+        route = self.routes.get(path, Route(404, "not found"))
+        if route.then is not None and seen > route.switch_after:
+            route = route.then
+        if seen <= route.drop_first:
+            handler.close_connection = True
+            handler.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if route.delay_s:
+            time.sleep(route.delay_s)
+        status = 500 if route.fail_every and seen % route.fail_every == 0 else route.status
+        payload = route.body.encode()
+        handler.send_response(status)
+        for name, value in route.headers.items():
+            handler.send_header(name, value)
+        handler.send_header("Content-Length", str(len(payload)))
+        handler.end_headers()
+        handler.wfile.write(payload)
+
+    def health(self, status: int = 200, version: str = "1.0.0", **route: Any) -> None:
         """Answer /api/health like a deployed app."""
         body = json.dumps({"status": "ok" if status < 300 else "down", "version": version})
-        self.routes["/api/health"] = Route(status, body, {"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json", **route.pop("headers", {})}
+        self.routes["/api/health"] = Route(status, body, headers, **route)
+
+    def count(self, path: str, method: str = "GET") -> int:
+        """How many requests reached ``path``."""
+        return sum(1 for m, p, _ in self.requests if p == path and m == method)
 
     def close(self) -> None:
         self._server.shutdown()

@@ -196,3 +196,28 @@ def test_explicit_config_path_to_a_pyproject(tmp_path: Path) -> None:
     elsewhere.write_text("[tool.other]\n")
     with pytest.raises(ConfigError, match=r"has no \[tool.deploycheck\] table"):
         resolve({"config": str(elsewhere)}, {}, tmp_path, tmp_path)
+
+
+def test_health_suite_settings_are_checked_up_front(tmp_path: Path) -> None:
+    text = (
+        '[targets.p]\nbase_url = "http://h"\n[targets.p.suites.health]\nburst_requests = "many"\n'
+    )
+    with pytest.raises(
+        ConfigError, match="suite health of target p: burst_requests must be a whole number"
+    ):
+        settle(tmp_path, text, {"target": "p"})
+
+
+def test_baseline_figures_are_read_from_an_earlier_signoff(tmp_path: Path) -> None:
+    from pytest_deploycheck.signoff_json import SCHEMA_ID
+
+    earlier = tmp_path / "earlier.json"
+    gates = [{"name": "latency.p95 GET /api/health", "value": 42.0}, {"name": "x", "value": None}]
+    earlier.write_text(__import__("json").dumps({"schema": SCHEMA_ID, "gates": gates}))
+    settings = resolve({"baseline": "earlier.json"}, {}, tmp_path, tmp_path)
+    assert settings.baseline == {"latency.p95 GET /api/health": 42.0}
+    earlier.write_text("{}")
+    with pytest.raises(ConfigError, match="is not a pytest-deploycheck sign-off"):
+        resolve({"baseline": str(earlier)}, {}, tmp_path, tmp_path)
+    with pytest.raises(ConfigError, match="cannot read baseline"):
+        resolve({"baseline": "missing.json"}, {}, tmp_path, tmp_path)

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,41 +42,64 @@ def bob_note_id(demo: RunningDemo) -> int:
     return next(int(n["id"]) for n in notes(demo, BOB) if n["title"] == "Bob's note 1")
 
 
-def check_demo(
-    pytester: pytest.Pytester, read_signoff: SignOffReader, target: RunningDemo, *suites: str
-) -> dict[str, Any]:
-    pytester.runpytest(
-        f"--deploy-suites={','.join(suites)}",
-        f"--base-url={target.base_url}",
-        f"--deploy-db-url={target.db_url}",
-        "--deploy-version=1.5.0",
-    )
-    return read_signoff(pytester.path / "deploycheck-signoff.json")
-
-
-def test_healthy_demo_is_go(
-    pytester: pytest.Pytester, read_signoff: SignOffReader, demo: StartDemo
-) -> None:
-    document = check_demo(pytester, read_signoff, demo(), "all")
+def test_healthy_demo_is_go(deploy_demo: DeployDemo, demo: StartDemo) -> None:
+    document = deploy_demo(demo(), "all")
     assert document["verdict"] == "GO", document["reasons"]
     assert {c["suite"] for c in document["checks"]} == {"health", "db"}
 
 
+DEMO_CONFIG = REPO / "examples" / "deploycheck.toml"
+
+
+@pytest.fixture
+def deploy_demo(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, read_signoff: SignOffReader
+) -> Callable[[RunningDemo, str], dict[str, Any]]:
+    """Runs suites against a demo with the demo's own configuration file, as make demo does."""
+
+    def deploy(target: RunningDemo, suites: str) -> dict[str, Any]:
+        monkeypatch.setenv("DEMO_BASE_URL", target.base_url)
+        monkeypatch.setenv("DEMO_DB_URL", target.db_url)
+        monkeypatch.setenv("DEMO_PASSWORD", PASSWORD)
+        pytester.runpytest(f"--deploy-config={DEMO_CONFIG}", f"--deploy-suites={suites}")
+        return read_signoff(pytester.path / "deploycheck-signoff.json")
+
+    return deploy
+
+
+DeployDemo = Callable[[RunningDemo, str], dict[str, Any]]
+
+
 @pytest.mark.parametrize(
-    ("fault", "reason"),
+    ("fault", "verdict", "reason"),
     [
-        ("health-503", "[critical-failure] health.endpoint: [health-status]"),
-        (
-            "wrong-version",
-            "[critical-failure] health.version: [version-mismatch] expected 1.5.0, got 0.0.0-stale",
-        ),
+        ("health-503", "ROLLBACK", "[critical-failure] health.endpoint: [health-status]"),
+        ("wrong-version", "ROLLBACK", "[critical-failure] health.version: [version-mismatch]"),
+        ("slow=0.6", "HOLD", "[gate-hold] latency.p95 GET /api/health"),
     ],
 )
-def test_faults_seen_by_the_health_suite(
-    pytester: pytest.Pytester, read_signoff: SignOffReader, demo: StartDemo, fault: str, reason: str
+def test_health_faults(
+    deploy_demo: DeployDemo, demo: StartDemo, fault: str, verdict: str, reason: str
 ) -> None:
-    document = check_demo(pytester, read_signoff, demo(fault), "health")
-    assert document["verdict"] == "ROLLBACK"
+    document = deploy_demo(demo(fault), "health")
+    assert document["verdict"] == verdict
+    assert [r for r in document["reasons"] if r.startswith(reason)], document["reasons"]
+
+
+@pytest.mark.parametrize(
+    ("rate", "verdict", "reason"),
+    [
+        ("0.05", "HOLD", "[gate-hold] error_rate = 0.05"),
+        ("0.2", "ROLLBACK", "[gate-rollback] error_rate"),
+    ],
+)
+def test_injected_server_errors(
+    deploy_demo: DeployDemo, rate: str, verdict: str, reason: str
+) -> None:
+    # A demo of its own: the fault counts requests, so a shared one would shift the pattern.
+    with running_demo([f"error-rate={rate}"]) as target:
+        document = deploy_demo(target, "health")
+    assert document["verdict"] == verdict
     assert [r for r in document["reasons"] if r.startswith(reason)], document["reasons"]
 
 
@@ -270,6 +294,8 @@ def run_demo(*args: str) -> subprocess.CompletedProcess[str]:
             "ROLLBACK",
             "demo:   [critical-failure] health.endpoint: [health-status]",
         ),
+        (("--fault=error-rate=0.05",), 10, "HOLD", "demo:   [gate-hold] error_rate = 0.05"),
+        (("--fault=error-rate=0.2",), 20, "ROLLBACK", "demo:   [gate-rollback] error_rate"),
     ],
 )
 def test_make_demo_main_job(

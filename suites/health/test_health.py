@@ -1,50 +1,198 @@
-"""The runbook's first check after a deploy: ``curl https://.../api/health``.
+"""The runbook's first checks after a deploy: is it up, the right version, fast, and sound.
 
-Settings (``[targets.NAME.suites.health]``): ``paths`` (default ``["/api/health"]``),
-``version_field`` (JSON field of the health response, default ``version``) and
-``version_header`` (response header, default ``x-app-version``).
+All probes run once, concurrently, in the ``health`` fixture; each check judges its part.
+Settings: ``[targets.NAME.suites.health]`` (see the README's health suite section).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
 
 import pytest
 
-from pytest_deploycheck.config import Target
-from pytest_deploycheck.http_client import get
-
-if TYPE_CHECKING:
-    import httpx
+from pytest_deploycheck.config import Settings
+from pytest_deploycheck.fixtures import Record, not_configured
+from pytest_deploycheck.health import HealthReport, latency_gate, probe
+from pytest_deploycheck.health_settings import HealthSettings
+from pytest_deploycheck.http_client import Exchange
 
 pytestmark = pytest.mark.immediate
 
 
-def _paths(target: Target) -> list[str]:
-    return list(target.suite("health").get("paths", ["/api/health"]))
+@pytest.fixture(scope="module")
+def settings(deploy_settings: Settings) -> HealthSettings:
+    return HealthSettings.parse(deploy_settings.target.suite("health"))
+
+
+@pytest.fixture(scope="module")
+def health(deploy_settings: Settings, settings: HealthSettings) -> HealthReport:
+    target = deploy_settings.target
+    if not target.base_url:
+        not_configured(f"target {target.name} has no base_url")
+    return probe(
+        str(target.base_url),
+        settings,
+        deploy_settings.http,
+        target.version,
+        deploy_settings.allow_destructive,
+    )
+
+
+def require(record: Record, ok: bool, message: str, exchanges: Iterable[Exchange] = ()) -> None:
+    """Fail with ``message``, keeping the exchanges that show why as evidence."""
+    if not ok:
+        for exchange in exchanges:
+            record.attach(f"{exchange.method} {exchange.url}", exchange.describe())
+        pytest.fail(message, pytrace=False)
+
+
+def note_retries(record: Record, exchanges: Iterable[Exchange]) -> None:
+    retried = [e for e in exchanges if e.attempts > 1 and e.error is None]
+    if retried:
+        record.flaky(
+            "; ".join(f"{e.method} {e.url} answered on attempt {e.attempts}" for e in retried)
+        )
 
 
 @pytest.mark.deploy_check(id="health.endpoint", severity="critical")
-def test_endpoint(http: httpx.Client, deploy_target: Target) -> None:
-    for path in _paths(deploy_target):
-        exchange = get(http, path)
-        assert exchange.error is None, f"[unreachable] GET {exchange.url}: {exchange.error}"
-        assert exchange.status is not None
-        assert exchange.status < 300, f"[health-status] GET {exchange.url} -> {exchange.status}"
+def test_endpoint(health: HealthReport, settings: HealthSettings, deploy_record: Record) -> None:
+    for exchange in health.health:
+        where = f"{exchange.method} {exchange.url}"
+        require(
+            deploy_record,
+            exchange.error is None,
+            f"[unreachable] {where}: {exchange.error}",
+            [exchange],
+        )
+        ok = exchange.status is not None and 200 <= exchange.status < 300
+        require(deploy_record, ok, f"[health-status] {where} -> {exchange.status}", [exchange])
+        for name, healthy in settings.expect.items():
+            value = exchange.json_field(name)
+            wanted = " or ".join(map(repr, healthy))
+            message = f"[health-body] {where}: {name} is {value!r}, expected {wanted}"
+            require(deploy_record, value in healthy, message, [exchange])
+    note_retries(deploy_record, health.health)
 
 
 @pytest.mark.deploy_check(id="health.version", severity="critical")
-def test_version(http: httpx.Client, deploy_target: Target) -> None:
-    if not deploy_target.version:
+def test_version(health: HealthReport, deploy_settings: Settings, deploy_record: Record) -> None:
+    expected = deploy_settings.target.version
+    if not expected:
         pytest.skip("no expected version given (--deploy-version or version in the target)")
-    settings = deploy_target.suite("health")
-    exchange = get(http, _paths(deploy_target)[0])
-    assert exchange.error is None, f"[unreachable] GET {exchange.url}: {exchange.error}"
-    header = settings.get("version_header", "x-app-version")
-    reported = exchange.json_field(settings.get("version_field", "version")) or next(
-        (value for name, value in exchange.headers.items() if name.lower() == header.lower()), None
+    found = health.version
+    assert found is not None
+    exchange = found.exchange
+    require(
+        deploy_record,
+        exchange.error is None,
+        f"[unreachable] GET {exchange.url}: {exchange.error}",
+        [exchange],
     )
-    assert reported is not None, f"[version-unknown] {exchange.url} reports no version"
-    assert str(reported) == deploy_target.version, (
-        f"[version-mismatch] expected {deploy_target.version}, got {reported}"
+    require(
+        deploy_record,
+        found.reported is not None,
+        f"[version-unknown] {exchange.url} reports no version",
+        [exchange],
+    )
+    waited = f" after {found.polls} polls" if found.polls > 1 else ""
+    require(
+        deploy_record,
+        found.reported == expected,
+        f"[version-mismatch] expected {expected}, got {found.reported} ({found.source}){waited}",
+        [exchange],
+    )
+
+
+@pytest.mark.deploy_check(id="health.endpoints", severity="critical")
+def test_critical_endpoints(
+    health: HealthReport, settings: HealthSettings, deploy_record: Record
+) -> None:
+    if not settings.endpoints:
+        pytest.skip("no critical endpoints configured (suites.health.endpoints)")
+    if not health.endpoints:
+        refused = ", ".join(map(str, health.refused_unsafe))
+        pytest.skip(
+            f"[destructive-not-allowed] {refused} would change the target;"
+            " pass --deploy-allow-destructive"
+        )
+    for exchange in health.endpoints:
+        where = f"{exchange.method} {exchange.url}"
+        require(
+            deploy_record,
+            exchange.error is None,
+            f"[unreachable] {where}: {exchange.error}",
+            [exchange],
+        )
+        ok = exchange.status is not None and 200 <= exchange.status < 400
+        require(deploy_record, ok, f"[endpoint-status] {where} -> {exchange.status}", [exchange])
+    note_retries(deploy_record, health.endpoints)
+
+
+@pytest.mark.deploy_check(id="health.latency", severity="major")
+def test_latency(
+    health: HealthReport, settings: HealthSettings, deploy_settings: Settings, deploy_record: Record
+) -> None:
+    problems = []
+    for name, exchanges in health.latency.items():
+        gate, problem = latency_gate(name, exchanges, settings, dict(deploy_settings.baseline))
+        deploy_record.gate(gate)
+        problems += [problem] if problem else []
+    require(deploy_record, not problems, "; ".join(problems))
+
+
+@pytest.mark.deploy_check(id="health.error_rate", severity="critical")
+def test_error_rate(health: HealthReport, deploy_record: Record) -> None:
+    failed = [e for e in health.burst if e.server_error]
+    gate = deploy_record.error_rate("error_rate", len(failed), len(health.burst))
+    require(deploy_record, gate.status == "pass", f"[error-rate] {gate.detail}", failed[:5])
+
+
+def https_only(health: HealthReport) -> None:
+    if health.tls is None:
+        pytest.skip("not an https target")
+
+
+@pytest.mark.deploy_check(id="health.tls_certificate", severity="critical")
+def test_tls_certificate(health: HealthReport, deploy_record: Record) -> None:
+    https_only(health)
+    assert health.tls is not None
+    require(
+        deploy_record, health.tls.problem is None, f"[{health.tls.problem}] {health.tls.message}"
+    )
+
+
+@pytest.mark.deploy_check(id="health.tls_expiry", severity="major")
+def test_tls_expiry(health: HealthReport, settings: HealthSettings, deploy_record: Record) -> None:
+    https_only(health)
+    assert health.tls is not None
+    if health.tls.days_left is None:
+        pytest.skip("the certificate is not valid; see health.tls_certificate")
+    days = health.tls.days_left
+    message = (
+        f"[tls-expiry-soon] certificate expires in {days} days"
+        f" (minimum {settings.tls_min_days}): {health.tls.message}"
+    )
+    require(deploy_record, days >= settings.tls_min_days, message)
+
+
+@pytest.mark.deploy_check(id="health.tls_redirect", severity="minor")
+def test_tls_redirect(health: HealthReport, deploy_record: Record) -> None:
+    https_only(health)
+    exchange = health.redirect
+    assert exchange is not None
+    location = exchange.header("location") or ""
+    ok = exchange.status in (301, 302, 307, 308) and location.startswith("https://")
+    answer = exchange.status or exchange.error
+    message = f"[tls-no-redirect] GET {exchange.url} -> {answer}, not a redirect to https"
+    require(deploy_record, ok, message, [exchange])
+
+
+@pytest.mark.deploy_check(id="health.tls_hsts", severity="minor")
+def test_tls_hsts(health: HealthReport, deploy_record: Record) -> None:
+    https_only(health)
+    missing = [
+        e for e in health.health if e.error is None and not e.header("strict-transport-security")
+    ]
+    require(
+        deploy_record, not missing, "[tls-no-hsts] no Strict-Transport-Security header", missing
     )

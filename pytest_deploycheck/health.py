@@ -1,0 +1,268 @@
+"""The health suite's probes: every request it makes, run concurrently under one rate cap, so
+that the suite takes about as long as its slowest probe and never loads the target hard."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from pytest_deploycheck.config import HttpSettings
+from pytest_deploycheck.health_settings import Endpoint, HealthSettings
+from pytest_deploycheck.http_client import Exchange, exchange_of, make_async_client
+from pytest_deploycheck.model import Gate
+from pytest_deploycheck.stats import percentile
+
+if TYPE_CHECKING:
+    import httpx
+
+# OpenSSL verification results, by what they mean for the deployment.
+_TLS_CODES = {
+    10: "tls-expired",
+    18: "tls-self-signed",
+    19: "tls-self-signed",
+    62: "tls-hostname",
+    64: "tls-hostname",  # an IP address the certificate does not name
+}
+
+
+@dataclass(frozen=True)
+class VersionResult:
+    """What version the target reports, where it said so, and how long we waited for it."""
+
+    reported: str | None
+    source: str
+    exchange: Exchange
+    polls: int = 1
+
+
+@dataclass(frozen=True)
+class TlsResult:
+    """The certificate as a client sees it: a problem code, or the days it has left."""
+
+    problem: str | None
+    message: str
+    days_left: int | None = None
+
+
+@dataclass
+class HealthReport:
+    """Everything the health probes saw."""
+
+    health: list[Exchange] = field(default_factory=list)
+    version: VersionResult | None = None
+    endpoints: list[Exchange] = field(default_factory=list)
+    refused_unsafe: list[Endpoint] = field(default_factory=list)
+    latency: dict[str, list[Exchange]] = field(default_factory=dict)
+    burst: list[Exchange] = field(default_factory=list)
+    tls: TlsResult | None = None
+    redirect: Exchange | None = None
+
+
+class RateLimiter:
+    """Spaces request starts at least ``1 / per_second`` apart."""
+
+    def __init__(self, per_second: float) -> None:
+        self._interval = 1.0 / per_second
+        self._next = 0.0
+
+    async def wait(self) -> None:
+        now = time.monotonic()
+        start = max(now, self._next)
+        self._next = start + self._interval
+        if start > now:
+            await asyncio.sleep(start - now)
+
+
+class Prober:
+    """Makes requests with bounded concurrency, a rate cap and retries for transport errors."""
+
+    def __init__(self, client: httpx.AsyncClient, settings: HealthSettings) -> None:
+        self._client = client
+        self._settings = settings
+        self._slots = asyncio.Semaphore(settings.concurrency)
+        self._limiter = RateLimiter(settings.max_rps)
+
+    async def fetch(self, method: str, url: str) -> Exchange:
+        """One request; only idempotent ones are retried, and only when nothing came back."""
+        import httpx
+
+        attempts = 1 + (self._settings.retries if method in ("GET", "HEAD", "OPTIONS") else 0)
+        for attempt in range(1, attempts + 1):
+            async with self._slots:
+                await self._limiter.wait()
+                try:
+                    response = await self._client.request(method, url)
+                except httpx.TransportError as exc:
+                    error = f"{type(exc).__name__}: {exc}".rstrip(": ")
+                else:
+                    return exchange_of(response, attempt)
+            if attempt < attempts:
+                await asyncio.sleep(self._settings.retry_backoff_s * 2 ** (attempt - 1))
+        full = str(self._client.base_url.join(url))
+        return Exchange(method, full, error=error, attempts=attempts)
+
+
+def probe(
+    base_url: str,
+    settings: HealthSettings,
+    http: HttpSettings,
+    expected_version: str | None,
+    allow_destructive: bool,
+) -> HealthReport:
+    """Run every health probe concurrently and return what they saw."""
+    return asyncio.run(_probe(base_url, settings, http, expected_version, allow_destructive))
+
+
+async def _probe(
+    base_url: str,
+    settings: HealthSettings,
+    http: HttpSettings,
+    expected_version: str | None,
+    allow_destructive: bool,
+) -> HealthReport:
+    report = HealthReport()
+    allowed = [e for e in settings.endpoints if e.safe or allow_destructive]
+    report.refused_unsafe = [e for e in settings.endpoints if e not in allowed]
+    sampled = [Endpoint(path) for path in settings.paths] + [e for e in allowed if e.safe]
+    verify = settings.ca_bundle or True
+    async with make_async_client(base_url, http, settings.concurrency, verify) as client:
+        prober = Prober(client, settings)
+        health = [asyncio.create_task(prober.fetch("GET", path)) for path in settings.paths]
+        version = asyncio.create_task(_version(prober, settings, expected_version, health[0]))
+        endpoints = asyncio.gather(*(prober.fetch(e.method, e.path) for e in allowed))
+        latency = asyncio.create_task(_latency(prober, sampled, settings.latency_samples))
+        burst = asyncio.create_task(
+            _burst(prober, [e for e in allowed if e.safe] or sampled, settings)
+        )
+        tasks: list[asyncio.Future[Any]] = [*health, version, endpoints, latency, burst]
+        tls = redirect = None
+        if urlsplit(base_url).scheme == "https":
+            tls = asyncio.create_task(asyncio.to_thread(_tls, base_url, settings.ca_bundle, http))
+            plain = settings.http_url or _plain_url(base_url)
+            redirect = asyncio.create_task(prober.fetch("GET", plain))
+            tasks += [tls, redirect]
+        await asyncio.gather(*tasks)
+    report.health = [task.result() for task in health]
+    report.version = version.result()
+    report.endpoints = list(endpoints.result())
+    report.latency = latency.result()
+    report.burst = burst.result()
+    report.tls = tls.result() if tls else None
+    report.redirect = redirect.result() if redirect else None
+    return report
+
+
+async def _version(
+    prober: Prober,
+    settings: HealthSettings,
+    expected: str | None,
+    first_health: asyncio.Task[Exchange],
+) -> VersionResult:
+    """The reported version; with ``version_wait_s``, polled until it matches or time is up."""
+    deadline = time.monotonic() + settings.version_wait_s
+    exchange = await (
+        prober.fetch("GET", settings.version_url) if settings.version_url else first_health
+    )
+    result = _reported_version(exchange, settings)
+    polls = 1
+    while expected and result.reported != expected and time.monotonic() < deadline:
+        await asyncio.sleep(min(settings.version_poll_s, max(0.0, deadline - time.monotonic())))
+        exchange = await prober.fetch("GET", settings.version_url or settings.paths[0])
+        result = _reported_version(exchange, settings)
+        polls += 1
+    return VersionResult(result.reported, result.source, exchange, polls)
+
+
+def _reported_version(exchange: Exchange, settings: HealthSettings) -> VersionResult:
+    value = exchange.json_field(settings.version_field)
+    if value is not None:
+        return VersionResult(str(value), f"JSON field {settings.version_field!r}", exchange)
+    header = exchange.header(settings.version_header)
+    if header is not None:
+        return VersionResult(header, f"header {settings.version_header}", exchange)
+    if settings.version_url and exchange.status == 200 and exchange.body.strip():
+        return VersionResult(exchange.body.strip(), f"body of {settings.version_url}", exchange)
+    return VersionResult(None, "nowhere", exchange)
+
+
+async def _latency(
+    prober: Prober, endpoints: list[Endpoint], samples: int
+) -> dict[str, list[Exchange]]:
+    runs = [
+        asyncio.gather(*(prober.fetch(e.method, e.path) for _ in range(samples))) for e in endpoints
+    ]
+    return {str(e): list(r) for e, r in zip(endpoints, await asyncio.gather(*runs), strict=True)}
+
+
+async def _burst(
+    prober: Prober, endpoints: list[Endpoint], settings: HealthSettings
+) -> list[Exchange]:
+    count = settings.burst_requests
+    targets = [endpoints[i % len(endpoints)] for i in range(count)]
+    return list(await asyncio.gather(*(prober.fetch(e.method, e.path) for e in targets)))
+
+
+def _plain_url(base_url: str) -> str:
+    parts = urlsplit(base_url)
+    return f"http://{parts.hostname}/"
+
+
+def _tls(base_url: str, ca_bundle: str | None, http: HttpSettings) -> TlsResult:
+    """Handshake as a browser would: trusted chain, matching host name, then days to expiry."""
+    parts = urlsplit(base_url)
+    host, port = parts.hostname or "", parts.port or 443
+    context = ssl.create_default_context(cafile=ca_bundle)
+    try:
+        with (
+            socket.create_connection((host, port), timeout=http.connect_timeout_s) as raw,
+            context.wrap_socket(raw, server_hostname=host) as tls,
+        ):
+            cert = tls.getpeercert() or {}
+    except ssl.SSLCertVerificationError as exc:
+        code = _TLS_CODES.get(exc.verify_code, "tls-untrusted")
+        return TlsResult(code, f"{host}:{port}: {exc.verify_message}")
+    except (OSError, ssl.SSLError) as exc:
+        return TlsResult("tls-handshake", f"{host}:{port}: {exc}")
+    not_after = datetime.fromtimestamp(
+        ssl.cert_time_to_seconds(str(cert["notAfter"])), timezone.utc
+    )
+    days = (not_after - datetime.now(timezone.utc)).days
+    return TlsResult(None, f"{host}:{port}: valid until {not_after:%Y-%m-%d}", days)
+
+
+def latency_gate(
+    name: str,
+    exchanges: list[Exchange],
+    settings: HealthSettings,
+    baseline: dict[str, float] | None = None,
+) -> tuple[Gate, str | None]:
+    """p95 of the successful samples against the budget and, when known, the baseline.
+
+    Returns the gate and, when it does not pass, the failure message.
+    """
+    gate_name = f"latency.p95 {name}"
+    times = [e.elapsed_s * 1000 for e in exchanges if not e.server_error]
+    if not times:
+        gate = Gate(gate_name, None, settings.latency_budget_ms, "hold", "no sample succeeded", 0)
+        return gate, f"[latency-unmeasured] {name}: no sample succeeded"
+    p50, p95 = percentile(times, 50), percentile(times, 95)
+    limit, why, code = settings.latency_budget_ms, "the budget", "latency-budget"
+    earlier = (baseline or {}).get(gate_name)
+    if earlier is not None and earlier * settings.baseline_ratio < limit:
+        limit, code = earlier * settings.baseline_ratio, "latency-regression"
+        why = f"{settings.baseline_ratio}x the baseline {earlier:.0f} ms"
+    status = "pass" if p95 <= limit else "hold"
+    detail = f"p50 {p50:.0f} ms, p95 {p95:.0f} ms over {len(times)} samples; limit: {why}"
+    gate = Gate(gate_name, round(p95, 1), round(limit, 1), status, detail, len(times))
+    problem = (
+        None
+        if status == "pass"
+        else f"[{code}] {name}: p95 {p95:.0f} ms over {limit:.0f} ms ({why})"
+    )
+    return gate, problem
