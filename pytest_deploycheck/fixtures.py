@@ -59,13 +59,17 @@ class Record:
         return found
 
     def attach(self, name: str, text: str, content_type: str = "text/plain") -> Evidence:
-        """Keep evidence next to the result (capped, redacted when written; Allure when on)."""
+        """Keep evidence next to the result: capped, redacted, and attached to Allure when on."""
+        from pytest_deploycheck.allure_report import attach
         from pytest_deploycheck.model import Evidence
+        from pytest_deploycheck.redact import Redactor
 
         if len(text) > EVIDENCE_LIMIT:
             text = text[:EVIDENCE_LIMIT] + f"\n... ({len(text) - EVIDENCE_LIMIT} more characters)"
-        item = Evidence(name, text, content_type)
+        redact = Redactor(self._settings.secrets)
+        item = Evidence(redact(name), redact(text), content_type)
         self.evidence.append(item)
+        attach(self._config, item.name, item.text, content_type)
         return item
 
     def flaky(self, why: str) -> None:

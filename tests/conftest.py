@@ -49,6 +49,11 @@ class Route:
     switch_after: int = 0
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # the default 5 drops concurrent connects for a second
+    daemon_threads = True
+
+
 class LoopbackServer:
     """A real HTTP(S) server on 127.0.0.1 whose answers a test sets per path."""
 
@@ -70,8 +75,7 @@ class LoopbackServer:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), Handler)
         if tls is not None:
             self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         scheme = "https" if tls else "http"

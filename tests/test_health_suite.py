@@ -454,3 +454,14 @@ def test_missing_hsts_and_redirect_are_advisories(
         "health.tls_redirect",
         "health.tls_hsts",
     ]
+
+
+def test_evidence_is_attached_to_allure(
+    pytester: pytest.Pytester, server: LoopbackServer, read_signoff: SignOffReader
+) -> None:
+    server.health(503, headers={"Set-Cookie": "session=abc123secret"})
+    results = pytester.path / "allure-results"
+    run_health(pytester, read_signoff, server.url, None, f"--alluredir={results}")
+    attachments = [p.read_text() for p in results.glob("*-attachment*")]
+    assert [a for a in attachments if a.startswith("GET http://127.0.0.1") and "-> 503" in a]
+    assert not [a for a in attachments if "abc123secret" in a]
