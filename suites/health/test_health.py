@@ -46,6 +46,14 @@ def require(record: Record, ok: bool, message: str, exchanges: Iterable[Exchange
         pytest.fail(message, pytrace=False)
 
 
+def require_answer(record: Record, exchange: Exchange, code: str, below: int) -> None:
+    """The exchange got an answer, with a status from 200 up to ``below``."""
+    where = f"{exchange.method} {exchange.url}"
+    require(record, exchange.error is None, f"[unreachable] {where}: {exchange.error}", [exchange])
+    ok = exchange.status is not None and 200 <= exchange.status < below
+    require(record, ok, f"[{code}] {where} -> {exchange.status}", [exchange])
+
+
 def note_retries(record: Record, exchanges: Iterable[Exchange]) -> None:
     retried = [e for e in exchanges if e.attempts > 1 and e.error is None]
     if retried:
@@ -57,15 +65,8 @@ def note_retries(record: Record, exchanges: Iterable[Exchange]) -> None:
 @pytest.mark.deploy_check(id="health.endpoint", severity="critical")
 def test_endpoint(health: HealthReport, settings: HealthSettings, deploy_record: Record) -> None:
     for exchange in health.health:
+        require_answer(deploy_record, exchange, "health-status", 300)
         where = f"{exchange.method} {exchange.url}"
-        require(
-            deploy_record,
-            exchange.error is None,
-            f"[unreachable] {where}: {exchange.error}",
-            [exchange],
-        )
-        ok = exchange.status is not None and 200 <= exchange.status < 300
-        require(deploy_record, ok, f"[health-status] {where} -> {exchange.status}", [exchange])
         for name, healthy in settings.expect.items():
             value = exchange.json_field(name)
             wanted = " or ".join(map(repr, healthy))
@@ -116,15 +117,7 @@ def test_critical_endpoints(
             " pass --deploy-allow-destructive"
         )
     for exchange in health.endpoints:
-        where = f"{exchange.method} {exchange.url}"
-        require(
-            deploy_record,
-            exchange.error is None,
-            f"[unreachable] {where}: {exchange.error}",
-            [exchange],
-        )
-        ok = exchange.status is not None and 200 <= exchange.status < 400
-        require(deploy_record, ok, f"[endpoint-status] {where} -> {exchange.status}", [exchange])
+        require_answer(deploy_record, exchange, "endpoint-status", 400)
     note_retries(deploy_record, health.endpoints)
 
 
