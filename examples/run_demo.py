@@ -58,6 +58,7 @@ def main(argv: list[str]) -> int:
         print(f"demo:   {reason}")
     print(f"demo: sign-off JSON   {signoff.relative_to(REPO)}")
     print(f"demo: Allure results  {allure.relative_to(REPO)}")
+    print(f"demo: artifacts       {(OUT / 'artifacts').relative_to(REPO)}")
     return code
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 _TYPES = {
@@ -25,3 +27,14 @@ def attach(config: pytest.Config, name: str, text: str, content_type: str = "tex
 
     kind = getattr(allure.attachment_type, _TYPES.get(content_type, "TEXT"))
     allure.attach(text, name=name, attachment_type=kind)
+
+
+def attach_file(config: pytest.Config, path: Path, content_type: str) -> None:
+    """Attach a file (a screenshot, a Playwright trace), when Allure is on."""
+    if not enabled(config):
+        return
+    import allure
+
+    kinds = {"image/png": "PNG", "application/zip": "ZIP"}
+    kind = getattr(allure.attachment_type, kinds.get(content_type, "TEXT"))
+    allure.attach.file(str(path), name=path.name, attachment_type=kind)  # type: ignore[no-untyped-call]

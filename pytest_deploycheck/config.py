@@ -24,6 +24,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 DEFAULT_SIGNOFF = "deploycheck-signoff.json"
+DEFAULT_ARTIFACTS = "deploycheck-artifacts"
 
 _SECRET_KEY = re.compile(r"(?i)(^|_)(pass(word|wd)?|secret|token|api_?key|private_?key)$")
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -79,6 +80,7 @@ class Settings:
     phases: tuple[Phase, ...] = ()
     suites: tuple[str, ...] = ()
     signoff_path: str = DEFAULT_SIGNOFF
+    artifacts_dir: str = DEFAULT_ARTIFACTS
     allow_destructive: bool = False
     default_phase: Phase = Phase.IMMEDIATE
     phase_severity: Mapping[Phase, Severity] = field(default_factory=dict)
@@ -105,6 +107,7 @@ _TOP_KEYS: dict[str, Any] = {
     "default_target": str,
     "default_phase": str,
     "signoff": str,
+    "artifacts": str,
     "targets": "targets",
     "suites": "table",
     "severity": "table",
@@ -197,6 +200,7 @@ def resolve(
         phases=_parse_list(phases[0], Phase.parse) if phases else (),
         suites=tuple(_split(suites[0])) if suites else (),
         signoff_path=str(base / signoff[0]) if signoff else str(base / DEFAULT_SIGNOFF),
+        artifacts_dir=str(base / table.get("artifacts", DEFAULT_ARTIFACTS)),
         allow_destructive=bool(destructive and _truthy(destructive[0])),
         default_phase=_parsed(table, "default_phase", Phase.parse, label) or Phase.IMMEDIATE,
         phase_severity=_phase_severity(table.get("phase_severity", {}), label),
@@ -367,8 +371,12 @@ def _merge_suites(
 def _check_suite_settings(suites: Mapping[str, Mapping[str, Any]], label: str, target: str) -> None:
     """The prebuilt suites' settings are checked before the run, not when a check needs them."""
     from pytest_deploycheck.health_settings import HealthSettings
+    from pytest_deploycheck.login_settings import LoginSettings
 
-    parsers: dict[str, Callable[[Mapping[str, Any]], object]] = {"health": HealthSettings.parse}
+    parsers: dict[str, Callable[[Mapping[str, Any]], object]] = {
+        "health": HealthSettings.parse,
+        "login": LoginSettings.parse,
+    }
     for name, table in suites.items():
         if name in parsers:
             try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -13,6 +14,7 @@ from pytest_deploycheck.options import OPTION_NAMES, dest
 if TYPE_CHECKING:
     import httpx
     import psycopg
+    from playwright.sync_api import Browser
 
     from pytest_deploycheck.config import Settings, Target
     from pytest_deploycheck.model import Evidence, Finding, Gate
@@ -70,6 +72,16 @@ class Record:
         item = Evidence(redact(name), redact(text), content_type)
         self.evidence.append(item)
         attach(self._config, item.name, item.text, content_type)
+        return item
+
+    def attach_file(self, path: Path, content_type: str) -> Evidence:
+        """Keep a file (screenshot, trace) as evidence: its path here, the file in Allure."""
+        from pytest_deploycheck.allure_report import attach_file
+        from pytest_deploycheck.model import Evidence
+
+        item = Evidence(path.name, str(path), content_type)
+        self.evidence.append(item)
+        attach_file(self._config, path, content_type)
         return item
 
     def flaky(self, why: str) -> None:
@@ -154,3 +166,25 @@ def deploy_record(request: pytest.FixtureRequest, deploy_settings: Settings) -> 
     record = Record(request.config, deploy_settings)
     request.node.stash[RECORD] = record
     return record
+
+
+@pytest.fixture(scope="session")
+def deploy_browser(request: pytest.FixtureRequest, deploy_target: Target) -> Iterator[Browser]:
+    """A headless Chromium for the session (per xdist worker); give each check a new context.
+
+    Uses pytest-playwright's Playwright when that plugin is active, else starts its own.
+    """
+    from pytest_deploycheck.browser import launch
+
+    explicit = deploy_target.suite("login").get("browser_path")
+    if request.config.pluginmanager.has_plugin("playwright"):
+        browser = launch(request.getfixturevalue("playwright"), explicit)
+        yield browser
+        browser.close()
+        return
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch(playwright, explicit)
+        yield browser
+        browser.close()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
+
+from pytest_deploycheck.suite_settings import parse_table
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
@@ -52,13 +54,8 @@ class HealthSettings:
     @classmethod
     def parse(cls, table: Mapping[str, Any]) -> HealthSettings:
         """Read the suite's table; raises ValueError naming the bad key."""
-        known = {f.name: f for f in fields(cls)}
-        values: dict[str, Any] = {}
-        for key, value in table.items():
-            if key not in known:
-                raise ValueError(f"unknown key {key!r} (known: {', '.join(known)})")
-            values[key] = _convert(key, value)
-        settings = cls(**values)
+        special = {"expect": _expect, "endpoints": _endpoints}
+        settings = parse_table(cls, table, special)
         settings._validate()
         return settings
 
@@ -73,33 +70,16 @@ class HealthSettings:
             raise ValueError("paths must name at least one health path")
 
 
-def _convert(key: str, value: Any) -> Any:
-    if key == "paths":
-        return tuple(_strings(key, value))
-    if key == "expect":
-        if not isinstance(value, dict):
-            raise ValueError("expect must be a table of field = value or [values]")
-        return {k: tuple(v) if isinstance(v, list) else (v,) for k, v in value.items()}
-    if key == "endpoints":
-        if not isinstance(value, list):
-            raise ValueError("endpoints must be a list")
-        return tuple(_endpoint(item) for item in value)
-    default = HealthSettings.__dataclass_fields__[key].default
-    number = isinstance(value, int | float) and not isinstance(value, bool)
-    if isinstance(default, float) and number:
-        return float(value)
-    if isinstance(default, int) and number and float(value).is_integer():
-        return int(value)
-    if (default is None or isinstance(default, str)) and isinstance(value, str):
-        return value
-    kind = {float: "number", int: "whole number"}.get(type(default), "string")
-    raise ValueError(f"{key} must be a {kind}")
+def _expect(value: Any) -> dict[str, tuple[Any, ...]]:
+    if not isinstance(value, dict):
+        raise ValueError("expect must be a table of field = value or [values]")
+    return {k: tuple(v) if isinstance(v, list) else (v,) for k, v in value.items()}
 
 
-def _strings(key: str, value: Any) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValueError(f"{key} must be a list of strings")
-    return value
+def _endpoints(value: Any) -> tuple[Endpoint, ...]:
+    if not isinstance(value, list):
+        raise ValueError("endpoints must be a list")
+    return tuple(_endpoint(item) for item in value)
 
 
 def _endpoint(item: Any) -> Endpoint:

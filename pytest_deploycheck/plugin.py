@@ -16,6 +16,7 @@ from pytest_deploycheck.fixtures import (
     SETTINGS,
     base_url,
     db,
+    deploy_browser,
     deploy_db_connection,
     deploy_record,
     deploy_settings,
@@ -28,6 +29,7 @@ from pytest_deploycheck.options import CONFIG_FILE, ENV_PREFIX, OPTION_NAMES, de
 __all__ = [
     "base_url",
     "db",
+    "deploy_browser",
     "deploy_db_connection",
     "deploy_record",
     "deploy_settings",

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import html
+import json
 import re
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 MASK = "***"
 
@@ -27,10 +30,20 @@ class Redactor:
             self.add(secret)
 
     def add(self, secret: str) -> None:
-        """Treat ``secret`` as a value that must never be written anywhere."""
-        if secret and secret not in self._secrets:
-            self._secrets.add(secret)
+        """Treat ``secret`` as a value that must never be written anywhere, in any of the
+        encodings it takes on the way (URL and form encoding, JSON and HTML escaping)."""
+        if not secret:
+            return
+        variants = {secret, quote(secret, safe=""), quote_plus(secret), html.escape(secret)}
+        variants.add(json.dumps(secret)[1:-1])
+        if not variants <= self._secrets:
+            self._secrets |= variants
             self._pattern = self._compile()
+
+    @property
+    def secrets(self) -> frozenset[str]:
+        """Every form of every secret this redactor masks."""
+        return frozenset(self._secrets)
 
     def _compile(self) -> re.Pattern[str]:
         # Longest first, so a secret that contains another is masked whole.

@@ -39,7 +39,9 @@ def test_suite_without_its_settings_holds(
     )
     assert code == 10
     assert document["reasons"] == [
-        "[not-configured] suite db was skipped: target default has no db_url"
+        "[not-configured] suite db was skipped: target default has no db_url",
+        "[not-configured] suite login was skipped: target default has no credentials.username"
+        " and .password",
     ]
 
 
@@ -59,7 +61,7 @@ def test_unknown_suite_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--deploy-suites=health,smoke")
     assert result.ret == 4
     result.stderr.fnmatch_lines(
-        ["ERROR: deploycheck: unknown suite 'smoke'; available suites: db, health"]
+        ["ERROR: deploycheck: unknown suite 'smoke'; available suites: db, health, login"]
     )
 
 

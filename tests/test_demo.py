@@ -45,7 +45,7 @@ def bob_note_id(demo: RunningDemo) -> int:
 def test_healthy_demo_is_go(deploy_demo: DeployDemo, demo: StartDemo) -> None:
     document = deploy_demo(demo(), "all")
     assert document["verdict"] == "GO", document["reasons"]
-    assert {c["suite"] for c in document["checks"]} == {"health", "db"}
+    assert {c["suite"] for c in document["checks"]} == {"health", "db", "login"}
 
 
 DEMO_CONFIG = REPO / "examples" / "deploycheck.toml"

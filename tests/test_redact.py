@@ -37,3 +37,10 @@ def test_deep_structures() -> None:
         "a": ["***", 1, None],
         "b": {"c": "x ***"},
     }
+
+
+def test_encoded_forms_of_a_secret() -> None:
+    redact = Redactor(['p@ss w"rd<'])
+    assert redact("password=p%40ss+w%22rd%3C&x=1") == "password=*** &x=1".replace(" ", "")
+    assert redact('{"password": "p@ss w\\"rd<"}') == '{"password": "***"}'
+    assert redact("value=p@ss w&quot;rd&lt;") == "value=***"

@@ -1,0 +1,63 @@
+"""Settings of the prebuilt login suite (``[targets.NAME.suites.login]``), validated."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pytest_deploycheck.suite_settings import optional_bool, parse_table
+
+MODES = ("browser", "api")
+API_KINDS = ("form", "token")
+USERNAME_SELECTOR = (
+    "input[type=email], input[autocomplete=username], input[name*=user i], "
+    "input[name*=email i], input[name*=login i], input[type=text]"
+)
+
+
+@dataclass(frozen=True)
+class LoginSettings:
+    """How to log in, what success looks like, and how to log out, for both modes."""
+
+    modes: tuple[str, ...] = ("browser",)
+    login_url: str = "/login"
+    username_selector: str = USERNAME_SELECTOR
+    password_selector: str = "input[type=password]"
+    submit_selector: str = "button[type=submit], input[type=submit]"
+    success_selector: str | None = None
+    success_url: str | None = None
+    protected_url: str | None = None
+    logout_url: str | None = None
+    logout_selector: str | None = None
+    session_cookie: str | None = None
+    negative: bool | None = None
+    timeout_ms: int = 10000
+    browser_path: str | None = None
+    api_kind: str = "form"
+    api_protected_url: str | None = None
+    api_logout_url: str | None = None
+    api_logout_method: str = "POST"
+    token_url: str | None = None
+    token_username_key: str = "email"
+    token_password_key: str = "password"
+    token_field: str = "access_token"
+
+    @classmethod
+    def parse(cls, table: Mapping[str, Any]) -> LoginSettings:
+        """Read the suite's table; raises ValueError naming the bad key."""
+        settings = parse_table(cls, table, {"negative": optional_bool("negative")})
+        unknown = [mode for mode in settings.modes if mode not in MODES]
+        if unknown or not settings.modes:
+            raise ValueError(f"modes must name some of {', '.join(MODES)}")
+        if settings.api_kind not in API_KINDS:
+            raise ValueError(f"api_kind must be one of {', '.join(API_KINDS)}")
+        if "api" in settings.modes and settings.api_kind == "token" and not settings.token_url:
+            raise ValueError('api_kind = "token" needs token_url')
+        if settings.timeout_ms <= 0:
+            raise ValueError("timeout_ms must be above 0")
+        return settings
+
+    def negative_allowed(self, production: bool) -> bool:
+        """The wrong-password check runs on production only when asked for explicitly."""
+        return self.negative if self.negative is not None else not production

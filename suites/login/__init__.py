@@ -1,0 +1,1 @@
+"""The login suite: can a user log in and out, and is the session safe."""

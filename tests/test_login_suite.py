@@ -1,0 +1,296 @@
+"""The login suite in a real headless Chromium and over HTTP: each check fires on its defect
+and stays quiet on a healthy target; the password never reaches an artifact."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import zipfile
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import parse_qs
+
+import pytest
+
+from tests.conftest import SignOffReader, StartDemo
+
+PASSWORD = "demo-password-1234"
+DEMO_LOGIN = {
+    "login_url": "/login",
+    "protected_url": "/dashboard",
+    "success_selector": "#signed-in",
+    "api_protected_url": "/api/me",
+    "api_logout_url": "/logout",
+}
+
+
+def toml_table(values: dict[str, Any]) -> str:
+    import json
+
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        return json.dumps(list(v)) if isinstance(v, list | tuple) else json.dumps(v)
+
+    return "\n".join(f"{k} = {value(v)}" for k, v in values.items())
+
+
+@pytest.fixture
+def run_login(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, read_signoff: SignOffReader
+) -> Any:
+    """Run the login suite against a base URL with the given suite settings."""
+
+    def run(
+        base_url: str,
+        *args: str,
+        username: str = "alice@example.com",
+        production: bool = False,
+        **login: Any,
+    ) -> tuple[int, dict[str, Any], pytest.RunResult]:
+        monkeypatch.setenv("SMOKE_PASSWORD", PASSWORD)
+        pytester.makefile(
+            ".toml",
+            deploycheck=(
+                f'artifacts = "artifacts"\n[targets.t]\nbase_url = "{base_url}"\n'
+                f"production = {'true' if production else 'false'}\n"
+                f'[targets.t.credentials]\nusername = "{username}"\n'
+                'password = "${SMOKE_PASSWORD}"\n'
+                f"[targets.t.suites.login]\n{toml_table(login)}\n"
+            ),
+        )
+        result = pytester.runpytest_subprocess("--deploy-target=t", "--deploy-suites=login", *args)
+        return int(result.ret), read_signoff(pytester.path / "deploycheck-signoff.json"), result
+
+    return run
+
+
+def by_id(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["id"]: c for c in document["checks"]}
+
+
+@pytest.mark.parametrize(
+    "plugins", [(), ("-p", "no:playwright")], ids=["with-pytest-playwright", "own-playwright"]
+)
+def test_healthy_demo_in_both_modes(
+    run_login: Any, demo: StartDemo, plugins: tuple[str, ...]
+) -> None:
+    code, document, _ = run_login(demo().base_url, *plugins, modes=["browser", "api"], **DEMO_LOGIN)
+    assert code == 0, document["reasons"]
+    assert {k: v["outcome"] for k, v in by_id(document).items()} == {
+        "login.browser": "passed",
+        "login.api": "passed",
+        "login.wrong_password": "passed",
+        "login.session_cookie": "passed",
+    }
+
+
+@pytest.mark.parametrize(
+    ("fault", "code", "expected"),
+    [
+        (
+            "login-broken",
+            20,
+            {"login.browser": "[login-failed]", "login.api": "[api-login-failed]"},
+        ),
+        (
+            "logout-broken",
+            20,
+            {"login.browser": "[logout-failed]", "login.api": "[api-logout-failed]"},
+        ),
+        (
+            "insecure-cookie",
+            10,
+            {"login.session_cookie": "[cookie-flags] cookie demo_session lacks HttpOnly"},
+        ),
+    ],
+)
+def test_demo_faults(
+    run_login: Any, demo: StartDemo, fault: str, code: int, expected: dict[str, str]
+) -> None:
+    result, document, _ = run_login(demo(fault).base_url, modes=["browser", "api"], **DEMO_LOGIN)
+    assert result == code
+    checks = by_id(document)
+    for check_id, message in expected.items():
+        assert checks[check_id]["outcome"] == "failed"
+        assert checks[check_id]["message"].startswith(message)
+
+
+def test_insecure_cookie_findings_name_the_cookie(run_login: Any, demo: StartDemo) -> None:
+    _, document, _ = run_login(demo("insecure-cookie").base_url, **DEMO_LOGIN)
+    findings = by_id(document)["login.session_cookie"]["findings"]
+    assert {(f["rule"], f["object"]) for f in findings} == {
+        ("cookie-no-httponly", "demo_session"),
+        ("cookie-no-samesite", "demo_session"),
+    }
+
+
+def test_token_api_mode(run_login: Any, demo: StartDemo) -> None:
+    token = {
+        "modes": ["api"],
+        "api_kind": "token",
+        "token_url": "/api/auth/token",
+        "api_protected_url": "/api/me",
+        "api_logout_url": "/api/auth/logout",
+    }
+    code, document, _ = run_login(demo().base_url, **token)
+    assert code == 0, document["reasons"]
+    code, document, _ = run_login(demo("logout-broken").base_url, **token)
+    assert by_id(document)["login.api"]["message"].startswith("[api-logout-failed]")
+
+
+def test_failing_run_leaves_the_password_nowhere(
+    run_login: Any, demo: StartDemo, pytester: pytest.Pytester
+) -> None:
+    allure = pytester.path / "allure-results"
+    _, document, result = run_login(
+        demo("login-broken").base_url,
+        f"--alluredir={allure}",
+        "--junitxml=junit.xml",
+        "-l",
+        "--tb=long",
+        modes=["browser", "api"],
+        **DEMO_LOGIN,
+    )
+    evidence = by_id(document)["login.browser"]["evidence"]
+    kinds = {Path(e["text"]).suffix for e in evidence if e["content_type"] != "text/plain"}
+    assert kinds == {".png", ".zip"}
+    written = [p for p in pytester.path.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".zip" for p in written)
+    assert any("attachment" in p.name for p in allure.iterdir())
+    leaks = [str(p) for p in written if _holds(p, PASSWORD)]
+    assert leaks == []
+    assert PASSWORD not in result.stdout.str() + result.stderr.str()
+
+
+def _holds(path: Path, secret: str) -> bool:
+    data = path.read_bytes()
+    if secret.encode() in data:
+        return True
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            return any(secret.encode() in archive.read(name) for name in archive.namelist())
+    return False
+
+
+def test_no_browser_means_could_not_check(
+    run_login: Any, demo: StartDemo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEPLOYCHECK_BROWSER", "/nonexistent/chromium")
+    code, document, _ = run_login(demo().base_url, **DEMO_LOGIN)
+    assert code == 10
+    assert by_id(document)["login.browser"]["outcome"] == "error"
+    assert [
+        r
+        for r in document["reasons"]
+        if r.startswith("[could-not-check] login.browser: [no-browser]")
+    ]
+
+
+def test_wrong_password_on_production_only_when_asked(run_login: Any, demo: StartDemo) -> None:
+    _, document, _ = run_login(demo().base_url, production=True, **DEMO_LOGIN)
+    assert by_id(document)["login.wrong_password"]["outcome"] == "skipped"
+    _, document, _ = run_login(demo().base_url, production=True, negative=True, **DEMO_LOGIN)
+    assert by_id(document)["login.wrong_password"]["outcome"] == "passed"
+
+
+# -- a second login page, with other markup: fields "user"/"pass", a welcome message ----------
+
+
+class OtherSite(BaseHTTPRequestHandler):
+    """Another app's sign-in: a message instead of a redirect, GET logout, cookie 'sid'."""
+
+    protocol_version = "HTTP/1.1"
+    sessions: ClassVar[set[str]] = set()
+    accept_any = False
+
+    def do_GET(self) -> None:
+        if self.path == "/signin":
+            self.page(
+                "<form method='post' action='/signin'><p>Account <input name='user'></p>"
+                "<p>Secret <input name='pass' type='password'></p>"
+                "<input type='submit' value='Go'></form>"
+            )
+        elif self.path == "/account":
+            if self.cookie() in self.sessions:
+                self.page("<h2>Your account</h2>")
+            else:
+                self.page("<p>Please sign in</p>", 401)
+        elif self.path == "/bye":
+            self.sessions.discard(self.cookie())
+            self.page("<p>Signed out</p>")
+        else:
+            self.page("not here", 404)
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+        form = {k: v[0] for k, v in parse_qs(body).items()}
+        if form.get("user") == "carol" and (form.get("pass") == PASSWORD or self.accept_any):
+            sid = secrets.token_hex(16)
+            self.sessions.add(sid)
+            cookie = f"sid={sid}; HttpOnly; SameSite=Strict; Path=/"
+            self.page("<p class='welcome'>Welcome back, carol</p>", 200, cookie)
+        else:
+            self.page(
+                "<p class='oops'>No such account</p><form method='post' action='/signin'>"
+                "<input name='user'><input name='pass' type='password'>"
+                "<input type='submit' value='Go'></form>",
+                200,
+            )
+
+    def cookie(self) -> str:
+        raw = self.headers.get("Cookie", "")
+        return next((p.split("=", 1)[1] for p in raw.split("; ") if p.startswith("sid=")), "")
+
+    def page(self, html: str, status: int = 200, cookie: str | None = None) -> None:
+        payload = f"<!doctype html><html><body>{html}</body></html>".encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(payload)))
+        if cookie:
+            self.send_header("Set-Cookie", cookie)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def other_site() -> Iterator[type[OtherSite]]:
+    handler = type("Site", (OtherSite,), {"sessions": set(), "accept_any": False})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    handler.url = f"http://127.0.0.1:{server.server_address[1]}"  # type: ignore[attr-defined]
+    yield handler
+    server.shutdown()
+    server.server_close()
+
+
+OTHER_LOGIN = {
+    "modes": ["browser", "api"],
+    "login_url": "/signin",
+    "success_selector": ".welcome",
+    "protected_url": "/account",
+    "logout_url": "/bye",
+    "api_protected_url": "/account",
+    "api_logout_url": "/bye",
+    "api_logout_method": "GET",
+}
+
+
+def test_second_login_page_configured_only_by_file(run_login: Any, other_site: Any) -> None:
+    code, document, _ = run_login(other_site.url, username="carol", **OTHER_LOGIN)
+    assert code == 0, document["reasons"]
+    assert {c["outcome"] for c in document["checks"]} == {"passed"}
+
+
+def test_wrong_password_accepted_is_an_auth_bypass(run_login: Any, other_site: Any) -> None:
+    other_site.accept_any = True
+    code, document, _ = run_login(other_site.url, username="carol", **OTHER_LOGIN)
+    assert code == 20
+    assert by_id(document)["login.wrong_password"]["message"].startswith(
+        "[auth-bypass] a wrong password for carol was accepted"
+    )
