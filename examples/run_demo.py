@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from examples.demo_app.launcher import REPO, DemoFailedToStart, running_demo
 
@@ -23,10 +24,16 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__)
     parser.add_argument("--fault", action="append", default=[], help="break the demo (see FAULT)")
     parser.add_argument("--phase", default="immediate")
+    parser.add_argument("--out", type=Path, default=OUT, help="where the evidence goes")
     parser.add_argument("pytest_args", nargs="*", help="extra arguments for pytest, after --")
     args = parser.parse_args(argv)
     faults = [spec for text in args.fault for spec in text.split(",") if spec.strip()]
-    signoff, allure = OUT / "demo-signoff.json", OUT / "allure-results"
+    out = args.out.resolve()
+    signoff, allure, artifacts = (
+        out / "demo-signoff.json",
+        out / "allure-results",
+        out / "artifacts",
+    )
     env = {**os.environ, "DEMO_PASSWORD": os.environ.get("DEMO_PASSWORD", DEMO_PASSWORD)}
     try:
         with running_demo(faults, env=env) as demo:
@@ -41,6 +48,7 @@ def main(argv: list[str]) -> int:
                 f"--deploy-signoff={signoff}",
                 f"--alluredir={allure}",
                 "--clean-alluredir",
+                f"--deploy-artifacts={artifacts}",
                 *args.pytest_args,
             ]
             code = subprocess.run(command, cwd=EXAMPLES, env=env, check=False).returncode
@@ -56,10 +64,14 @@ def main(argv: list[str]) -> int:
     )
     for reason in document["reasons"]:
         print(f"demo:   {reason}")
-    print(f"demo: sign-off JSON   {signoff.relative_to(REPO)}")
-    print(f"demo: Allure results  {allure.relative_to(REPO)}")
-    print(f"demo: artifacts       {(OUT / 'artifacts').relative_to(REPO)}")
+    print(f"demo: sign-off JSON   {_shown(signoff)}")
+    print(f"demo: Allure results  {_shown(allure)}")
+    print(f"demo: artifacts       {_shown(artifacts)}")
     return code
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
 
 
 if __name__ == "__main__":

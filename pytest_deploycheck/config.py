@@ -178,6 +178,7 @@ def resolve(
     signoff = given.get("signoff") or _from_file(table, "signoff", label)
     destructive = given.get("allow_destructive")
     baseline = given.get("baseline")
+    artifacts = given.get("artifacts") or _from_file(table, "artifacts", label)
     if phases:
         sources["phases"] = phases[1]
     if signoff:
@@ -200,7 +201,7 @@ def resolve(
         phases=_parse_list(phases[0], Phase.parse) if phases else (),
         suites=tuple(_split(suites[0])) if suites else (),
         signoff_path=str(base / signoff[0]) if signoff else str(base / DEFAULT_SIGNOFF),
-        artifacts_dir=str(base / table.get("artifacts", DEFAULT_ARTIFACTS)),
+        artifacts_dir=str(base / (artifacts[0] if artifacts else DEFAULT_ARTIFACTS)),
         allow_destructive=bool(destructive and _truthy(destructive[0])),
         default_phase=_parsed(table, "default_phase", Phase.parse, label) or Phase.IMMEDIATE,
         phase_severity=_phase_severity(table.get("phase_severity", {}), label),

@@ -15,6 +15,7 @@ OPTION_NAMES = {
     "suites": "--deploy-suites",
     "signoff": "--deploy-signoff",
     "baseline": "--deploy-baseline",
+    "artifacts": "--deploy-artifacts",
     "allow_destructive": "--deploy-allow-destructive",
 }
 

@@ -83,6 +83,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "suites": ("SUITES", "Prebuilt suites to run, comma-separated, or 'all'"),
         "signoff": ("PATH", "Where to write the sign-off JSON (default deploycheck-signoff.json)"),
         "baseline": ("PATH", "An earlier GO sign-off JSON whose figures are the baseline"),
+        "artifacts": ("DIR", "Where screenshots and traces of failed checks go"),
     }
     for key, (metavar, text) in helps.items():
         # pytest-base-url (a dependency of pytest-playwright) owns --base-url when installed.

@@ -271,10 +271,10 @@ def test_given_server_keeps_nothing(pg_admin: str) -> None:
         )
 
 
-def run_demo(*args: str) -> subprocess.CompletedProcess[str]:
+def run_demo(out: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DEPLOYCHECK_", "PYTEST_"))}
     return subprocess.run(
-        [sys.executable, "-m", "examples.run_demo", *args],
+        [sys.executable, "-m", "examples.run_demo", f"--out={out}", *args],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -295,18 +295,24 @@ def run_demo(*args: str) -> subprocess.CompletedProcess[str]:
             "demo:   [critical-failure] health.endpoint: [health-status]",
         ),
         (("--fault=error-rate=0.05",), 10, "HOLD", "demo:   [gate-hold] error_rate = 0.05"),
+        (
+            ("--fault=login-broken",),
+            20,
+            "ROLLBACK",
+            "demo:   [critical-failure] login.browser: [login-failed]",
+        ),
         (("--fault=error-rate=0.2",), 20, "ROLLBACK", "demo:   [gate-rollback] error_rate"),
     ],
 )
 def test_make_demo_main_job(
-    args: tuple[str, ...], code: int, verdict: str, reason: str | None
+    tmp_path: Path, args: tuple[str, ...], code: int, verdict: str, reason: str | None
 ) -> None:
-    result = run_demo(*args)
+    result = run_demo(tmp_path, *args)
     assert result.returncode == code, result.stdout + result.stderr
     assert f"demo: verdict {verdict} (exit {code})" in result.stdout
     if reason:
         assert any(line.startswith(reason) for line in result.stdout.splitlines())
-    assert "demo: sign-off JSON   .deploycheck/demo-signoff.json" in result.stdout
+    assert f"demo: sign-off JSON   {tmp_path / 'demo-signoff.json'}" in result.stdout
     data = result.stdout.split("host=")[1].split()[0]
     assert not Path(data).exists()
     assert processes_mentioning(data) == []
