@@ -371,10 +371,12 @@ def _merge_suites(
 
 def _check_suite_settings(suites: Mapping[str, Mapping[str, Any]], label: str, target: str) -> None:
     """The prebuilt suites' settings are checked before the run, not when a check needs them."""
+    from pytest_deploycheck.db_settings import DbSuiteSettings
     from pytest_deploycheck.health_settings import HealthSettings
     from pytest_deploycheck.login_settings import LoginSettings
 
     parsers: dict[str, Callable[[Mapping[str, Any]], object]] = {
+        "db": DbSuiteSettings.parse,
         "health": HealthSettings.parse,
         "login": LoginSettings.parse,
     }
