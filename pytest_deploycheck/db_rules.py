@@ -439,11 +439,14 @@ WHERE am.amname = 'btree' AND i.indisvalid AND i.indisready AND {USER_SCHEMAS}
                 conn.execute("SELECT bt_index_check(%s::regclass)", (index,))
         except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable):
             result.note += f"{index} not checked in time; "
-        except psycopg.Error as exc:
+        except (psycopg.errors.IndexCorrupted, psycopg.errors.DataCorrupted) as exc:
+            message = str(exc).strip()
             result.findings.append(
-                Finding("amcheck", index, f"index {index} is corrupt: {str(exc).strip()}")
+                Finding("amcheck", index, f"index {index} is corrupt: {message}")
             )
-            result.rows.append((index, str(exc).strip()))
+            result.rows.append((index, message))
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise CouldNotCheck(f"[db-privilege] {str(exc).strip()}") from None
     return _or_unchecked(result)
 
 
@@ -483,7 +486,8 @@ def migrations(conn: Any, settings: DbSuiteSettings, base: Path | None = None) -
     query = HISTORY[tool][1]
     _, rows = fetch(conn, query)
     findings, status = judge_migrations(tool, rows, expected, settings.expected_latest)
-    gate = Gate("db.migrations", float(len(findings)), 0.0, status, f"{tool}: {len(rows)} applied")
+    detail = "; ".join(f.message for f in findings[:3]) or f"{len(rows)} applied"
+    gate = Gate("db.migrations", float(len(findings)), 0.0, status, f"{tool}: {detail}")
     return RuleResult("migrations", findings, query, ["version", "failed"], rows, [gate], note=tool)
 
 

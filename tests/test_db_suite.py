@@ -1,0 +1,398 @@
+"""The db suite on a real PostgreSQL: each rule fires on a defect seeded here and stays quiet on
+a clean database; the suite only reads, gives up on locks, and runs as a read-only role."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from pytest_deploycheck import db_rules
+from pytest_deploycheck.config import DbSettings
+from pytest_deploycheck.db import connect_readonly
+from pytest_deploycheck.db_settings import DbSuiteSettings
+from pytest_deploycheck.model import CouldNotCheck
+from tests.conftest import SignOffReader
+
+SCHEMA = """
+CREATE TABLE orgs (id serial PRIMARY KEY, name text NOT NULL CHECK (length(name) > 0));
+CREATE TABLE docs (id bigserial PRIMARY KEY, org_id int NOT NULL REFERENCES orgs (id),
+                   title text NOT NULL, pages int CHECK (pages >= 0));
+CREATE INDEX docs_org_idx ON docs (org_id);
+INSERT INTO orgs (name) VALUES ('acme'), ('globex');
+INSERT INTO docs (org_id, title, pages) VALUES (1, 'a', 1), (2, 'b', 2);
+"""
+
+
+@pytest.fixture
+def admin(pg_database: str) -> Iterator[psycopg.Connection[Any]]:
+    """A superuser connection to a fresh database holding a small clean schema."""
+    with psycopg.connect(pg_database, autocommit=True) as conn:
+        conn.execute(SCHEMA)
+        yield conn
+
+
+@pytest.fixture
+def reader(pg_database: str, admin: psycopg.Connection[Any]) -> Iterator[psycopg.Connection[Any]]:
+    conn = connect_readonly(pg_database, DbSettings(statement_timeout_ms=5000, lock_timeout_ms=300))
+    yield conn
+    conn.close()
+
+
+def run(
+    rule: Callable[..., db_rules.RuleResult], conn: psycopg.Connection[Any], **settings: Any
+) -> db_rules.RuleResult:
+    try:
+        return rule(conn, DbSuiteSettings.parse(settings))
+    finally:
+        conn.rollback()
+
+
+QUIET = [
+    db_rules.invalid_indexes,
+    db_rules.not_valid_constraints,
+    db_rules.disabled_triggers,
+    db_rules.blocked_sessions,
+    db_rules.connections,
+    db_rules.long_queries,
+    db_rules.idle_in_transaction,
+    db_rules.fk_orphans,
+    db_rules.check_violations,
+    db_rules.sequences,
+    db_rules.wraparound,
+    db_rules.replication_lag,
+    db_rules.wal_archiving,
+]
+
+
+@pytest.mark.parametrize("rule", QUIET, ids=lambda r: r.__name__)
+def test_quiet_on_a_clean_database(rule: Any, reader: psycopg.Connection[Any]) -> None:
+    result = run(rule, reader)
+    assert result.findings == []
+    assert all(g.status == "pass" for g in result.gates)
+
+
+def test_invalid_index(admin: psycopg.Connection[Any], reader: psycopg.Connection[Any]) -> None:
+    admin.execute("INSERT INTO docs (org_id, title) VALUES (1, 'a')")
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        admin.execute("CREATE UNIQUE INDEX CONCURRENTLY docs_title_key ON docs (title)")
+    result = run(db_rules.invalid_indexes, reader)
+    assert [(f.rule, f.object) for f in result.findings] == [
+        ("invalid_index", "public.docs_title_key")
+    ]
+    assert "docs_title_key" in result.evidence(5)
+
+
+def test_not_valid_constraint(
+    admin: psycopg.Connection[Any], reader: psycopg.Connection[Any]
+) -> None:
+    admin.execute(
+        "ALTER TABLE docs ADD CONSTRAINT short_title CHECK (length(title) < 50) NOT VALID"
+    )
+    result = run(db_rules.not_valid_constraints, reader)
+    assert [f.object for f in result.findings] == ["public.docs.short_title"]
+
+
+def test_disabled_trigger(admin: psycopg.Connection[Any], reader: psycopg.Connection[Any]) -> None:
+    admin.execute(
+        "CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;"
+        "CREATE TRIGGER docs_touch BEFORE UPDATE ON docs FOR EACH ROW EXECUTE FUNCTION touch();"
+        "ALTER TABLE docs DISABLE TRIGGER docs_touch"
+    )
+    result = run(db_rules.disabled_triggers, reader)
+    assert [f.object for f in result.findings] == ["public.docs.docs_touch"]
+
+
+def test_fk_orphans_of_a_validated_constraint(
+    admin: psycopg.Connection[Any], reader: psycopg.Connection[Any]
+) -> None:
+    # A load with triggers off (replication role) bypasses the foreign key.
+    admin.execute("SET session_replication_role = replica")
+    admin.execute("INSERT INTO docs (org_id, title) VALUES (99, 'orphan'), (98, 'orphan')")
+    result = run(db_rules.fk_orphans, reader, scan_limit=10)
+    [finding] = result.findings
+    assert finding.object == "docs.docs_org_id_fkey"
+    assert finding.message.startswith("2 rows of docs point to no row of orgs")
+    assert sorted(row[2] for row in result.rows) == ["98", "99"]
+
+
+def test_check_violations(admin: psycopg.Connection[Any], reader: psycopg.Connection[Any]) -> None:
+    admin.execute("SET session_replication_role = replica")
+    admin.execute("ALTER TABLE docs DROP CONSTRAINT docs_pages_check")
+    admin.execute("INSERT INTO docs (org_id, title, pages) VALUES (1, 'neg', -5)")
+    admin.execute("ALTER TABLE docs ADD CONSTRAINT docs_pages_check CHECK (pages >= 0) NOT VALID")
+    result = run(db_rules.check_violations, reader)
+    assert [(f.rule, f.object) for f in result.findings] == [
+        ("check_violation", "docs.docs_pages_check")
+    ]
+
+
+@pytest.mark.parametrize(("share", "status"), [(0.90, "hold"), (0.97, "rollback")])
+def test_sequence_near_the_column_limit(
+    admin: psycopg.Connection[Any], reader: psycopg.Connection[Any], share: float, status: str
+) -> None:
+    # orgs.id is int4 fed by a sequence that could go far higher: the column is the limit.
+    admin.execute("ALTER SEQUENCE orgs_id_seq AS bigint MAXVALUE 9223372036854775807")
+    admin.execute("SELECT setval('orgs_id_seq', %s)", (int(2147483647 * share),))
+    result = run(db_rules.sequences, reader)
+    [gate] = result.gates
+    assert (gate.name, gate.status) == ("db.sequence public.orgs_id_seq", status)
+    assert "feeding orgs.id" in gate.detail
+
+
+def test_wraparound_thresholds(reader: psycopg.Connection[Any]) -> None:
+    result = run(db_rules.wraparound, reader, wraparound_warn=1, wraparound_critical=2)
+    assert result.gates[0].status == "rollback"
+
+
+@contextmanager
+def session(dsn: str, *statements: str, wait: bool = True) -> Iterator[psycopg.Connection[Any]]:
+    """A second, real session that runs ``statements`` in a thread and stays open."""
+    conn = psycopg.connect(dsn, autocommit=False, application_name="test-other-session")
+    worker = threading.Thread(target=lambda: _run(conn, statements), daemon=True)
+    worker.start()
+    time.sleep(0.6 if wait else 0)
+    try:
+        yield conn
+    finally:
+        conn.cancel_safe() if hasattr(conn, "cancel_safe") else conn.cancel()
+        worker.join(5)
+        conn.close()
+
+
+def _run(conn: psycopg.Connection[Any], statements: tuple[str, ...]) -> None:
+    try:
+        for statement in statements:
+            conn.execute(statement)
+    except psycopg.Error:
+        pass  # cancelled at the end of the test
+
+
+def test_long_running_query(pg_database: str, reader: psycopg.Connection[Any]) -> None:
+    with session(pg_database, "SELECT pg_sleep(10)"):
+        result = run(db_rules.long_queries, reader, long_query_s=0.3)
+    assert [f.rule for f in result.findings] == ["long_running_query"]
+    assert "(test-other-session)" in result.findings[0].object
+
+
+def test_idle_in_transaction(pg_database: str, reader: psycopg.Connection[Any]) -> None:
+    with session(pg_database, "SELECT 1"):
+        result = run(db_rules.idle_in_transaction, reader, idle_in_transaction_s=0.3)
+    mine = [f for f in result.findings if "(test-other-session)" in f.object]
+    assert [f.rule for f in mine] == ["idle_in_transaction"]
+
+
+def test_blocked_session_and_lock_timeout(
+    pg_database: str, admin: psycopg.Connection[Any], reader: psycopg.Connection[Any]
+) -> None:
+    with (
+        session(pg_database, "LOCK TABLE docs IN ACCESS EXCLUSIVE MODE"),
+        session(pg_database, "SELECT count(*) FROM docs"),
+    ):
+        blocked = run(db_rules.blocked_sessions, reader)
+        assert [f.rule for f in blocked.findings] == ["blocked_session"]
+        # A scan that needs the locked table gives up within the lock timeout: could not check.
+        started = time.monotonic()
+        with pytest.raises(CouldNotCheck, match=r"\[db-timeout\] .*docs"):
+            run(db_rules.fk_orphans, reader, scan_timeout_ms=60000)
+        assert time.monotonic() - started < 30  # bounded, not hung: the lock timeout is 0.3 s
+
+
+def test_connection_saturation(pg_database: str, reader: psycopg.Connection[Any]) -> None:
+    extra = [psycopg.connect(pg_database) for _ in range(5)]  # real connections, bounded
+    try:
+        hold = run(db_rules.connections, reader, connections_hold=0.0, connections_rollback=0.99)
+        rollback = run(
+            db_rules.connections, reader, connections_hold=0.0, connections_rollback=0.01
+        )
+    finally:
+        for conn in extra:
+            conn.close()
+    assert hold.gates[0].status == "hold"
+    assert rollback.gates[0].status == "rollback"
+    assert rollback.findings[0].rule == "connection_saturation"
+
+
+def test_replication_and_archiving_judgements() -> None:
+    settings = DbSuiteSettings(replication_lag_s=30)
+    rows = [("r1", "10.0.0.2", "streaming", 45.0), ("r2", "10.0.0.3", "catchup", None)]
+    assert [f.message for f in db_rules.judge_replication(rows, settings)] == [
+        "replica r1 (10.0.0.2) replays 45 s behind",
+        "replica r2 (10.0.0.3) is catchup, not streaming",
+    ]
+    assert db_rules.judge_replication([("r1", "x", "streaming", 1.0)], settings) == []
+    failing = ("on", 10, "000001", 5.0, 3, "000002", True)
+    assert db_rules.judge_archiver(failing, settings)[0].message.startswith("WAL archiving fails")
+    stale = ("on", 10, "000001", 5000.0, 0, None, False)
+    assert (
+        db_rules.judge_archiver(stale, settings)[0].message == "no WAL segment archived for 5000 s"
+    )
+    assert db_rules.judge_archiver(("off", 0, None, None, 0, None, False), settings) == []
+
+
+def test_amcheck_checks_btree_indexes(
+    admin: psycopg.Connection[Any], reader: psycopg.Connection[Any], read_only_role: str
+) -> None:
+    assert run(db_rules.amcheck, reader).note == "the amcheck extension is not installed"
+    admin.execute("CREATE EXTENSION amcheck")
+    result = run(db_rules.amcheck, reader)
+    assert (result.findings, result.note) == ([], "")
+    # Not being allowed to run it is "could not check", never a corrupt index.
+    with psycopg.connect(read_only_role) as conn, pytest.raises(CouldNotCheck, match="privilege"):
+        db_rules.amcheck(conn, DbSuiteSettings())
+
+
+# -- migrations -------------------------------------------------------------------------------
+
+TOOLS = {
+    "supabase": (
+        "CREATE SCHEMA supabase_migrations;"
+        "CREATE TABLE supabase_migrations.schema_migrations (version text PRIMARY KEY);"
+        "INSERT INTO supabase_migrations.schema_migrations VALUES ('20260101'), ('20260102')"
+    ),
+    "flyway": (
+        "CREATE TABLE flyway_schema_history (version text, success boolean);"
+        "INSERT INTO flyway_schema_history VALUES ('1', true), ('2', false)"
+    ),
+    "prisma": (
+        "CREATE TABLE _prisma_migrations (migration_name text, finished_at timestamptz,"
+        " rolled_back_at timestamptz);"
+        "INSERT INTO _prisma_migrations VALUES ('20260101_init', now(), NULL), ('20260102_x', NULL, NULL)"
+    ),
+    "golang-migrate": (
+        "CREATE TABLE schema_migrations (version bigint, dirty boolean);"
+        "INSERT INTO schema_migrations VALUES (2, true)"
+    ),
+    "alembic": "CREATE TABLE alembic_version (version_num text); INSERT INTO alembic_version VALUES ('ae1027a6acf')",
+    "django": (
+        "CREATE TABLE django_migrations (app text, name text);"
+        "INSERT INTO django_migrations VALUES ('notes', '0001_initial')"
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("tool", "settings", "expected"),
+    [
+        ("supabase", {"expected_versions": ["20260101", "20260102"]}, ("pass", [])),
+        (
+            "supabase",
+            {"expected_versions": ["20260101", "20260102", "20260103"]},
+            ("rollback", ["migration_pending 20260103"]),
+        ),
+        ("supabase", {"expected_versions": ["20260101"]}, ("hold", ["migration_unknown 20260102"])),
+        ("flyway", {"expected_versions": ["1", "2"]}, ("rollback", ["migration_failed 2"])),
+        (
+            "prisma",
+            {"expected_versions": ["20260101_init", "20260102_x"]},
+            ("rollback", ["migration_failed 20260102_x"]),
+        ),
+        ("golang-migrate", {"expected_versions": ["1", "2"]}, ("rollback", ["migration_failed 2"])),
+        ("alembic", {"expected_latest": "ae1027a6acf"}, ("pass", [])),
+        (
+            "alembic",
+            {"expected_latest": "1975ea83b712"},
+            ("rollback", ["migration_pending 1975ea83b712"]),
+        ),
+        (
+            "django",
+            {"expected_versions": ["notes.0001_initial", "notes.0002_tags"]},
+            ("rollback", ["migration_pending notes.0002_tags"]),
+        ),
+    ],
+)
+def test_migration_history_of_each_tool(
+    admin: psycopg.Connection[Any],
+    reader: psycopg.Connection[Any],
+    tool: str,
+    settings: dict[str, Any],
+    expected: tuple[str, list[str]],
+) -> None:
+    admin.execute(TOOLS[tool])
+    result = run(db_rules.migrations, reader, **settings)
+    assert result.note == tool  # detected, not told
+    assert (result.gates[0].status, [f"{f.rule} {f.object}" for f in result.findings]) == expected
+
+
+def test_migrations_from_a_folder(
+    admin: psycopg.Connection[Any], reader: psycopg.Connection[Any], tmp_path: Any
+) -> None:
+    admin.execute(TOOLS["supabase"])
+    for name in ("20260101_init.sql", "20260102_notes.sql", "20260103_index.sql"):
+        (tmp_path / name).write_text("-- sql")
+    result = db_rules.migrations(reader, DbSuiteSettings(migrations_dir="."), tmp_path)
+    assert [f.object for f in result.findings] == ["20260103"]
+
+
+def test_no_history_with_expectations_could_not_check(reader: psycopg.Connection[Any]) -> None:
+    with pytest.raises(CouldNotCheck, match="no migration history table"):
+        run(db_rules.migrations, reader, expected_latest="5")
+    assert run(db_rules.migrations, reader).gates == []
+
+
+# -- the suite as a whole: read-only, as a read-only role ---------------------------------------
+
+
+@pytest.fixture
+def read_only_role(pg_admin: str, pg_database: str) -> Iterator[str]:
+    """A login role that holds read privileges only."""
+    role = f"deploycheck_reader_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        conn.execute(
+            sql.SQL("GRANT pg_read_all_data, pg_monitor TO {}").format(sql.Identifier(role))
+        )
+    yield psycopg.conninfo.make_conninfo(pg_database, user=role)
+    with psycopg.connect(pg_database, autocommit=True) as conn:  # privileges granted in it
+        conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+    with psycopg.connect(pg_admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+def writes(dsn: str) -> tuple[int, ...]:
+    """The database's write counters, once they have settled."""
+    query = (
+        "SELECT tup_inserted, tup_updated, tup_deleted FROM pg_stat_database"
+        " WHERE datname = current_database()"
+    )
+    last: tuple[int, ...] = ()
+    for _ in range(20):  # statistics are flushed by each backend within about a second
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            current = conn.execute(query).fetchone()
+        if current == last:
+            return current
+        last = current
+        time.sleep(0.5)
+    return last
+
+
+def test_whole_suite_as_a_read_only_role_writes_nothing(
+    pytester: pytest.Pytester,
+    admin: psycopg.Connection[Any],
+    pg_database: str,
+    read_only_role: str,
+    read_signoff: SignOffReader,
+) -> None:
+    before = writes(pg_database)
+    pytester.makefile(".toml", deploycheck="[targets.t.suites.db]\ndeep = true\n")
+    admin.execute("CREATE EXTENSION amcheck")
+    role = psycopg.conninfo.conninfo_to_dict(read_only_role)["user"]
+    grant = sql.SQL("GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {}")
+    admin.execute(grant.format(sql.Identifier(str(role))))
+    result = pytester.runpytest(
+        "--deploy-target=t", "--deploy-suites=db", f"--deploy-db-url={read_only_role}"
+    )
+    document = read_signoff(pytester.path / "deploycheck-signoff.json")
+    assert result.ret == 0, document["reasons"]
+    outcomes = {c["id"]: c["outcome"] for c in document["checks"]}
+    assert outcomes.pop("db.migrations") == "skipped"  # none expected, no history table
+    assert set(outcomes.values()) == {"passed"}
+    assert set(document["phases"]) == {"immediate", "short_term", "standard", "extended"}
+    assert writes(pg_database) == before
