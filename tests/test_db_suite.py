@@ -264,13 +264,17 @@ TOOLS = {
     "prisma": (
         "CREATE TABLE _prisma_migrations (migration_name text, finished_at timestamptz,"
         " rolled_back_at timestamptz);"
-        "INSERT INTO _prisma_migrations VALUES ('20260101_init', now(), NULL), ('20260102_x', NULL, NULL)"
+        "INSERT INTO _prisma_migrations VALUES ('20260101_init', now(), NULL),"
+        " ('20260102_x', NULL, NULL)"
     ),
     "golang-migrate": (
         "CREATE TABLE schema_migrations (version bigint, dirty boolean);"
         "INSERT INTO schema_migrations VALUES (2, true)"
     ),
-    "alembic": "CREATE TABLE alembic_version (version_num text); INSERT INTO alembic_version VALUES ('ae1027a6acf')",
+    "alembic": (
+        "CREATE TABLE alembic_version (version_num text);"
+        "INSERT INTO alembic_version VALUES ('ae1027a6acf')"
+    ),
     "django": (
         "CREATE TABLE django_migrations (app text, name text);"
         "INSERT INTO django_migrations VALUES ('notes', '0001_initial')"

@@ -87,6 +87,26 @@ def test_health_faults(
 
 
 @pytest.mark.parametrize(
+    ("fault", "verdict", "reason"),
+    [
+        ("pending-migration", "ROLLBACK", "[gate-rollback] db.migrations"),
+        (
+            "invalid-index",
+            "HOLD",
+            "[major-failure] db.invalid_indexes: [invalid_index] index public.notes_title_key",
+        ),
+        ("lock-held", "HOLD", "[major-failure] db.blocked_sessions: [blocked_session]"),
+    ],
+)
+def test_database_faults_seen_by_the_db_suite(
+    deploy_demo: DeployDemo, demo: StartDemo, fault: str, verdict: str, reason: str
+) -> None:
+    document = deploy_demo(demo(fault), "db")
+    assert document["verdict"] == verdict
+    assert [r for r in document["reasons"] if r.startswith(reason)], document["reasons"]
+
+
+@pytest.mark.parametrize(
     ("rate", "verdict", "reason"),
     [
         ("0.05", "HOLD", "[gate-hold] error_rate = 0.05"),
