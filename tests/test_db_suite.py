@@ -400,3 +400,22 @@ def test_whole_suite_as_a_read_only_role_writes_nothing(
     assert set(outcomes.values()) == {"passed"}
     assert set(document["phases"]) == {"immediate", "short_term", "standard", "extended"}
     assert writes(pg_database) == before
+
+
+def test_connectivity_fires_when_the_role_is_not_as_expected(
+    pytester: pytest.Pytester,
+    admin: psycopg.Connection[Any],
+    pg_database: str,
+    read_signoff: SignOffReader,
+) -> None:
+    pytester.makefile(".toml", deploycheck="[targets.t.suites.db]\nexpect_replica = true\n")
+    pytester.runpytest(
+        "--deploy-target=t",
+        "--deploy-suites=db",
+        "--deploy-phase=immediate",
+        f"--deploy-db-url={pg_database}",
+    )
+    document = read_signoff(pytester.path / "deploycheck-signoff.json")
+    assert document["reasons"][0].startswith(
+        "[critical-failure] db.connectivity: [db-recovery] server in recovery is False"
+    )

@@ -126,6 +126,7 @@ def test_latency(
     health: HealthReport, settings: HealthSettings, deploy_settings: Settings, deploy_record: Record
 ) -> None:
     problems = []
+    note_retries(deploy_record, [e for samples in health.latency.values() for e in samples])
     for name, exchanges in health.latency.items():
         gate, problem = latency_gate(name, exchanges, settings, dict(deploy_settings.baseline))
         deploy_record.gate(gate)
