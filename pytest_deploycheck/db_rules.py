@@ -436,7 +436,8 @@ WHERE am.amname = 'btree' AND i.indisvalid AND i.indisready AND {USER_SCHEMAS}
                     "SELECT set_config('statement_timeout', %s, true)",
                     (str(settings.amcheck_timeout_ms),),
                 )
-                conn.execute("SELECT bt_index_check(%s::regclass)", (index,))
+                check = "SELECT bt_index_check(%s::regclass, %s)"
+                conn.execute(check, (index, settings.amcheck_heapallindexed))
         except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable):
             result.note += f"{index} not checked in time; "
         except (psycopg.errors.IndexCorrupted, psycopg.errors.DataCorrupted) as exc:

@@ -34,6 +34,7 @@ class DbSuiteSettings:
     replication_lag_s: float = 30.0
     archive_age_s: float = 900.0
     deep: bool = False  # amcheck in the extended phase
+    amcheck_heapallindexed: bool = True  # also verify every heap row has its index entry
     amcheck_max_mb: int = 1024
     amcheck_timeout_ms: int = 60000
 

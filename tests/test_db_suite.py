@@ -244,6 +244,15 @@ def test_amcheck_checks_btree_indexes(
     admin.execute("CREATE EXTENSION amcheck")
     result = run(db_rules.amcheck, reader)
     assert (result.findings, result.note) == ([], "")
+    # An expression index whose "immutable" function changed no longer matches its table.
+    admin.execute("CREATE FUNCTION flip(int) RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT $1'")
+    admin.execute("CREATE INDEX docs_flip ON docs (flip(pages))")
+    admin.execute(
+        "CREATE OR REPLACE FUNCTION flip(int) RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT -$1'"
+    )
+    corrupt = run(db_rules.amcheck, reader)
+    assert [(f.rule, f.object) for f in corrupt.findings] == [("amcheck", "docs_flip")]
+    admin.execute("DROP INDEX docs_flip")
     # Not being allowed to run it is "could not check", never a corrupt index.
     with psycopg.connect(read_only_role) as conn, pytest.raises(CouldNotCheck, match="privilege"):
         db_rules.amcheck(conn, DbSuiteSettings())
