@@ -71,37 +71,20 @@ DeployDemo = Callable[[RunningDemo, str], dict[str, Any]]
 
 
 @pytest.mark.parametrize(
-    ("fault", "verdict", "reason"),
+    ("fault", "suite", "verdict", "reason"),
     [
-        ("health-503", "ROLLBACK", "[critical-failure] health.endpoint: [health-status]"),
-        ("wrong-version", "ROLLBACK", "[critical-failure] health.version: [version-mismatch]"),
-        ("slow=0.6", "HOLD", "[gate-hold] latency.p95 GET /api/health"),
+        ("health-503", "health", "ROLLBACK", "[critical-failure] health.endpoint: [health-status]"),
+        ("wrong-version", "health", "ROLLBACK", "[critical-failure] health.version: [version-"),
+        ("slow=0.6", "health", "HOLD", "[gate-hold] latency.p95 GET /api/health"),
+        ("pending-migration", "db", "ROLLBACK", "[gate-rollback] db.migrations"),
+        ("invalid-index", "db", "HOLD", "[major-failure] db.invalid_indexes: [invalid_index]"),
+        ("lock-held", "db", "HOLD", "[major-failure] db.blocked_sessions: [blocked_session]"),
     ],
 )
-def test_health_faults(
-    deploy_demo: DeployDemo, demo: StartDemo, fault: str, verdict: str, reason: str
+def test_fault_seen_by_its_suite(
+    deploy_demo: DeployDemo, demo: StartDemo, fault: str, suite: str, verdict: str, reason: str
 ) -> None:
-    document = deploy_demo(demo(fault), "health")
-    assert document["verdict"] == verdict
-    assert [r for r in document["reasons"] if r.startswith(reason)], document["reasons"]
-
-
-@pytest.mark.parametrize(
-    ("fault", "verdict", "reason"),
-    [
-        ("pending-migration", "ROLLBACK", "[gate-rollback] db.migrations"),
-        (
-            "invalid-index",
-            "HOLD",
-            "[major-failure] db.invalid_indexes: [invalid_index] index public.notes_title_key",
-        ),
-        ("lock-held", "HOLD", "[major-failure] db.blocked_sessions: [blocked_session]"),
-    ],
-)
-def test_database_faults_seen_by_the_db_suite(
-    deploy_demo: DeployDemo, demo: StartDemo, fault: str, verdict: str, reason: str
-) -> None:
-    document = deploy_demo(demo(fault), "db")
+    document = deploy_demo(demo(fault), suite)
     assert document["verdict"] == verdict
     assert [r for r in document["reasons"] if r.startswith(reason)], document["reasons"]
 
