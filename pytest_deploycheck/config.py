@@ -374,11 +374,13 @@ def _check_suite_settings(suites: Mapping[str, Mapping[str, Any]], label: str, t
     from pytest_deploycheck.db_settings import DbSuiteSettings
     from pytest_deploycheck.health_settings import HealthSettings
     from pytest_deploycheck.login_settings import LoginSettings
+    from pytest_deploycheck.rls_settings import RlsSettings
 
     parsers: dict[str, Callable[[Mapping[str, Any]], object]] = {
         "db": DbSuiteSettings.parse,
         "health": HealthSettings.parse,
         "login": LoginSettings.parse,
+        "rls": RlsSettings.parse,
     }
     for name, table in suites.items():
         if name in parsers:

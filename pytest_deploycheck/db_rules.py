@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,7 +47,7 @@ class RuleResult:
 
 
 def fetch(
-    conn: Any, query: str, params: Sequence[Any] = ()
+    conn: Any, query: str, params: Sequence[Any] | Mapping[str, Any] = ()
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Run a read-only query; a lock or statement timeout is "could not check"."""
     import psycopg

@@ -1,0 +1,643 @@
+"""Row Level Security: static rules over the catalog (splinter's lint names where the rule is
+the same) and impersonation probes that act as the API does, inside transactions that are
+always rolled back."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pytest_deploycheck.db_rules import RuleResult, fetch
+from pytest_deploycheck.model import CouldNotCheck, Finding
+from pytest_deploycheck.rls_settings import OWNER_NAMES, RlsSettings
+
+API_ROLES = ("anon", "authenticated")
+SYSTEM = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_'"
+USES_USER = re.compile(r"auth\.(uid|jwt)\(\)")
+
+
+def exposed_schemas(conn: Any, settings: RlsSettings) -> tuple[list[str], list[Finding]]:
+    """The schemas the API exposes: the config's, else the authenticator's pgrst.db_schemas
+    as PostgREST reads it. A missing setting is a finding, and ``public`` is assumed."""
+    if settings.exposed_schemas:
+        return list(settings.exposed_schemas), []
+    query = """SELECT unnest(s.setconfig) FROM pg_db_role_setting s JOIN pg_roles r ON r.oid =
+  s.setrole
+WHERE r.rolname = %s AND s.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname =
+  current_database()))
+ORDER BY s.setdatabase DESC"""
+    _, rows = fetch(conn, query, (settings.authenticator,))
+    for (entry,) in rows:
+        name, _, value = str(entry).partition("=")
+        if name == "pgrst.db_schemas":
+            return [s.strip() for s in value.split(",") if s.strip()], []
+    missing = Finding(
+        "exposed_schemas_unknown",
+        settings.authenticator,
+        f"role {settings.authenticator} has no pgrst.db_schemas setting; assuming public",
+    )
+    return ["public"], [missing]
+
+
+Judge = Callable[[tuple[Any, ...], RlsSettings], Finding | None]
+
+
+def _rule(
+    rule: str, query: str, judge: Judge
+) -> Callable[[Any, RlsSettings, list[str]], RuleResult]:
+    """A catalog rule: one query (``%(schemas)s`` = the exposed schemas), a judgement per row."""
+
+    def run(conn: Any, settings: RlsSettings, schemas: list[str]) -> RuleResult:
+        columns, rows = fetch(conn, query, {"schemas": schemas})
+        findings = [f for f in (judge(row, settings) for row in rows) if f is not None]
+        return RuleResult(rule, findings, query, columns, rows)
+
+    return run
+
+
+def _each(rule: str, message: str) -> Judge:
+    """Every row is a finding on the object in its first column, unless allow-listed."""
+
+    def judge(row: tuple[Any, ...], settings: RlsSettings) -> Finding | None:
+        if settings.is_public(str(row[0])):
+            return None
+        return Finding(rule, str(row[0]), message.format(*row))
+
+    return judge
+
+
+TABLES = "c.relkind IN ('r', 'p') AND n.nspname = ANY(%(schemas)s)"
+
+rls_disabled_in_public = _rule(
+    "rls_disabled_in_public",
+    f"""SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid =
+  c.relnamespace
+WHERE {TABLES} AND NOT c.relrowsecurity ORDER BY 1""",
+    _each("rls_disabled_in_public", "table {0} is exposed to the API without Row Level Security"),
+)
+
+policy_exists_rls_disabled = _rule(
+    "policy_exists_rls_disabled",
+    f"""SELECT DISTINCT n.nspname || '.' || c.relname FROM pg_policy p JOIN pg_class c ON c.oid
+  = p.polrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT c.relrowsecurity AND {SYSTEM} ORDER BY 1""",
+    lambda row, s: Finding(
+        "policy_exists_rls_disabled",
+        row[0],
+        f"table {row[0]} has policies but RLS is disabled, so none applies",
+    ),
+)
+
+rls_enabled_no_policy = _rule(
+    "rls_enabled_no_policy",
+    f"""SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid =
+  c.relnamespace
+WHERE {TABLES} AND c.relrowsecurity AND NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid
+  = c.oid) ORDER BY 1""",
+    lambda row, s: Finding(
+        "rls_enabled_no_policy",
+        row[0],
+        f"table {row[0]} has RLS enabled and no policy: the API can read nothing",
+    ),
+)
+
+POLICIES = """SELECT schemaname || '.' || tablename AS table_name, policyname, permissive,
+  roles::text[], cmd,
+       coalesce(qual, '') AS qual, coalesce(with_check, '') AS with_check
+FROM pg_policies WHERE schemaname = ANY(%(schemas)s) ORDER BY 1, 2"""
+
+rls_policy_always_true = _rule(
+    "rls_policy_always_true",
+    POLICIES,
+    lambda row, s: (
+        Finding(
+            "rls_policy_always_true",
+            f"{row[0]}.{row[1]}",
+            f"policy {row[1]} on {row[0]} allows {row[4]} with a condition that is always true",
+        )
+        if row[4] in ("UPDATE", "DELETE", "INSERT", "ALL")
+        and "true" in (row[5], row[6])
+        and not s.is_public(row[0])
+        else None
+    ),
+)
+
+rls_references_user_metadata = _rule(
+    "rls_references_user_metadata",
+    POLICIES,
+    lambda row, s: (
+        Finding(
+            "rls_references_user_metadata",
+            f"{row[0]}.{row[1]}",
+            f"policy {row[1]} on {row[0]} trusts user_metadata, which users can edit",
+        )
+        if "user_metadata" in row[5] + row[6] or "raw_user_meta_data" in row[5] + row[6]
+        else None
+    ),
+)
+
+multiple_permissive_policies = _rule(
+    "multiple_permissive_policies",
+    """SELECT schemaname || '.' || tablename, role, cmd, array_agg(policyname ORDER BY policyname)
+FROM pg_policies, unnest(roles) AS role WHERE permissive = 'PERMISSIVE' AND schemaname =
+  ANY(%(schemas)s)
+GROUP BY 1, 2, 3 HAVING count(*) > 1 ORDER BY 1, 2, 3""",
+    lambda row, s: Finding(
+        "multiple_permissive_policies",
+        str(row[0]),
+        f"{row[0]} has {len(row[3])} permissive {row[2]} policies for {row[1]}: "
+        + ", ".join(row[3]),
+    ),
+)
+
+security_definer_view = _rule(
+    "security_definer_view",
+    """SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid =
+  c.relnamespace
+WHERE c.relkind = 'v' AND n.nspname = ANY(%(schemas)s)
+  AND NOT coalesce('security_invoker=true' = ANY(c.reloptions) OR 'security_invoker=on' =
+  ANY(c.reloptions), false)
+ORDER BY 1""",
+    lambda row, s: Finding(
+        "security_definer_view",
+        row[0],
+        f"view {row[0]} runs with its owner's rights, bypassing RLS (set security_invoker)",
+    ),
+)
+
+auth_users_exposed = _rule(
+    "auth_users_exposed",
+    """SELECT DISTINCT n.nspname || '.' || v.relname FROM pg_depend d
+JOIN pg_rewrite rw ON rw.oid = d.objid JOIN pg_class v ON v.oid = rw.ev_class
+JOIN pg_namespace n ON n.oid = v.relnamespace
+WHERE d.refobjid = to_regclass('auth.users') AND v.relkind IN ('v', 'm') AND n.nspname =
+  ANY(%(schemas)s)
+  AND (has_table_privilege('anon', v.oid, 'SELECT') OR has_table_privilege('authenticated',
+  v.oid, 'SELECT'))
+ORDER BY 1""",
+    lambda row, s: Finding("auth_users_exposed", row[0], f"{row[0]} exposes auth.users to the API"),
+)
+
+materialized_view_in_api = _rule(
+    "materialized_view_in_api",
+    """SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid =
+  c.relnamespace
+WHERE c.relkind = 'm' AND n.nspname = ANY(%(schemas)s)
+  AND (has_table_privilege('anon', c.oid, 'SELECT') OR has_table_privilege('authenticated',
+  c.oid, 'SELECT'))
+ORDER BY 1""",
+    _each(
+        "materialized_view_in_api",
+        "materialized view {0} is readable through the API and has no RLS",
+    ),
+)
+
+function_search_path_mutable = _rule(
+    "function_search_path_mutable",
+    f"""SELECT n.nspname || '.' || p.proname || '(' ||
+  pg_get_function_identity_arguments(p.oid) || ')'
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE {SYSTEM} AND n.nspname NOT IN ('auth', 'extensions') AND p.prokind IN ('f', 'p')
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')
+  AND NOT coalesce(EXISTS (SELECT 1 FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%%'),
+  false)
+ORDER BY 1""",
+    lambda row, s: Finding(
+        "function_search_path_mutable", row[0], f"function {row[0]} has no fixed search_path"
+    ),
+)
+
+
+def _definer(role: str) -> Callable[[Any, RlsSettings, list[str]], RuleResult]:
+    rule = f"{role}_security_definer_function_executable"
+    return _rule(
+        rule,
+        f"""SELECT n.nspname || '.' || p.proname || '(' ||
+  pg_get_function_identity_arguments(p.oid) || ')'
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE p.prosecdef AND n.nspname = ANY(%(schemas)s) AND has_function_privilege('{role}', p.oid,
+  'EXECUTE')
+ORDER BY 1""",
+        lambda row, s: Finding(
+            rule,
+            row[0],
+            f"SECURITY DEFINER function {row[0]} is callable by {role} through the API",
+        ),
+    )
+
+
+anon_security_definer_function_executable = _definer("anon")
+authenticated_security_definer_function_executable = _definer("authenticated")
+
+extension_in_public = _rule(
+    "extension_in_public",
+    "SELECT e.extname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace"
+    " WHERE n.nspname = 'public' ORDER BY 1",
+    lambda row, s: Finding(
+        "extension_in_public", row[0], f"extension {row[0]} is installed in public"
+    ),
+)
+
+fkey_to_auth_unique = _rule(
+    "fkey_to_auth_unique",
+    """SELECT con.conrelid::regclass::text || '.' || con.conname FROM pg_constraint con
+JOIN pg_index i ON i.indexrelid = con.conindid
+WHERE con.contype = 'f' AND con.confrelid = to_regclass('auth.users') AND NOT i.indisprimary
+  ORDER BY 1""",
+    lambda row, s: Finding(
+        "fkey_to_auth_unique",
+        row[0],
+        f"foreign key {row[0]} references a unique key of auth.users other than its primary key",
+    ),
+)
+
+public_bucket_allows_listing = _rule(
+    "public_bucket_allows_listing",
+    """SELECT b.id::text FROM storage.buckets b WHERE b.public AND EXISTS (
+  SELECT 1 FROM pg_policies p WHERE p.schemaname = 'storage' AND p.tablename = 'objects'
+  AND p.cmd IN ('SELECT', 'ALL')) AND to_regclass('storage.buckets') IS NOT NULL ORDER BY 1""",
+    lambda row, s: Finding(
+        "public_bucket_allows_listing",
+        str(row[0]),
+        f"public bucket {row[0]} lets clients list every file",
+    ),
+)
+
+
+def storage_rules(conn: Any, settings: RlsSettings, schemas: list[str]) -> RuleResult:
+    """``public_bucket_allows_listing``, where the storage schema exists."""
+    _, present = fetch(conn, "SELECT to_regclass('storage.buckets') IS NOT NULL")
+    if not present[0][0]:
+        return RuleResult("public_bucket_allows_listing", note="no storage schema")
+    return public_bucket_allows_listing(conn, settings, schemas)
+
+
+sensitive_columns_exposed = _rule(
+    "sensitive_columns_exposed",
+    f"""SELECT n.nspname || '.' || c.relname, array_agg(a.attname::text ORDER BY a.attnum)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+WHERE {TABLES} AND NOT c.relrowsecurity GROUP BY 1 ORDER BY 1""",
+    lambda row, s: (
+        Finding(
+            "sensitive_columns_exposed",
+            row[0],
+            f"table {row[0]} exposes {', '.join(hits)} without RLS",
+        )
+        if (hits := [c for c in row[1] if any(word in c.lower() for word in s.sensitive_columns)])
+        else None
+    ),
+)
+
+# -- rules of our own ------------------------------------------------------------------------
+
+# One row per policy on an exposed table, with what it takes to judge it.
+POLICY_FACTS = """SELECT n.nspname || '.' || c.relname AS table_name, p.polname,
+  CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'
+                WHEN 'd' THEN 'DELETE' ELSE 'ALL' END AS cmd,
+  ARRAY(SELECT CASE r WHEN 0 THEN 'public' ELSE pg_get_userbyid(r) END FROM unnest(p.polroles)
+  r) AS roles,
+  coalesce(pg_get_expr(p.polqual, p.polrelid), '') AS qual,
+  coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '') AS with_check,
+  coalesce(p.polqual::text, '') AS qual_tree,
+  EXISTS (SELECT 1 FROM pg_constraint f WHERE f.conrelid = c.oid AND f.contype = 'f'
+          AND f.confrelid = to_regclass('auth.users')) AS references_users,
+  ARRAY(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0
+        AND NOT a.attisdropped) AS columns,
+  p.polpermissive
+FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = ANY(%(schemas)s) ORDER BY 1, 2"""
+
+
+def _user_owned(row: Sequence[Any]) -> bool:
+    return bool(row[7]) or any(column in OWNER_NAMES for column in row[8])
+
+
+def _applies_to(row: Sequence[Any], *roles: str) -> bool:
+    return any(role in row[3] for role in (*roles, "public"))
+
+
+anon_policy_always_true = _rule(
+    "anon_policy_always_true",
+    POLICY_FACTS,
+    lambda row, s: (
+        Finding(
+            "anon_policy_always_true",
+            f"{row[0]}.{row[1]}",
+            f"policy {row[1]} lets anyone signed out read every row of {row[0]},"
+            " which looks user-owned",
+        )
+        if row[2] in ("SELECT", "ALL")
+        and row[4] == "true"
+        and _applies_to(row, "anon")
+        and _user_owned(row)
+        and not s.is_public(row[0])
+        else None
+    ),
+)
+
+
+def write_check_not_tied_to_user(
+    conn: Any, settings: RlsSettings, schemas: list[str]
+) -> RuleResult:
+    """Write policies whose check never asks who the user is (directly or in a function it
+    calls): a user may create rows as someone else, or give their rows away."""
+    columns, rows = fetch(conn, POLICY_FACTS, {"schemas": schemas})
+    _, functions = fetch(
+        conn,
+        "SELECT p.proname, n.nspname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+        " WHERE p.prosrc ~ 'auth\\.(uid|jwt)\\(\\)'",
+    )
+    asks = {name for name, _ in functions} | {f"{schema}.{name}" for name, schema in functions}
+    findings = []
+    for row in rows:
+        check = row[5] or row[4]  # PostgreSQL reuses USING as WITH CHECK when there is none
+        writes = row[2] in ("INSERT", "UPDATE", "ALL")
+        if not writes or not _applies_to(row, "authenticated") or not _user_owned(row):
+            continue
+        called = set(re.findall(r"([\w.]+)\(", check))
+        if USES_USER.search(check) or called & asks or settings.is_public(row[0]):
+            continue
+        findings.append(
+            Finding(
+                "write_check_not_tied_to_user",
+                f"{row[0]}.{row[1]}",
+                f"policy {row[1]} lets {row[2]} on {row[0]} write rows for any user:"
+                f" its check ({check}) never asks auth.uid()",
+            )
+        )
+    return RuleResult("write_check_not_tied_to_user", findings, POLICY_FACTS, columns, rows)
+
+
+def _ignores_row(tree: str) -> bool:
+    """A condition with a subquery that refers to no column of the row it guards."""
+    if "{SUBLINK" not in tree:
+        return False
+    outer = _strip_sublinks(tree)
+    return "{VAR" not in outer and ":varlevelsup 1" not in tree
+
+
+def _strip_sublinks(tree: str) -> str:
+    out, depth, i = [], 0, 0
+    while i < len(tree):
+        if tree.startswith("{SUBLINK", i) and depth == 0:
+            depth, i = 1, i + 1
+            while i < len(tree) and depth:
+                depth += {"{": 1, "}": -1}.get(tree[i], 0)
+                i += 1
+            continue
+        out.append(tree[i])
+        i += 1
+    return "".join(out)
+
+
+policy_ignores_row = _rule(
+    "policy_ignores_row",
+    POLICY_FACTS,
+    lambda row, s: (
+        Finding(
+            "policy_ignores_row",
+            f"{row[0]}.{row[1]}",
+            f"policy {row[1]} on {row[0]} asks about the user but not about the row: {row[4]}",
+        )
+        if _ignores_row(row[6]) and not s.is_public(row[0])
+        else None
+    ),
+)
+
+
+def privileged_column_user_updatable(
+    conn: Any, settings: RlsSettings, schemas: list[str]
+) -> RuleResult:
+    """A column like ``is_admin`` or ``role`` that users may update on their own row."""
+    query = f"""SELECT n.nspname || '.' || c.relname, a.attname::text FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_attribute a ON a.attrelid = c.oid
+WHERE {TABLES} AND a.attnum > 0 AND NOT a.attisdropped AND a.attname = ANY(%(privileged)s)
+  AND has_column_privilege('authenticated', c.oid, a.attname, 'UPDATE')
+  AND EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid AND p.polcmd IN ('w', '*'))
+ORDER BY 1, 2"""
+    params = {"schemas": schemas, "privileged": list(settings.privileged_columns)}
+    columns, rows = fetch(conn, query, params)
+    findings = [
+        Finding(
+            "privileged_column_user_updatable",
+            f"{table}.{column}",
+            f"users may set {column} on their own rows of {table}",
+        )
+        for table, column in rows
+        if not settings.is_public(table)
+    ]
+    return RuleResult("privileged_column_user_updatable", findings, query, columns, rows)
+
+
+def api_role_privileges(conn: Any, settings: RlsSettings, schemas: list[str]) -> RuleResult:
+    """API roles that bypass RLS or are superusers, and exposed tables an API role owns."""
+    query = """SELECT 'role' AS kind, rolname AS name FROM pg_roles
+WHERE rolname = ANY(%(roles)s) AND (rolbypassrls OR rolsuper)
+UNION ALL
+SELECT 'table', n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid =
+  c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'v', 'm') AND n.nspname = ANY(%(schemas)s)
+  AND pg_get_userbyid(c.relowner) = ANY(%(roles)s)"""
+    roles = [*API_ROLES, settings.authenticator]
+    columns, rows = fetch(conn, query, {"roles": roles, "schemas": schemas})
+    findings = [
+        Finding("api_role_bypasses_rls", name, f"API role {name} bypasses RLS or is a superuser")
+        if kind == "role"
+        else Finding(
+            "table_owned_by_api_role",
+            name,
+            f"{name} is owned by an API role, so RLS does not bind it",
+        )
+        for kind, name in rows
+    ]
+    return RuleResult("api_role_privileges", findings, query, columns, rows)
+
+
+STATIC_RULES = {
+    "rls_disabled_in_public": rls_disabled_in_public,
+    "policy_exists_rls_disabled": policy_exists_rls_disabled,
+    "rls_enabled_no_policy": rls_enabled_no_policy,
+    "security_definer_view": security_definer_view,
+    "auth_users_exposed": auth_users_exposed,
+    "function_search_path_mutable": function_search_path_mutable,
+    "anon_security_definer_function_executable": anon_security_definer_function_executable,
+    "authenticated_security_definer_function_executable": (
+        authenticated_security_definer_function_executable
+    ),
+    "rls_references_user_metadata": rls_references_user_metadata,
+    "sensitive_columns_exposed": sensitive_columns_exposed,
+    "materialized_view_in_api": materialized_view_in_api,
+    "rls_policy_always_true": rls_policy_always_true,
+    "multiple_permissive_policies": multiple_permissive_policies,
+    "extension_in_public": extension_in_public,
+    "fkey_to_auth_unique": fkey_to_auth_unique,
+    "public_bucket_allows_listing": storage_rules,
+    "anon_policy_always_true": anon_policy_always_true,
+    "write_check_not_tied_to_user": write_check_not_tied_to_user,
+    "policy_ignores_row": policy_ignores_row,
+    "privileged_column_user_updatable": privileged_column_user_updatable,
+    "api_role_privileges": api_role_privileges,
+}
+
+
+# -- impersonation probes ---------------------------------------------------------------------
+
+OWNER_IN_POLICY = re.compile(r"\(?(\w+) = auth\.uid\(\)|auth\.uid\(\) = (\w+)")
+
+
+def pick_users(conn: Any, settings: RlsSettings) -> tuple[str, str]:
+    """Users A and B: from the config, else the two oldest of ``auth.users`` (read-only)."""
+    if settings.user_a and settings.user_b:
+        return settings.user_a, settings.user_b
+    _, rows = fetch(conn, "SELECT id::text FROM auth.users ORDER BY created_at, id LIMIT 2")
+    if len(rows) < 2:
+        raise CouldNotCheck("[rls-no-users] need two users: set user_a and user_b in suites.rls")
+    return rows[0][0], rows[1][0]
+
+
+def exposed_tables(
+    conn: Any, settings: RlsSettings, schemas: list[str]
+) -> list[tuple[str, str | None]]:
+    """Each exposed table with its owner column: configured, from its policies, or its key to
+    auth.users."""
+    query = f"""SELECT n.nspname || '.' || c.relname,
+  ARRAY(SELECT coalesce(pg_get_expr(p.polqual, p.polrelid), '') || ' ' ||
+  coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '')
+        FROM pg_policy p WHERE p.polrelid = c.oid),
+  (SELECT a.attname::text FROM pg_constraint f JOIN pg_attribute a ON a.attrelid = f.conrelid
+  AND a.attnum = f.conkey[1]
+   WHERE f.conrelid = c.oid AND f.contype = 'f' AND f.confrelid = to_regclass('auth.users') LIMIT 1)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE {TABLES} ORDER BY 1"""
+    _, rows = fetch(conn, query, {"schemas": schemas})
+    tables = []
+    for name, expressions, fk_column in rows:
+        owner = settings.owner_columns.get(name)
+        for expression in expressions:
+            match = OWNER_IN_POLICY.search(expression)
+            owner = owner or (match and (match.group(1) or match.group(2))) or None
+        tables.append((name, owner or fk_column))
+    return tables
+
+
+def _as(role: str, user: str | None) -> str:
+    claims = json.dumps({"role": role, **({"sub": user} if user else {})})
+    return f"SET LOCAL ROLE {role}; SELECT set_config('request.jwt.claims', '{claims}', true);"
+
+
+def _probe(
+    conn: Any,
+    role: str,
+    user: str | None,
+    statement: str,
+    settings: RlsSettings,
+    write: bool = False,
+) -> list[tuple[Any, ...]] | None:
+    """Run ``statement`` as the API would for ``user``, in a transaction always rolled back.
+    None when the role may not run it at all (no grant)."""
+    import psycopg
+
+    conn.rollback()
+    conn.read_only = not write
+    try:
+        with conn.transaction(force_rollback=True):
+            if write:
+                conn.execute("SET TRANSACTION READ WRITE")
+            conn.execute(
+                f"SELECT set_config('statement_timeout', '{settings.probe_timeout_ms}', true)"
+            )
+            conn.execute(f"SET LOCAL ROLE {role}")
+            conn.execute(
+                "SELECT set_config('request.jwt.claims', %s, true)",
+                (json.dumps({"role": role, **({"sub": user} if user else {})}),),
+            )
+            cursor = conn.execute(statement)
+            return list(cursor.fetchall()) if cursor.description else [(cursor.rowcount,)]
+    except psycopg.errors.InsufficientPrivilege:
+        return None
+    except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable) as exc:
+        raise CouldNotCheck(f"[db-timeout] {str(exc).strip()}") from None
+    except psycopg.errors.CheckViolation:
+        return None
+    finally:
+        conn.read_only = True
+
+
+def read_probes(conn: Any, settings: RlsSettings, schemas: list[str]) -> RuleResult:
+    """Signed out, nothing that belongs to a user is readable; as A, none of B's rows are."""
+    a, b = pick_users(conn, settings)
+    result = RuleResult("rls_read_probes", columns=["table", "probe", "rows", "reproduce"])
+    for table, owner in exposed_tables(conn, settings, schemas):
+        if settings.is_public(table):
+            continue
+        owned = f" WHERE {owner} IS NOT NULL" if owner else ""
+        anon_sql = f"SELECT count(*) FROM {table}{owned}"
+        seen = _probe(conn, "anon", None, anon_sql, settings)
+        if seen and seen[0][0]:
+            steps = f"BEGIN; {_as('anon', None)} {anon_sql}; ROLLBACK;"
+            result.findings.append(
+                Finding(
+                    "anon_reads_user_rows",
+                    table,
+                    f"signed out, the API reads {seen[0][0]} rows of {table}. Reproduce: {steps}",
+                )
+            )
+            result.rows.append((table, "anon", seen[0][0], steps))
+        count = _cross_user_rows(conn, settings, table, owner, a, b)
+        if count:
+            where = f" WHERE {owner} = '{b}'" if owner else ""
+            whose = f"that belong to user {b}" if owner else f"that user {b} reads too"
+            steps = f"BEGIN; {_as('authenticated', a)} SELECT * FROM {table}{where}; ROLLBACK;"
+            message = f"user {a} reads {count} rows of {table} {whose}. Reproduce: {steps}"
+            result.findings.append(Finding("cross_user_read", table, message))
+            result.rows.append((table, "authenticated A reads B", count, steps))
+    return result
+
+
+def _cross_user_rows(
+    conn: Any, settings: RlsSettings, table: str, owner: str | None, a: str, b: str
+) -> int:
+    if owner:
+        rows = _probe(
+            conn,
+            "authenticated",
+            a,
+            f"SELECT count(*) FROM {table} WHERE {owner} = '{b}'",
+            settings,
+        )
+        return int(rows[0][0]) if rows else 0
+    # No owner column (a tenant's table): rows B sees that A sees too.
+    theirs = _probe(conn, "authenticated", b, f"SELECT ctid::text FROM {table}", settings) or []
+    mine = _probe(conn, "authenticated", a, f"SELECT ctid::text FROM {table}", settings) or []
+    return len(set(theirs) & set(mine))
+
+
+def write_probes(conn: Any, settings: RlsSettings, schemas: list[str]) -> RuleResult:
+    """As A, inside rolled-back transactions: B's rows cannot be updated or deleted, and A
+    cannot give their own rows to B."""
+    a, b = pick_users(conn, settings)
+    result = RuleResult("rls_write_probes", columns=["table", "probe", "rows", "reproduce"])
+    for table, owner in exposed_tables(conn, settings, schemas):
+        if owner is None or settings.is_public(table):
+            continue
+        probes = {
+            "update_others": f"UPDATE {table} SET {owner} = {owner} WHERE {owner} = '{b}'",
+            "delete_others": f"DELETE FROM {table} WHERE {owner} = '{b}'",
+            "reassign_own": f"UPDATE {table} SET {owner} = '{b}' WHERE {owner} = '{a}'",
+        }
+        for name, statement in probes.items():
+            changed = _probe(conn, "authenticated", a, statement, settings, write=True)
+            if changed and changed[0][0]:
+                steps = f"BEGIN READ WRITE; {_as('authenticated', a)} {statement}; ROLLBACK;"
+                result.findings.append(
+                    Finding(
+                        f"cross_user_{name}",
+                        table,
+                        f"user {a} could {name.replace('_', ' ')} on {table}"
+                        f" ({changed[0][0]} rows). Reproduce: {steps}",
+                    )
+                )
+                result.rows.append((table, name, changed[0][0], steps))
+    return result

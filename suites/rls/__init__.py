@@ -1,0 +1,1 @@
+"""The rls suite: static Row Level Security rules and impersonation probes."""
