@@ -45,7 +45,7 @@ def bob_note_id(demo: RunningDemo) -> int:
 def test_healthy_demo_is_go(deploy_demo: DeployDemo, demo: StartDemo) -> None:
     document = deploy_demo(demo(), "all")
     assert document["verdict"] == "GO", document["reasons"]
-    assert {c["suite"] for c in document["checks"]} == {"health", "db", "login"}
+    assert {c["suite"] for c in document["checks"]} == {"health", "db", "login", "rls"}
 
 
 DEMO_CONFIG = REPO / "examples" / "deploycheck.toml"
@@ -79,6 +79,20 @@ DeployDemo = Callable[[RunningDemo, str], dict[str, Any]]
         ("pending-migration", "db", "ROLLBACK", "[gate-rollback] db.migrations"),
         ("invalid-index", "db", "HOLD", "[major-failure] db.invalid_indexes: [invalid_index]"),
         ("lock-held", "db", "HOLD", "[major-failure] db.blocked_sessions: [blocked_session]"),
+        (
+            "rls-disabled",
+            "rls",
+            "ROLLBACK",
+            "[critical-failure] rls.rls_disabled_in_public: [rls_disabled_in_public] table"
+            " public.notes",
+        ),
+        (
+            "permissive-policy",
+            "rls",
+            "ROLLBACK",
+            "[critical-failure] rls.anon_policy_always_true: [anon_policy_always_true] policy"
+            " notes_debug_read_all",
+        ),
     ],
 )
 def test_fault_seen_by_its_suite(
