@@ -559,8 +559,8 @@ def _probe(
         return None
     except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable) as exc:
         raise CouldNotCheck(f"[db-timeout] {str(exc).strip()}") from None
-    except psycopg.errors.CheckViolation:
-        return None
+    except (psycopg.errors.IntegrityError, psycopg.errors.DataError):
+        return None  # the row could not be made at all: no hole shown
     finally:
         conn.read_only = True
 
@@ -619,13 +619,19 @@ def write_probes(conn: Any, settings: RlsSettings, schemas: list[str]) -> RuleRe
     cannot give their own rows to B."""
     a, b = pick_users(conn, settings)
     result = RuleResult("rls_write_probes", columns=["table", "probe", "rows", "reproduce"])
+    required = _required_columns(conn, schemas)
     for table, owner in exposed_tables(conn, settings, schemas):
         if owner is None or settings.is_public(table):
             continue
+        copied = ", ".join(c for c in required.get(table, []) if c != owner)
+        fields = f"{copied}, " if copied else ""
         probes = {
             "update_others": f"UPDATE {table} SET {owner} = {owner} WHERE {owner} = '{b}'",
             "delete_others": f"DELETE FROM {table} WHERE {owner} = '{b}'",
             "reassign_own": f"UPDATE {table} SET {owner} = '{b}' WHERE {owner} = '{a}'",
+            # A copy of one of A's rows, made out as B's.
+            "insert_as_other": f"INSERT INTO {table} ({fields}{owner}) SELECT {fields}'{b}'"
+            f" FROM {table} WHERE {owner} = '{a}' LIMIT 1",
         }
         for name, statement in probes.items():
             changed = _probe(conn, "authenticated", a, statement, settings, write=True)
@@ -641,3 +647,61 @@ def write_probes(conn: Any, settings: RlsSettings, schemas: list[str]) -> RuleRe
                 )
                 result.rows.append((table, name, changed[0][0], steps))
     return result
+
+
+def _required_columns(conn: Any, schemas: list[str]) -> dict[str, list[str]]:
+    """Per exposed table, the columns an INSERT must give (NOT NULL, no default, not generated)."""
+    query = f"""SELECT n.nspname || '.' || c.relname,
+       array_agg(quote_ident(a.attname) ORDER BY a.attnum)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+WHERE {TABLES} AND a.attnotnull AND NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = ''
+GROUP BY 1"""
+    _, rows = fetch(conn, query, {"schemas": schemas})
+    return {table: list(columns) for table, columns in rows}
+
+
+# What to do about each finding, shown with it.
+REMEDIATION = {
+    "rls_disabled_in_public": "ALTER TABLE ... ENABLE ROW LEVEL SECURITY and add policies, or"
+    " stop exposing the schema",
+    "policy_exists_rls_disabled": "ALTER TABLE ... ENABLE ROW LEVEL SECURITY: the policies"
+    " exist but do nothing",
+    "rls_enabled_no_policy": "add the policies the API needs, or revoke the API roles' grants",
+    "security_definer_view": "ALTER VIEW ... SET (security_invoker = true), or move the view"
+    " out of the API",
+    "auth_users_exposed": "revoke anon/authenticated access to the view, or drop its use of"
+    " auth.users",
+    "function_search_path_mutable": "ALTER FUNCTION ... SET search_path = ''",
+    "anon_security_definer_function_executable": "REVOKE EXECUTE ... FROM anon, or make it"
+    " SECURITY INVOKER",
+    "authenticated_security_definer_function_executable": "REVOKE EXECUTE ... FROM"
+    " authenticated, or make it SECURITY"
+    " INVOKER",
+    "rls_references_user_metadata": "decide on app_metadata or a table users cannot write,"
+    " never user_metadata",
+    "sensitive_columns_exposed": "enable RLS on the table, or move the columns out of the"
+    " exposed schema",
+    "materialized_view_in_api": "revoke SELECT from anon and authenticated, or move it out of"
+    " the API",
+    "rls_policy_always_true": "tie the condition to the row and the user (auth.uid())",
+    "multiple_permissive_policies": "merge the policies into one per role and action",
+    "extension_in_public": "ALTER EXTENSION ... SET SCHEMA extensions",
+    "fkey_to_auth_unique": "reference auth.users (id), the primary key",
+    "public_bucket_allows_listing": "drop the broad SELECT policy on storage.objects; public"
+    " files need none",
+    "anon_policy_always_true": "restrict the policy to authenticated users and their own rows",
+    "write_check_not_tied_to_user": "WITH CHECK (owner_column = auth.uid())",
+    "policy_ignores_row": "correlate the subquery with the row, e.g. m.org_id = table.org_id",
+    "privileged_column_user_updatable": "REVOKE UPDATE (column) ... FROM authenticated",
+    "api_role_bypasses_rls": "ALTER ROLE ... NOBYPASSRLS NOSUPERUSER",
+    "table_owned_by_api_role": "ALTER TABLE ... OWNER TO a role the API does not use",
+    "exposed_schemas_unknown": "ALTER ROLE authenticator SET pgrst.db_schemas = '...', or set"
+    " exposed_schemas",
+    "anon_reads_user_rows": "restrict the table's SELECT policies (or grants) for anon",
+    "cross_user_read": "restrict the table's SELECT policies to the user's own (or tenant's) rows",
+    "cross_user_update_others": "restrict the UPDATE policy's USING to the user's own rows",
+    "cross_user_delete_others": "restrict the DELETE policy's USING to the user's own rows",
+    "cross_user_reassign_own": "add WITH CHECK (owner_column = auth.uid()) to the UPDATE policy",
+    "cross_user_insert_as_other": "add WITH CHECK (owner_column = auth.uid()) to the INSERT policy",
+}

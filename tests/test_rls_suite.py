@@ -313,6 +313,7 @@ SEE_ALL = "CREATE POLICY notes_see_all ON notes FOR SELECT TO authenticated USIN
                 ("cross_user_update_others", "public.notes"),
                 ("cross_user_delete_others", "public.notes"),
                 ("cross_user_reassign_own", "public.notes"),
+                ("cross_user_insert_as_other", "public.notes"),
             },
         ),
         (
@@ -325,8 +326,12 @@ SEE_ALL = "CREATE POLICY notes_see_all ON notes FOR SELECT TO authenticated USIN
             + "CREATE POLICY notes_delete_any ON notes FOR DELETE TO authenticated USING (true)",
             {("cross_user_delete_others", "public.notes")},
         ),
+        (
+            "CREATE POLICY notes_insert_any ON notes FOR INSERT TO authenticated WITH CHECK (true)",
+            {("cross_user_insert_as_other", "public.notes")},
+        ),
     ],
-    ids=["all-any", "give-away", "delete-any"],
+    ids=["all-any", "give-away", "delete-any", "insert-any"],
 )
 def test_write_probes_fire_and_change_nothing(
     supa: dict[str, Any], policy: str, expected: set[tuple[str, str]]

@@ -63,11 +63,14 @@ def judge(record: Record, result: RuleResult) -> None:
     for found in result.findings:
         record.finding(found.rule, found.object, found.message)
     record.attach(f"{result.rule}.csv", result.evidence(20), "text/csv")
-    objects = ", ".join(sorted({f.object for f in result.findings}))
-    pytest.fail(
-        f"[{result.findings[0].rule}] {result.findings[0].message} (objects: {objects})",
-        pytrace=False,
+    fixes = sorted(
+        {f"- {f.rule}: {rls_rules.REMEDIATION.get(f.rule, '')}" for f in result.findings}
     )
+    record.attach("how to fix", "\n".join(fixes), "text/markdown")
+    first = result.findings[0]
+    objects = ", ".join(sorted({f.object for f in result.findings}))
+    fix = rls_rules.REMEDIATION.get(first.rule, "")
+    pytest.fail(f"[{first.rule}] {first.message} (objects: {objects}). Fix: {fix}", pytrace=False)
 
 
 @pytest.mark.deploy_check(id="rls.exposed_schemas", severity="major")
