@@ -42,6 +42,7 @@ def test_suite_without_its_settings_holds(
         "[not-configured] suite db was skipped: target default has no db_url",
         "[not-configured] suite login was skipped: target default has no credentials.username"
         " and .password",
+        "[not-configured] suite rls was skipped: target default has no db_url",
     ]
 
 
@@ -61,7 +62,7 @@ def test_unknown_suite_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--deploy-suites=health,smoke")
     assert result.ret == 4
     result.stderr.fnmatch_lines(
-        ["ERROR: deploycheck: unknown suite 'smoke'; available suites: db, health, login"]
+        ["ERROR: deploycheck: unknown suite 'smoke'; available suites: db, health, login, rls"]
     )
 
 
