@@ -81,6 +81,9 @@ class Settings:
     suites: tuple[str, ...] = ()
     signoff_path: str = DEFAULT_SIGNOFF
     artifacts_dir: str = DEFAULT_ARTIFACTS
+    window_s: float | None = None  # a watch window's length; None runs the checks once
+    interval_s: float = 30.0
+    state_dir: str = "deploycheck-state"
     allow_destructive: bool = False
     default_phase: Phase = Phase.IMMEDIATE
     phase_severity: Mapping[Phase, Severity] = field(default_factory=dict)
@@ -179,6 +182,7 @@ def resolve(
     destructive = given.get("allow_destructive")
     baseline = given.get("baseline")
     artifacts = given.get("artifacts") or _from_file(table, "artifacts", label)
+    window, interval, state = given.get("window"), given.get("interval"), given.get("state")
     if phases:
         sources["phases"] = phases[1]
     if signoff:
@@ -202,6 +206,9 @@ def resolve(
         suites=tuple(_split(suites[0])) if suites else (),
         signoff_path=str(base / signoff[0]) if signoff else str(base / DEFAULT_SIGNOFF),
         artifacts_dir=str(base / (artifacts[0] if artifacts else DEFAULT_ARTIFACTS)),
+        window_s=_window(window[0], phases[0] if phases else None) if window else None,
+        interval_s=_seconds(interval[0], "--deploy-interval") if interval else 30.0,
+        state_dir=str(base / (state[0] if state else "deploycheck-state")),
         allow_destructive=bool(destructive and _truthy(destructive[0])),
         default_phase=_parsed(table, "default_phase", Phase.parse, label) or Phase.IMMEDIATE,
         phase_severity=_phase_severity(table.get("phase_severity", {}), label),
@@ -435,6 +442,32 @@ def _baseline(path: Path) -> dict[str, float]:
         return baseline_figures(path)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def _seconds(text: str, what: str) -> float:
+    from pytest_deploycheck.window import parse_duration
+
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise ConfigError(f"{what}: {exc}") from None
+    if seconds <= 0:
+        raise ConfigError(f"{what} must be longer than zero")
+    return seconds
+
+
+def _window(text: str, phases: str | None) -> float:
+    """``--deploy-window``: a duration, or ``auto`` for the one selected phase's default."""
+    from pytest_deploycheck.window import DEFAULT_WINDOWS
+
+    if text.strip() != "auto":
+        return _seconds(text, "--deploy-window")
+    selected = _parse_list(phases, Phase.parse) if phases else ()
+    if len(selected) != 1 or selected[0].value not in DEFAULT_WINDOWS:
+        raise ConfigError(
+            "--deploy-window=auto needs one of short_term, standard, extended in --deploy-phase"
+        )
+    return DEFAULT_WINDOWS[selected[0].value]
 
 
 def _truthy(value: Any) -> bool:

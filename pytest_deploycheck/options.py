@@ -16,6 +16,9 @@ OPTION_NAMES = {
     "signoff": "--deploy-signoff",
     "baseline": "--deploy-baseline",
     "artifacts": "--deploy-artifacts",
+    "window": "--deploy-window",
+    "interval": "--deploy-interval",
+    "state": "--deploy-state",
     "allow_destructive": "--deploy-allow-destructive",
 }
 

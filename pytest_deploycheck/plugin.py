@@ -84,6 +84,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "signoff": ("PATH", "Where to write the sign-off JSON (default deploycheck-signoff.json)"),
         "baseline": ("PATH", "An earlier GO sign-off JSON whose figures are the baseline"),
         "artifacts": ("DIR", "Where screenshots and traces of failed checks go"),
+        "window": (
+            "DURATION",
+            "Re-run the checks for this long (30s, 30m, 2h) or 'auto' (the phase's)",
+        ),
+        "interval": ("DURATION", "Time between the rounds of a watch window (default 30s)"),
+        "state": (
+            "DIR",
+            "Where a watch window keeps its samples, to resume (default deploycheck-state)",
+        ),
     }
     for key, (metavar, text) in helps.items():
         # pytest-base-url (a dependency of pytest-playwright) owns --base-url when installed.

@@ -63,6 +63,10 @@ class ResultBook:
             entry.outcome = new
             entry.message = str(info.get("message", ""))
 
+    def clear(self) -> None:
+        """Forget the reports so far (a watch window's next round), keeping the selection."""
+        self._entries.clear()
+
     def results(self) -> list[CheckResult]:
         """One result per check that ran to the end, in collection order."""
         return [_result(nodeid, entry) for nodeid, entry in self._ordered()]

@@ -32,6 +32,7 @@ class SignOff:
     finished_at: datetime
     checks: Sequence[CheckResult]
     gates: Sequence[Gate]
+    window: dict[str, Any] | None = None  # a watch window's start, end, rounds, samples file
 
     def to_dict(self, redact: Redactor) -> dict[str, Any]:
         """The JSON document, every string passed through ``redact``."""
@@ -52,6 +53,8 @@ class SignOff:
             "checks": [_check(check) for check in self.checks],
             "gates": [asdict(gate) for gate in self.gates],
         }
+        if self.window is not None:
+            document["window"] = self.window
         redacted: dict[str, Any] = redact.deep(document)
         return redacted
 

@@ -41,6 +41,7 @@ class SignOffSession:
         self.problems: list[str] = []
         self.started_at = datetime.now(timezone.utc)
         self.signoff: SignOff | None = None
+        self.window: Any = None  # the watch window's judgement, when one runs
         self.written: Path | None = None
         self._previous_sigterm: Any = None
         self._suites: dict[str, str | None] = {}
@@ -167,6 +168,20 @@ class SignOffSession:
                 report.longrepr = clean
         report.sections = [(title, self.redact(body)) for title, body in report.sections]
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> bool | None:
+        """With ``--deploy-window``, run the checks round after round until the window ends or
+        the evidence calls for a rollback; every round's samples are on disk before the next."""
+        if self.settings.window_s is None or self.is_worker or self.config.option.collectonly:
+            return None
+        if self.config.pluginmanager.has_plugin("dsession"):
+            raise pytest.UsageError("deploycheck: a watch window runs in one process; drop -n")
+        from pytest_deploycheck.watch import WatchWindow
+
+        self.window = WatchWindow(self, session)
+        self.window.run()
+        return True
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Fold each report into the book (in the controller under xdist)."""
         info = getattr(report, "deploycheck", None)
@@ -186,10 +201,13 @@ class SignOffSession:
             for gates in hook.pytest_deploycheck_gates(config=self.config, checks=checks)
             for gate in gates
         ]
+        measured = self.window.gates if self.window else self.book.gates()
         phases = self.settings.phases or tuple(
             p for p in Phase if any(c.phase is p for c in checks)
         )
-        run = Run(checks, [*self.book.gates(), *extra], self.book.selected, phases, self.problems)
+        if self.window:
+            checks = self.window.judged(checks)  # each check carries its window gate
+        run = Run(checks, [*measured, *extra], self.book.selected, phases, self.problems)
         decision = decide(run, self.settings.policy)
         changed = hook.pytest_deploycheck_override_verdict(config=self.config, decision=decision)
         if changed is not None:
@@ -205,6 +223,7 @@ class SignOffSession:
             datetime.now(timezone.utc),
             checks,
             run.gates,
+            self.window.summary() if self.window else None,
         )
         self.written = write(self.settings.signoff_path, self.signoff.to_dict(self.redact))
         hook.pytest_deploycheck_signoff(config=self.config, signoff=self.signoff)

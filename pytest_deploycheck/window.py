@@ -41,6 +41,14 @@ class Sample:
     severity: str
     errors: int = 0
     requests: int = 0
+    gate: str = ""  # the worst status of the gates the check measured, if it measured any
+
+    @property
+    def rollback_class(self) -> bool:
+        """A failure that alone calls for a rollback: a critical check's, or a rollback gate's."""
+        if self.outcome != "failed":
+            return False
+        return self.gate == "rollback" if self.gate else self.severity == "critical"
 
 
 @dataclass(frozen=True)
@@ -95,8 +103,7 @@ def judge(samples: Sequence[Sample], policy: WindowPolicy) -> Judgement:
         mine = [s for s in samples if s.check == check]
         gate, streak = _check_gate(check, mine, policy)
         judgement.gates.append(gate)
-        critical = mine[-1].severity == "critical"
-        if critical and streak >= policy.consecutive_critical and not judgement.stop_early:
+        if streak >= policy.consecutive_critical and not judgement.stop_early:
             judgement.stop_early = True
             judgement.why = f"{check} failed {streak} rounds in a row"
     return judgement
@@ -136,12 +143,12 @@ def _check_gate(check: str, samples: Sequence[Sample], policy: WindowPolicy) -> 
     failed = [s for s in samples if s.outcome in ("failed", "error")]
     streak = 0
     for s in reversed(samples):
-        if s.outcome != "failed":
+        if not s.rollback_class:
             break
         streak += 1
     detail = f"failed in {len(failed)} of {len(samples)} rounds"
     status = "pass" if not failed else "hold"
-    if streak >= policy.consecutive_critical and samples[-1].severity == "critical":
+    if streak >= policy.consecutive_critical:
         status = "rollback"
         detail += f", the last {streak} in a row"
     rate = len(failed) / len(samples)

@@ -81,3 +81,13 @@ def test_sporadic_failures_hold() -> None:
         "hold",
         "failed in 1 of 3 rounds",
     )
+
+
+def test_a_rate_check_failing_at_hold_level_every_round_only_holds() -> None:
+    samples = [
+        Sample(r, float(r), "health.error_rate", "failed", "critical", 3, 100, "hold")
+        for r in range(5)
+    ]
+    judgement = judge(samples, POLICY)
+    assert not judgement.stop_early
+    assert {g.status for g in judgement.gates} == {"hold"}

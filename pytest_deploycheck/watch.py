@@ -1,0 +1,139 @@
+"""Running a watch window: the checks round after round, every sample on disk as it is
+taken, a progress line per round, and an early stop when the evidence calls for a rollback."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_deploycheck.model import CheckResult, Gate
+from pytest_deploycheck.window import Sample, WindowPolicy, judge
+from pytest_deploycheck.window_state import WindowState
+
+if TYPE_CHECKING:
+    from pytest_deploycheck.signoff_session import SignOffSession
+
+
+class WatchWindow:
+    """One window over the selected checks of one session."""
+
+    def __init__(self, owner: SignOffSession, session: pytest.Session) -> None:
+        settings = owner.settings
+        self.owner = owner
+        self.session = session
+        self.window_s = float(settings.window_s or 0)
+        self.interval_s = settings.interval_s
+        self.policy = WindowPolicy(
+            settings.policy.error_rate_hold, settings.policy.error_rate_rollback
+        )
+        identity = {
+            "window_s": self.window_s,
+            "interval_s": self.interval_s,
+            "target": settings.target.name,
+            "phases": [p.value for p in settings.phases],
+        }
+        self.state = WindowState.open(Path(settings.state_dir), identity)
+        self.judgement = judge(self.state.samples, self.policy)
+        self.reporter: Any = owner.config.pluginmanager.get_plugin("terminalreporter")
+
+    def run(self) -> None:
+        """Rounds until the window ends or the evidence stops it early."""
+        failed = self.session.testsfailed
+        if failed and not self.owner.config.option.continue_on_collection_errors:
+            raise self.session.Interrupted(f"{failed} errors during collection")
+        while not self.done:
+            started = time.monotonic()
+            self._round()
+            if self.done:
+                break
+            time.sleep(
+                max(0.0, min(self.interval_s - (time.monotonic() - started), self.remaining))
+            )
+
+    @property
+    def remaining(self) -> float:
+        return max(0.0, self.window_s - (time.time() - self.state.started))
+
+    @property
+    def done(self) -> bool:
+        return self.judgement.stop_early or self.remaining <= 0
+
+    def _round(self) -> None:
+        items = self.session.items
+        number = self.state.next_round
+        self.owner.book.clear()
+        for index, item in enumerate(items):
+            following = items[index + 1] if index + 1 < len(items) else None
+            item.config.hook.pytest_runtest_protocol(item=item, nextitem=following)
+            if self.session.shouldfail or self.session.shouldstop:
+                raise self.session.Interrupted(
+                    str(self.session.shouldfail or self.session.shouldstop)
+                )
+        now = time.time()
+        self.state.append([_sample(number, now, check) for check in self.owner.book.results()])
+        self.judgement = judge(self.state.samples, self.policy)
+        self._progress(number)
+
+    def _progress(self, number: int) -> None:
+        """One line a round: updated in place on a terminal, plain lines in CI logs."""
+        if self.reporter is None:
+            return
+        _, requests = self.judgement.error_rate
+        worst = max((g.status for g in self.judgement.gates), key=_RANK.__getitem__, default="pass")
+        elapsed = time.time() - self.state.started
+        line = (
+            f"window {elapsed:.0f}/{self.window_s:.0f} s, round {number + 1}, {requests} requests"
+        )
+        rate = next((g for g in self.judgement.gates if g.name == "window error_rate"), None)
+        if rate is not None and rate.value is not None and rate.high is not None:
+            line += f", error rate {rate.value:.2%} (95 % up to {rate.high:.2%})"
+        line += f", so far {_VERDICT[worst]}"
+        if sys.stdout.isatty():
+            self.reporter.rewrite(line, bold=True)
+        else:
+            self.reporter.write_sep("-", line)
+
+    @property
+    def gates(self) -> list[Gate]:
+        """The window's gates, for the sign-off."""
+        return self.judgement.gates
+
+    def judged(self, checks: list[CheckResult]) -> list[CheckResult]:
+        """The last round's results, each carrying its window gate, which sets its level."""
+        by_name = {g.name: g for g in self.judgement.gates}
+        return [
+            replace(c, gates=(by_name[f"window {c.id}"],)) if f"window {c.id}" in by_name else c
+            for c in checks
+        ]
+
+    def summary(self) -> dict[str, Any]:
+        """What the sign-off says about the window."""
+        return {
+            "start": self.state.started,
+            "end": time.time(),
+            "length_s": self.window_s,
+            "interval_s": self.interval_s,
+            "rounds": self.judgement.rounds,
+            "samples_file": str(self.state.path),
+            "stopped_early": self.judgement.why,
+        }
+
+
+_RANK = {"pass": 0, "hold": 1, "rollback": 2}
+_VERDICT = {"pass": "GO", "hold": "HOLD", "rollback": "ROLLBACK"}
+
+
+def _sample(number: int, now: float, check: CheckResult) -> Sample:
+    errors = requests = 0
+    for gate in check.gates:
+        if gate.name == "error_rate" and gate.samples and gate.value is not None:
+            requests += gate.samples
+            errors += round(gate.value * gate.samples)
+    worst = max((g.status for g in check.gates), key=_RANK.__getitem__, default="")
+    outcome, severity = check.outcome.value, check.severity.value
+    return Sample(number, now, check.id, outcome, severity, errors, requests, worst)

@@ -1,0 +1,58 @@
+"""A watch window's samples on disk: one JSON line each, appended and flushed as taken, so a
+killed run loses nothing and a restarted one resumes its window."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from pytest_deploycheck.window import Sample
+
+FILE = "window-samples.jsonl"
+
+
+class WindowState:
+    """The header (what window this is, when it started) and the samples taken so far."""
+
+    def __init__(self, path: Path, header: dict[str, Any], samples: list[Sample]) -> None:
+        self.path = path
+        self.header = header
+        self.samples = samples
+
+    @classmethod
+    def open(cls, directory: Path, window: dict[str, Any]) -> WindowState:
+        """Resume the window recorded in ``directory`` if it is the same one, else start anew
+        (keeping the previous file as ``.previous``)."""
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / FILE
+        if path.exists():
+            lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+            header = lines[0] if lines else {}
+            same = all(header.get(key) == value for key, value in window.items())
+            if same and time.time() - header.get("started", 0) < window["window_s"]:
+                return cls(path, header, [Sample(**line) for line in lines[1:]])
+            path.replace(path.with_suffix(".previous"))
+        header = {**window, "started": time.time()}
+        path.write_text(json.dumps(header) + "\n")
+        return cls(path, header, [])
+
+    @property
+    def started(self) -> float:
+        return float(self.header["started"])
+
+    @property
+    def next_round(self) -> int:
+        return max((s.round for s in self.samples), default=-1) + 1
+
+    def append(self, samples: list[Sample]) -> None:
+        """Write the samples and make sure they are on disk before going on."""
+        with self.path.open("a", encoding="utf-8") as out:
+            for sample in samples:
+                out.write(json.dumps(asdict(sample)) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        self.samples.extend(samples)

@@ -1,0 +1,164 @@
+"""Watch windows against the demo target: short windows (seconds), real requests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from examples.demo_app.launcher import RunningDemo, running_demo
+from tests.conftest import SignOffReader
+
+CONFIG = """
+[targets.demo]
+base_url = "${DEMO_BASE_URL}"
+version = "1.5.0"
+[targets.demo.suites.health]
+endpoints = ["/api/announcements"]
+burst_requests = 200
+max_rps = 2000.0
+concurrency = 20
+latency_samples = 1
+"""
+
+Start = Any
+
+
+@pytest.fixture
+def watch(tmp_path: Path) -> Start:
+    """Starts the health suite in a watch window, in its own process, against a demo."""
+    (tmp_path / "deploycheck.toml").write_text(CONFIG)
+
+    def start(demo: RunningDemo, *args: str) -> subprocess.Popen[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DEPLOYCHECK_", "PYTEST_"))}
+        env["DEMO_BASE_URL"] = demo.base_url
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "--deploy-target=demo",
+            "--deploy-suites=health",
+            f"--deploy-state={tmp_path / 'state'}",
+            "--deploy-interval=0.2s",
+            *args,
+        ]
+        return subprocess.Popen(
+            command,
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    return start
+
+
+def finish(process: subprocess.Popen[str]) -> tuple[int, str]:
+    out, _ = process.communicate(timeout=120)
+    return process.returncode, out
+
+
+@pytest.mark.parametrize(
+    ("rate", "code", "expected"),
+    [
+        (None, 0, "pass"),
+        ("0.03", 10, "hold"),
+    ],
+    ids=["clean", "three-percent"],
+)
+def test_window_verdicts(
+    watch: Start,
+    tmp_path: Path,
+    read_signoff: SignOffReader,
+    rate: str | None,
+    code: int,
+    expected: str,
+) -> None:
+    faults = [f"error-rate={rate}"] if rate else []
+    with running_demo(faults) as demo:
+        result, out = finish(watch(demo, "--deploy-window=3s"))
+    assert result == code, out
+    document = read_signoff(tmp_path / "deploycheck-signoff.json")
+    gate = next(g for g in document["gates"] if g["name"] == "window error_rate")
+    assert gate["status"] == expected
+    assert gate["samples"] >= 400
+    assert document["window"]["rounds"] >= 2
+    assert document["window"]["stopped_early"] == ""
+    assert "- window " in out  # a progress line per round in a log
+
+
+def test_rollback_class_breach_stops_early(
+    watch: Start, tmp_path: Path, read_signoff: SignOffReader
+) -> None:
+    with running_demo(["error-rate=0.2"]) as demo:
+        started = time.monotonic()
+        result, out = finish(watch(demo, "--deploy-window=60s"))
+        took = time.monotonic() - started
+    assert result == 20, out
+    document = read_signoff(tmp_path / "deploycheck-signoff.json")
+    assert document["window"]["rounds"] == 1
+    assert document["window"]["stopped_early"].startswith("the error rate is above 10%")
+    assert took < 60  # it did not wait out the window
+
+
+def samples(tmp_path: Path) -> list[dict[str, Any]]:
+    lines = (tmp_path / "state" / "window-samples.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def test_killed_window_resumes_to_the_same_verdict(
+    watch: Start, tmp_path: Path, read_signoff: SignOffReader
+) -> None:
+    with running_demo() as demo:
+        first = watch(demo, "--deploy-window=6s")
+        while (
+            not (tmp_path / "state" / "window-samples.jsonl").exists() or len(samples(tmp_path)) < 6
+        ):
+            time.sleep(0.1)
+        first.send_signal(signal.SIGKILL)
+        first.communicate()
+        header, *before = samples(tmp_path)
+        result, out = finish(watch(demo, "--deploy-window=6s"))
+    assert result == 0, out
+    header_after, *after = samples(tmp_path)
+    assert header_after == header  # the same window, resumed, not restarted
+    assert after[: len(before)] == before  # nothing lost
+    rounds = sorted({s["round"] for s in after})
+    assert rounds == list(range(len(rounds)))  # numbering continues
+    document = read_signoff(tmp_path / "deploycheck-signoff.json")
+    assert document["verdict"] == "GO"
+    assert document["window"]["rounds"] == len(rounds)
+
+
+def test_sigterm_writes_hold_and_keeps_every_sample(
+    watch: Start, tmp_path: Path, read_signoff: SignOffReader
+) -> None:
+    with running_demo() as demo:
+        process = watch(demo, "--deploy-window=60s")
+        while (
+            not (tmp_path / "state" / "window-samples.jsonl").exists() or len(samples(tmp_path)) < 6
+        ):
+            time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        result, out = finish(process)
+    assert result == 10, out
+    document = read_signoff(tmp_path / "deploycheck-signoff.json")
+    assert document["reasons"][0].startswith("[interrupted]")
+    assert document["window"]["rounds"] == len({s["round"] for s in samples(tmp_path)[1:]})
+
+
+def test_window_with_xdist_is_refused(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_a(): pass\n")
+    result = pytester.runpytest_subprocess("--deploy-target=x", "--deploy-window=2s", "-n", "2")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*a watch window runs in one process; drop -n*"])
