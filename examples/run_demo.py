@@ -25,6 +25,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--fault", action="append", default=[], help="break the demo (see FAULT)")
     parser.add_argument("--phase", default="immediate")
     parser.add_argument("--out", type=Path, default=OUT, help="where the evidence goes")
+    parser.add_argument("--window", help="watch for this long (e.g. 20s), re-running the checks")
+    parser.add_argument("--interval", default="5s", help="between the rounds of a watch window")
     parser.add_argument("pytest_args", nargs="*", help="extra arguments for pytest, after --")
     args = parser.parse_args(argv)
     faults = [spec for text in args.fault for spec in text.split(",") if spec.strip()]
@@ -49,6 +51,15 @@ def main(argv: list[str]) -> int:
                 f"--alluredir={allure}",
                 "--clean-alluredir",
                 f"--deploy-artifacts={artifacts}",
+                *(
+                    [
+                        f"--deploy-window={args.window}",
+                        f"--deploy-interval={args.interval}",
+                        f"--deploy-state={out / 'state'}",
+                    ]
+                    if args.window
+                    else []
+                ),
                 *args.pytest_args,
             ]
             code = subprocess.run(command, cwd=EXAMPLES, env=env, check=False).returncode
@@ -67,6 +78,9 @@ def main(argv: list[str]) -> int:
     print(f"demo: sign-off JSON   {_shown(signoff)}")
     print(f"demo: Allure results  {_shown(allure)}")
     print(f"demo: artifacts       {_shown(artifacts)}")
+    chart = signoff.with_name(signoff.stem + "-window.png")
+    if args.window and chart.exists():
+        print(f"demo: window chart    {_shown(chart)}")
     return code
 
 

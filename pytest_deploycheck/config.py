@@ -115,7 +115,11 @@ _TOP_KEYS: dict[str, Any] = {
     "suites": "table",
     "severity": "table",
     "phase_severity": "table",
-    "policy": {"error_rate_hold": float, "error_rate_rollback": float},
+    "policy": {
+        "error_rate_hold": float,
+        "error_rate_rollback": float,
+        "baseline_error_ratio": float,
+    },
     "db": dict.fromkeys(DbSettings.__dataclass_fields__, float),
     "http": dict.fromkeys(HttpSettings.__dataclass_fields__, float),
 }
@@ -219,7 +223,7 @@ def resolve(
         policy=_policy(table.get("policy", {}), label),
         db=DbSettings(**table.get("db", {})),
         http=HttpSettings(**table.get("http", {})),
-        baseline=_baseline(base / baseline[0]) if baseline else {},
+        baseline=_baseline(base / baseline[0]) if baseline else _last_go(base, state, window),
         config_path=path,
         sources=sources,
         secrets=frozenset(secrets),
@@ -468,6 +472,16 @@ def _window(text: str, phases: str | None) -> float:
             "--deploy-window=auto needs one of short_term, standard, extended in --deploy-phase"
         )
     return DEFAULT_WINDOWS[selected[0].value]
+
+
+def _last_go(
+    base: Path, state: tuple[Any, str] | None, window: tuple[Any, str] | None
+) -> dict[str, float]:
+    """A watch window without --deploy-baseline compares with the last GO window's sign-off."""
+    from pytest_deploycheck.window_state import LAST_GO
+
+    kept = base / (state[0] if state else "deploycheck-state") / LAST_GO
+    return _baseline(kept) if window and kept.exists() else {}
 
 
 def _truthy(value: Any) -> bool:

@@ -37,6 +37,7 @@ class Policy:
 
     error_rate_hold: float = 0.01
     error_rate_rollback: float = 0.10
+    baseline_error_ratio: float = 2.0  # a window's error rate may reach this times the baseline's
     rollback_severities: frozenset[Severity] = frozenset({Severity.CRITICAL})
     hold_severities: frozenset[Severity] = frozenset({Severity.MAJOR})
 

@@ -41,7 +41,8 @@ class SignOffSession:
         self.problems: list[str] = []
         self.started_at = datetime.now(timezone.utc)
         self.signoff: SignOff | None = None
-        self.window: Any = None  # the watch window's judgement, when one runs
+        self.window: Any = None  # the watch window, when one runs
+        self.chart: Path | None = None
         self.written: Path | None = None
         self._previous_sigterm: Any = None
         self._suites: dict[str, str | None] = {}
@@ -226,6 +227,8 @@ class SignOffSession:
             self.window.summary() if self.window else None,
         )
         self.written = write(self.settings.signoff_path, self.signoff.to_dict(self.redact))
+        if self.window:
+            self.chart = self.window.finish(self.written, decision.verdict is Verdict.GO)
         hook.pytest_deploycheck_signoff(config=self.config, signoff=self.signoff)
         session.exitstatus = decision.verdict.exit_code
 
@@ -240,6 +243,8 @@ class SignOffSession:
         for line in lines(self.signoff):
             terminalreporter.line(self.redact(line))
         terminalreporter.line(f"sign-off written to {self.written}")
+        if self.chart:
+            terminalreporter.line(f"window chart written to {self.chart}")
 
 
 _PHASE_RANK = {phase: rank for rank, phase in enumerate(Phase)}

@@ -100,8 +100,32 @@ class WatchWindow:
 
     @property
     def gates(self) -> list[Gate]:
-        """The window's gates, for the sign-off."""
-        return self.judgement.gates
+        """The window's gates, and the error rate against the baseline's when there is one."""
+        gates = list(self.judgement.gates)
+        baseline = self.owner.settings.baseline
+        earlier = baseline.get("window error_rate", baseline.get("error_rate"))
+        errors, requests = self.judgement.error_rate
+        if earlier is not None and requests:
+            ratio = self.owner.settings.policy.baseline_error_ratio
+            limit = max(earlier * ratio, self.policy.hold / 10)  # a clean baseline allows a little
+            rate = errors / requests
+            status = "hold" if rate > limit else "pass"
+            detail = f"{rate:.2%} against the baseline's {earlier:.2%} (at most {ratio}x)"
+            gates.append(
+                Gate("window error_rate vs baseline", rate, limit, status, detail, requests)
+            )
+        return gates
+
+    def finish(self, signoff_path: Path, verdict_go: bool) -> Path | None:
+        """Keep a GO sign-off as the next window's baseline; draw the window's chart."""
+        from pytest_deploycheck.window_chart import draw
+        from pytest_deploycheck.window_state import LAST_GO
+
+        if verdict_go and signoff_path.exists():
+            (self.state.path.parent / LAST_GO).write_bytes(signoff_path.read_bytes())
+        budget = self.owner.settings.target.suite("health").get("latency_budget_ms", 1000.0)
+        chart = signoff_path.with_name(signoff_path.stem + "-window.png")
+        return draw(self.state.samples, self.policy, float(budget), chart)
 
     def judged(self, checks: list[CheckResult]) -> list[CheckResult]:
         """The last round's results, each carrying its window gate, which sets its level."""
@@ -135,5 +159,7 @@ def _sample(number: int, now: float, check: CheckResult) -> Sample:
             requests += gate.samples
             errors += round(gate.value * gate.samples)
     worst = max((g.status for g in check.gates), key=_RANK.__getitem__, default="")
+    latencies = [g.value for g in check.gates if g.name.startswith("latency.p95") and g.value]
     outcome, severity = check.outcome.value, check.severity.value
-    return Sample(number, now, check.id, outcome, severity, errors, requests, worst)
+    p95 = max(latencies) if latencies else None
+    return Sample(number, now, check.id, outcome, severity, errors, requests, worst, p95)

@@ -42,6 +42,7 @@ class Sample:
     errors: int = 0
     requests: int = 0
     gate: str = ""  # the worst status of the gates the check measured, if it measured any
+    p95_ms: float | None = None  # the slowest p95 latency the check measured this round
 
     @property
     def rollback_class(self) -> bool:

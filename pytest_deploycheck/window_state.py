@@ -13,6 +13,7 @@ from typing import Any
 from pytest_deploycheck.window import Sample
 
 FILE = "window-samples.jsonl"
+LAST_GO = "last-go-signoff.json"  # the baseline of the next window
 
 
 class WindowState:

@@ -95,6 +95,8 @@ def test_window_verdicts(
     assert document["window"]["rounds"] >= 2
     assert document["window"]["stopped_early"] == ""
     assert "- window " in out  # a progress line per round in a log
+    assert (tmp_path / "deploycheck-signoff-window.png").read_bytes().startswith(b"\x89PNG")
+    assert (tmp_path / "state" / "last-go-signoff.json").exists() == (expected == "pass")
 
 
 def test_rollback_class_breach_stops_early(
@@ -162,3 +164,18 @@ def test_window_with_xdist_is_refused(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--deploy-target=x", "--deploy-window=2s", "-n", "2")
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*a watch window runs in one process; drop -n*"])
+
+
+def test_a_window_compares_with_the_last_go_window(
+    watch: Start, tmp_path: Path, read_signoff: SignOffReader
+) -> None:
+    with running_demo() as demo:
+        assert finish(watch(demo, "--deploy-window=2s"))[0] == 0
+    assert (tmp_path / "state" / "last-go-signoff.json").exists()
+    with running_demo(["error-rate=0.02"]) as demo:
+        result, out = finish(watch(demo, "--deploy-window=2s"))
+    document = read_signoff(tmp_path / "deploycheck-signoff.json")
+    gate = next(g for g in document["gates"] if g["name"] == "window error_rate vs baseline")
+    assert gate["status"] == "hold"
+    assert "against the baseline's 0.00%" in gate["detail"]
+    assert result == 10, out
