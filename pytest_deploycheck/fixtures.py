@@ -101,6 +101,16 @@ class Record:
         return gate
 
 
+RATE_FILE = "deploycheck_rate_file"  # in xdist's workerinput
+
+
+def shared_rate_cap(config: pytest.Config) -> Path | None:
+    """Under xdist, the file (made by the controller) through which the workers of this run
+    share one request-rate cap; None in a single process."""
+    path = getattr(config, "workerinput", {}).get(RATE_FILE)
+    return Path(path) if path else None
+
+
 def not_configured(what: str) -> None:
     """Skip a check whose target lacks a setting; the sign-off holds for it."""
     from pytest_deploycheck.model import NOT_CONFIGURED

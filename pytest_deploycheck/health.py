@@ -9,6 +9,7 @@ import ssl
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -16,6 +17,7 @@ from pytest_deploycheck.config import HttpSettings
 from pytest_deploycheck.health_settings import Endpoint, HealthSettings
 from pytest_deploycheck.http_client import Exchange, exchange_of, make_async_client
 from pytest_deploycheck.model import Gate
+from pytest_deploycheck.rate_limit import RateLimiter, SharedRateLimiter
 from pytest_deploycheck.stats import percentile
 
 if TYPE_CHECKING:
@@ -64,29 +66,20 @@ class HealthReport:
     redirect: Exchange | None = None
 
 
-class RateLimiter:
-    """Spaces request starts at least ``1 / per_second`` apart."""
-
-    def __init__(self, per_second: float) -> None:
-        self._interval = 1.0 / per_second
-        self._next = 0.0
-
-    async def wait(self) -> None:
-        now = time.monotonic()
-        start = max(now, self._next)
-        self._next = start + self._interval
-        if start > now:
-            await asyncio.sleep(start - now)
-
-
 class Prober:
     """Makes requests with bounded concurrency, a rate cap and retries for transport errors."""
 
-    def __init__(self, client: httpx.AsyncClient, settings: HealthSettings) -> None:
+    def __init__(
+        self, client: httpx.AsyncClient, settings: HealthSettings, shared_cap: Path | None = None
+    ) -> None:
         self._client = client
         self._settings = settings
         self._slots = asyncio.Semaphore(settings.concurrency)
-        self._limiter = RateLimiter(settings.max_rps)
+        self._limiter = (
+            SharedRateLimiter(settings.max_rps, shared_cap)
+            if shared_cap
+            else RateLimiter(settings.max_rps)
+        )
 
     async def fetch(self, method: str, url: str) -> Exchange:
         """One request; only idempotent ones are retried, and only when nothing came back."""
@@ -114,9 +107,13 @@ def probe(
     http: HttpSettings,
     expected_version: str | None,
     allow_destructive: bool,
+    shared_cap: Path | None = None,
 ) -> HealthReport:
-    """Run every health probe concurrently and return what they saw."""
-    return asyncio.run(_probe(base_url, settings, http, expected_version, allow_destructive))
+    """Run every health probe concurrently and return what they saw. With ``shared_cap`` the
+    request-rate cap is shared with every process of the run that uses the same file."""
+    return asyncio.run(
+        _probe(base_url, settings, http, expected_version, allow_destructive, shared_cap)
+    )
 
 
 async def _probe(
@@ -125,6 +122,7 @@ async def _probe(
     http: HttpSettings,
     expected_version: str | None,
     allow_destructive: bool,
+    shared_cap: Path | None,
 ) -> HealthReport:
     report = HealthReport()
     allowed = [e for e in settings.endpoints if e.safe or allow_destructive]
@@ -132,7 +130,7 @@ async def _probe(
     sampled = [Endpoint(path) for path in settings.paths] + [e for e in allowed if e.safe]
     verify = settings.ca_bundle or True
     async with make_async_client(base_url, http, settings.concurrency, verify) as client:
-        prober = Prober(client, settings)
+        prober = Prober(client, settings, shared_cap)
         health = [asyncio.create_task(prober.fetch("GET", path)) for path in settings.paths]
         version = asyncio.create_task(_version(prober, settings, expected_version, health[0]))
         endpoints = asyncio.gather(*(prober.fetch(e.method, e.path) for e in allowed))

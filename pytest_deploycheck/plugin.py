@@ -150,7 +150,7 @@ def _configured(config: pytest.Config) -> bool:
 def pytest_unconfigure(config: pytest.Config) -> None:
     session = config.pluginmanager.get_plugin(SESSION_PLUGIN)
     if session is not None:
-        session.restore_sigterm()
+        session.close()
 
 
 def _add_suites(config: pytest.Config, names: tuple[str, ...]) -> None:

@@ -6,7 +6,9 @@ the plugin costs an ordinary test run nothing.
 
 from __future__ import annotations
 
+import shutil
 import signal
+import tempfile
 from collections.abc import Generator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,7 +19,7 @@ import pytest
 
 from pytest_deploycheck.check_identity import default_id, default_suite, severity_for
 from pytest_deploycheck.config import Settings
-from pytest_deploycheck.fixtures import RECORD
+from pytest_deploycheck.fixtures import RATE_FILE, RECORD
 from pytest_deploycheck.model import CouldNotCheck, Phase
 from pytest_deploycheck.redact import Redactor
 from pytest_deploycheck.results import ResultBook
@@ -43,6 +45,7 @@ class SignOffSession:
         self.signoff: SignOff | None = None
         self.window: Any = None  # the watch window, when one runs
         self.chart: Path | None = None
+        self._rate_dir: Path | None = None
         self.written: Path | None = None
         self._previous_sigterm: Any = None
         self._suites: dict[str, str | None] = {}
@@ -57,8 +60,10 @@ class SignOffSession:
             except ValueError:  # not the main thread: leave signals alone
                 self._previous_sigterm = None
 
-    def restore_sigterm(self) -> None:
-        """Put back the SIGTERM handler that was there before."""
+    def close(self) -> None:
+        """Undo what the session set up: the rate-cap file, the SIGTERM handler."""
+        if self._rate_dir is not None:
+            shutil.rmtree(self._rate_dir, ignore_errors=True)
         if self._previous_sigterm is not None:
             signal.signal(signal.SIGTERM, self._previous_sigterm)
 
@@ -119,6 +124,13 @@ class SignOffSession:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Remember what was selected, in order, to tell a complete run from a partial one."""
         self.book.expect(item.nodeid for item in session.items)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """Give every xdist worker the file through which they share one request-rate cap."""
+        if self._rate_dir is None:
+            self._rate_dir = Path(tempfile.mkdtemp(prefix="deploycheck-rate-"))
+        node.workerinput[RATE_FILE] = str(self._rate_dir / "next-request")
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: object, ids: list[str]) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 import pytest
 
 from pytest_deploycheck.config import Settings
-from pytest_deploycheck.fixtures import Record, not_configured
+from pytest_deploycheck.fixtures import Record, not_configured, shared_rate_cap
 from pytest_deploycheck.health import HealthReport, latency_gate, probe
 from pytest_deploycheck.health_settings import HealthSettings
 from pytest_deploycheck.http_client import Exchange
@@ -25,7 +25,9 @@ def settings(deploy_settings: Settings) -> HealthSettings:
 
 
 @pytest.fixture(scope="module")
-def health(deploy_settings: Settings, settings: HealthSettings) -> HealthReport:
+def health(
+    pytestconfig: pytest.Config, deploy_settings: Settings, settings: HealthSettings
+) -> HealthReport:
     target = deploy_settings.target
     if not target.base_url:
         not_configured(f"target {target.name} has no base_url")
@@ -35,6 +37,7 @@ def health(deploy_settings: Settings, settings: HealthSettings) -> HealthReport:
         deploy_settings.http,
         target.version,
         deploy_settings.allow_destructive,
+        shared_rate_cap(pytestconfig),
     )
 
 
