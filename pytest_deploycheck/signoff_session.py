@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from pytest_deploycheck.allure_report import write_signoff_result
 from pytest_deploycheck.check_identity import default_id, default_suite, severity_for
 from pytest_deploycheck.config import Settings
 from pytest_deploycheck.fixtures import RATE_FILE, RECORD
@@ -241,6 +242,9 @@ class SignOffSession:
         self.written = write(self.settings.signoff_path, self.signoff.to_dict(self.redact))
         if self.window:
             self.chart = self.window.finish(self.written, decision.verdict is Verdict.GO)
+        files = [(self.written, "application/json")]
+        files += [(self.chart, "image/png")] if self.chart else []
+        write_signoff_result(self.config, self.signoff.to_dict(self.redact), files)
         hook.pytest_deploycheck_signoff(config=self.config, signoff=self.signoff)
         session.exitstatus = decision.verdict.exit_code
 

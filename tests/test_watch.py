@@ -86,7 +86,9 @@ def test_window_verdicts(
 ) -> None:
     faults = [f"error-rate={rate}"] if rate else []
     with running_demo(faults) as demo:
-        result, out = finish(watch(demo, "--deploy-window=3s"))
+        result, out = finish(
+            watch(demo, "--deploy-window=3s", f"--alluredir={tmp_path / 'allure'}")
+        )
     assert result == code, out
     document = read_signoff(tmp_path / "deploycheck-signoff.json")
     gate = next(g for g in document["gates"] if g["name"] == "window error_rate")
@@ -97,6 +99,12 @@ def test_window_verdicts(
     assert "- window " in out  # a progress line per round in a log
     assert (tmp_path / "deploycheck-signoff-window.png").read_bytes().startswith(b"\x89PNG")
     assert (tmp_path / "state" / "last-go-signoff.json").exists() == (expected == "pass")
+    # QA sees the verdict as a result of its own, the window's chart attached.
+    results = [json.loads(p.read_text()) for p in (tmp_path / "allure").glob("*-result.json")]
+    [signoff] = [r for r in results if r["fullName"] == "deploycheck.signoff"]
+    assert signoff["name"] == f"Deployment sign-off: {document['verdict']}"
+    assert {a["type"] for a in signoff["attachments"]} == {"application/json", "image/png"}
+    assert all((tmp_path / "allure" / a["source"]).exists() for a in signoff["attachments"])
 
 
 def test_rollback_class_breach_stops_early(
