@@ -86,8 +86,10 @@ class WatchWindow:
         _, requests = self.judgement.error_rate
         worst = max((g.status for g in self.judgement.gates), key=_RANK.__getitem__, default="pass")
         elapsed = time.time() - self.state.started
+        phases = ",".join(p.value for p in self.owner.settings.phases) or "all phases"
         line = (
-            f"window {elapsed:.0f}/{self.window_s:.0f} s, round {number + 1}, {requests} requests"
+            f"window {phases} {elapsed:.0f}/{self.window_s:.0f} s, round {number + 1},"
+            f" {requests} requests"
         )
         rate = next((g for g in self.judgement.gates if g.name == "window error_rate"), None)
         if rate is not None and rate.value is not None and rate.high is not None:
