@@ -1,0 +1,83 @@
+"""The deploycheck command: merge, show and postmortem, on sign-offs real runs wrote."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_deploycheck.cli import main
+from tests.conftest import SignOffReader
+
+
+@pytest.fixture
+def signoffs(pytester: pytest.Pytester) -> dict[str, Path]:
+    """A GO sign-off and a ROLLBACK one, from real runs."""
+    pytester.makepyfile(test_good="def test_ok(): pass\n")
+    pytester.runpytest("test_good.py", "--deploy-target=eu", "--deploy-signoff=eu.json")
+    pytester.makepyfile(
+        test_bad="def test_login():\n    assert False, '[login-failed] no dashboard'\n"
+    )
+    pytester.runpytest("test_bad.py", "--deploy-target=us", "--deploy-signoff=us.json")
+    return {"eu": pytester.path / "eu.json", "us": pytester.path / "us.json"}
+
+
+def test_merge_keeps_the_worst_verdict_and_all_evidence(
+    signoffs: dict[str, Path],
+    tmp_path: Path,
+    read_signoff: SignOffReader,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = tmp_path / "merged.json"
+    assert main(["merge", str(signoffs["eu"]), str(signoffs["us"]), "-o", str(out)]) == 20
+    merged = read_signoff(out)
+    assert merged["verdict"] == "ROLLBACK"
+    assert merged["target"]["name"] == "eu, us"
+    assert [c["nodeid"] for c in merged["checks"]] == [
+        "eu::test_good.py::test_ok",
+        "us::test_bad.py::test_login",
+    ]
+    assert merged["reasons"] == [
+        "[critical-failure] bad.login: [login-failed] no dashboard (from us)"
+    ]
+    assert capsys.readouterr().out.startswith("VERDICT: ROLLBACK (exit 20) - target eu, us")
+
+
+def test_show(signoffs: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["show", str(signoffs["us"])]) == 20
+    text = capsys.readouterr().out
+    assert "  [critical-failure] bad.login: [login-failed] no dashboard" in text
+    assert "  FAILED  bad.login (critical): [login-failed] no dashboard" in text
+
+
+def test_postmortem_from_a_rollback(signoffs: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "postmortem.md"
+    assert main(["postmortem", str(signoffs["us"]), "-o", str(out)]) == 0
+    text = out.read_text()
+    assert text.startswith("## Incident Postmortem\n\n**Date:** ")
+    assert "**Severity:** Critical" in text
+    assert "- `bad.login` (critical): [login-failed] no dashboard" in text
+    assert "- Data loss: [Yes/No — to be confirmed by a person]" in text
+    for heading in (
+        "### Timeline",
+        "### Root Cause",
+        "### Impact",
+        "### Resolution",
+        "### Action Items",
+        "### Prevention",
+    ):
+        assert heading in text
+
+
+@pytest.mark.parametrize("content", ["not json", json.dumps({"verdict": "GO"})])
+def test_bad_input_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: Any
+) -> None:
+    path = tmp_path / "x.json"
+    path.write_text(content)
+    assert main(["show", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("deploycheck: ")
+    assert err.count("\n") == 1
