@@ -6,6 +6,7 @@ the plugin costs an ordinary test run nothing.
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import tempfile
@@ -244,7 +245,12 @@ class SignOffSession:
             self.chart = self.window.finish(self.written, decision.verdict is Verdict.GO)
         files = [(self.written, "application/json")]
         files += [(self.chart, "image/png")] if self.chart else []
-        write_signoff_result(self.config, self.signoff.to_dict(self.redact), files)
+        document = self.signoff.to_dict(self.redact)
+        write_signoff_result(self.config, document, files)
+        if os.environ.get("GITHUB_STEP_SUMMARY"):
+            from pytest_deploycheck.job_summary import append, markdown
+
+            append(os.environ["GITHUB_STEP_SUMMARY"], markdown(document, [p for p, _ in files]))
         hook.pytest_deploycheck_signoff(config=self.config, signoff=self.signoff)
         session.exitstatus = decision.verdict.exit_code
 

@@ -223,3 +223,22 @@ def test_collect_only_writes_no_signoff(pytester: pytest.Pytester) -> None:
     assert result.ret == 0
     result.stdout.fnmatch_lines(["*::test_b", "1/2 tests collected (1 deselected)*"])
     assert not (pytester.path / "deploycheck-signoff.json").exists()
+
+
+def test_job_summary_for_the_pipeline(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, read_signoff: SignOffReader
+) -> None:
+    summary = pytester.path / "summary.md"
+    summary.write_text("earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    source = (
+        "import pytest\n@pytest.mark.short_term\n"
+        "def test_a(): assert False, '[slow] p95'\ndef test_b(): pass\n"
+    )
+    deploy(pytester, read_signoff, source)
+    text = summary.read_text()
+    assert text.startswith("earlier step\n## Deployment sign-off: HOLD\n")
+    assert "- [major-failure] checks.a: [slow] p95" in text
+    assert "| immediate | checks | 1 | 0 | 0 | 0 |" in text
+    assert "| short_term | checks | 0 | 1 | 0 | 0 |" in text
+    assert "deploycheck-signoff.json`" in text

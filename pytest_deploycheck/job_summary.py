@@ -1,0 +1,54 @@
+"""The sign-off as a Markdown job summary, for pipelines that show one (GitHub Actions reads
+the file named by ``GITHUB_STEP_SUMMARY``)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+OUTCOMES = ("passed", "failed", "error", "skipped")
+PHASES = ("immediate", "short_term", "standard", "extended")
+
+
+def markdown(document: dict[str, Any], files: Sequence[Path] = ()) -> str:
+    """Verdict, reasons, a per-phase/suite table and where the evidence is."""
+    target = document["target"]
+    version = f" {target['version']}" if target.get("version") else ""
+    lines = [
+        f"## Deployment sign-off: {document['verdict']}",
+        "",
+        f"Target **{target['name']}**{version}, phases {', '.join(document['phases']) or '-'},"
+        f" exit code {document['exit_code']}.",
+        "",
+    ]
+    lines += [f"- {reason}" for reason in document["reasons"]] or [
+        "- Everything selected ran and passed."
+    ]
+    lines += [f"- advisory: {advisory}" for advisory in document["advisories"]]
+    counts: Counter[tuple[str, str, str]] = Counter(
+        (c["phase"], c["suite"], c["outcome"]) for c in document["checks"]
+    )
+    rows = sorted({(p, s) for p, s, _ in counts}, key=lambda row: (PHASES.index(row[0]), row[1]))
+    if rows:
+        lines += [
+            "",
+            "| phase | suite | " + " | ".join(OUTCOMES) + " |",
+            "|---|---|" + "---:|" * len(OUTCOMES),
+        ]
+        lines += [
+            f"| {phase} | {suite} | "
+            + " | ".join(str(counts[(phase, suite, o)]) for o in OUTCOMES)
+            + " |"
+            for phase, suite in rows
+        ]
+    if files:
+        lines += ["", "Evidence: " + ", ".join(f"`{path}`" for path in files)]
+    return "\n".join(lines) + "\n"
+
+
+def append(path: str, text: str) -> None:
+    """Add to the summary file (a job may have several steps writing to it)."""
+    with Path(path).open("a", encoding="utf-8") as out:
+        out.write(text)
