@@ -97,3 +97,140 @@ def write_signoff_result(
     path = out / f"{uid}-result.json"
     path.write_text(json.dumps(result))
     return path
+
+
+_SEVERITY = {"critical": "critical", "major": "normal", "minor": "minor"}
+_PHASE_ORDER = {"immediate": 1, "short_term": 2, "standard": 3, "extended": 4}
+
+
+class AllureLabels:
+    """Labels every check's Allure result so QA can read the deployment's state by target,
+    phase and suite; registered only when ``--alluredir`` is given."""
+
+    def __init__(self, target: str, version: str | None) -> None:
+        self.target = target
+        self.version = version
+
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        import allure
+
+        from pytest_deploycheck.signoff_session import IDENTITY
+
+        identity = item.stash.get(IDENTITY, None)
+        if identity is None:
+            return
+        phase, suite, check, severity = (
+            identity["phase"],
+            identity["suite"],
+            identity["id"],
+            identity["severity"],
+        )
+        dynamic: Any = allure.dynamic  # allure-python is untyped
+        dynamic.parent_suite(self.target)
+        dynamic.suite(f"{_PHASE_ORDER[phase]}. {phase}")
+        dynamic.sub_suite(suite)
+        dynamic.epic(self.target)
+        dynamic.feature(phase)
+        dynamic.story(check)
+        dynamic.severity(getattr(allure.severity_level, _SEVERITY[severity].upper()))
+        dynamic.tag(phase, "advisory" if severity == "minor" else "gating")
+        dynamic.label("target", self.target)
+        dynamic.parameter("target", self.target)
+        if self.version:
+            dynamic.label("version", self.version)
+            dynamic.parameter("version", self.version, excluded=True)
+
+
+# Categories QA sees in the report, by the reason codes messages start with.
+CATEGORIES = [
+    {
+        "name": "Rollback triggers",
+        "matchedStatuses": ["failed"],
+        "messageRegex": r"(?s).*\[(critical-failure|gate-rollback)\].*",
+    },
+    {
+        "name": "Holds",
+        "matchedStatuses": ["failed", "broken"],
+        "messageRegex": r"(?s).*\[(major-failure|gate-hold|could-not-check|not-configured"
+        r"|incomplete|interrupted|nothing-collected|collection-error)\].*",
+    },
+    {
+        "name": "Target unreachable",
+        "matchedStatuses": ["failed", "broken"],
+        "messageRegex": r"(?s).*\[(unreachable|db-unreachable|no-browser|db-timeout)\].*",
+    },
+    {
+        "name": "Security findings",
+        "matchedStatuses": ["failed"],
+        "messageRegex": r"(?s).*\[(rls_\w+|anon_\w+|cross_user_\w+|auth-bypass|cookie-flags"
+        r"|tls-[\w-]+|security_definer_view|auth_users_exposed|sensitive_columns_exposed|policy_ignores_row"
+        r"|write_check_not_tied_to_user|privileged_column_user_updatable|api_role_privileges)\].*",
+    },
+    {
+        "name": "Data integrity",
+        "matchedStatuses": ["failed"],
+        "messageRegex": r"(?s).*\[(fk_orphan|check_violation|invalid_index|not_valid_constraint"
+        r"|amcheck|migration_\w+|sequence_exhaustion|xid_wraparound)\].*",
+    },
+    {"name": "Could not check", "matchedStatuses": ["broken"]},
+]
+
+_CI = (  # (name, type, variable that marks it, build URL, build id, commit)
+    ("GitHub Actions", "github", "GITHUB_ACTIONS", None, "GITHUB_RUN_ID", "GITHUB_SHA"),
+    ("GitLab CI", "gitlab", "GITLAB_CI", "CI_PIPELINE_URL", "CI_PIPELINE_ID", "CI_COMMIT_SHA"),
+    ("Jenkins", "jenkins", "JENKINS_URL", "BUILD_URL", "BUILD_NUMBER", "GIT_COMMIT"),
+)
+
+
+def write_run_files(
+    config: pytest.Config, document: dict[str, Any], environ: dict[str, str]
+) -> None:
+    """``environment.properties``, ``executor.json`` and ``categories.json``: written once, by
+    the process that decides the verdict."""
+    directory = getattr(config.option, "allure_report_dir", None)
+    if not directory:
+        return
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    name, kind, build_url, build, commit = "local", "local", None, None, None
+    for ci_name, ci_type, marker, url_var, build_var, commit_var in _CI:
+        if environ.get(marker):
+            name, kind, build, commit = (
+                ci_name,
+                ci_type,
+                environ.get(build_var),
+                environ.get(commit_var),
+            )
+            build_url = environ.get(url_var) if url_var else None
+            if ci_type == "github" and environ.get("GITHUB_SERVER_URL"):
+                build_url = (
+                    f"{environ['GITHUB_SERVER_URL']}/{environ.get('GITHUB_REPOSITORY', '')}"
+                    f"/actions/runs/{environ.get('GITHUB_RUN_ID', '')}"
+                )
+            break
+    target = document["target"]
+    properties = {
+        "target": target["name"],
+        "base_url": target.get("base_url") or "",
+        "version": target.get("version") or "",
+        "phases": ",".join(document["phases"]),
+        "commit": commit or "",
+        "build": build or "",
+        "verdict": document["verdict"],
+    }
+    (out / "environment.properties").write_text(
+        "".join(f"{key}={_escape(value)}\n" for key, value in properties.items())
+    )
+    executor = {
+        "name": name,
+        "type": kind,
+        "buildName": f"{target['name']} {build or ''}".strip(),
+        "buildUrl": build_url,
+        "reportName": f"Deployment sign-off: {document['verdict']} - {target['name']}",
+    }
+    (out / "executor.json").write_text(json.dumps({k: v for k, v in executor.items() if v}))
+    (out / "categories.json").write_text(json.dumps(CATEGORIES, indent=2))
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", " ").replace("=", "\\=").replace(":", "\\:")

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from pytest_deploycheck.allure_report import write_signoff_result
+from pytest_deploycheck.allure_report import write_run_files, write_signoff_result
 from pytest_deploycheck.check_identity import default_id, default_suite, severity_for
 from pytest_deploycheck.config import Settings
 from pytest_deploycheck.fixtures import RATE_FILE, RECORD
@@ -247,6 +247,7 @@ class SignOffSession:
         files += [(self.chart, "image/png")] if self.chart else []
         document = self.signoff.to_dict(self.redact)
         write_signoff_result(self.config, document, files)
+        write_run_files(self.config, document, dict(os.environ))
         if os.environ.get("GITHUB_STEP_SUMMARY"):
             from pytest_deploycheck.job_summary import append, markdown
 

@@ -1,0 +1,98 @@
+"""What QA reads in Allure: labels by target, phase and suite; failed vs broken; run files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHECKS = """
+import pytest
+from pytest_deploycheck import CouldNotCheck
+
+def test_login():
+    assert False, "[login-failed] no dashboard"
+
+@pytest.mark.standard
+@pytest.mark.deploy_check(id="db.orphans", severity="minor", suite="db")
+def test_orphans():
+    pass
+
+def test_db():
+    raise CouldNotCheck("[db-unreachable] refused")
+"""
+
+
+def results(directory: Path) -> dict[str, dict[str, Any]]:
+    found = [json.loads(p.read_text()) for p in directory.glob("*-result.json")]
+    return {r["name"]: r for r in found}
+
+
+def labels(result: dict[str, Any]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for label in result["labels"]:
+        out.setdefault(label["name"], []).append(label["value"])
+    return out
+
+
+@pytest.fixture
+def allure_run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_SERVER_URL", "https://github.example")
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/app")
+    monkeypatch.setenv("GITHUB_RUN_ID", "42")
+    monkeypatch.setenv("GITHUB_SHA", "abc123")
+    pytester.makepyfile(test_checks=CHECKS)
+    out = pytester.path / "allure"
+    pytester.runpytest_subprocess(
+        "--deploy-target=prod", "--deploy-version=2.14.0", f"--alluredir={out}"
+    )
+    return out
+
+
+def test_checks_are_labelled_for_qa(allure_run: Path) -> None:
+    found = results(allure_run)
+    login = found["test_login"]
+    assert login["status"] == "failed"
+    assert login["statusDetails"]["message"].startswith("AssertionError: [login-failed]")
+    tags = labels(login)
+    assert tags["parentSuite"] == ["prod"]
+    assert tags["suite"] == ["1. immediate"]
+    assert tags["subSuite"] == ["checks"]
+    assert (tags["epic"], tags["feature"], tags["story"]) == (
+        ["prod"],
+        ["immediate"],
+        ["checks.login"],
+    )
+    assert tags["severity"] == ["critical"]
+    assert set(tags["tag"]) >= {"immediate", "gating"}
+    assert tags["version"] == ["2.14.0"]
+    parameters = {p["name"]: p for p in login["parameters"]}
+    assert parameters["target"]["value"] == "'prod'"
+    assert parameters["version"]["excluded"] is True
+    orphans = labels(found["test_orphans"])
+    assert (orphans["suite"], orphans["severity"]) == (["3. standard"], ["minor"])
+    assert "advisory" in orphans["tag"]
+    assert found["test_db"]["status"] == "broken"  # could not check, not a finding
+
+
+def test_the_verdict_is_a_result_of_its_own(allure_run: Path) -> None:
+    signoff = results(allure_run)["Deployment sign-off: ROLLBACK"]
+    assert signoff["status"] == "failed"
+    assert signoff["statusDetails"]["message"].startswith("[critical-failure] checks.login")
+    assert "| [could-not-check] checks.db: [db-unreachable] refused |" in signoff["description"]
+
+
+def test_run_files(allure_run: Path) -> None:
+    properties = (allure_run / "environment.properties").read_text().splitlines()
+    assert "target=prod" in properties
+    assert "verdict=ROLLBACK" in properties
+    assert "commit=abc123" in properties
+    executor = json.loads((allure_run / "executor.json").read_text())
+    assert executor["name"] == "GitHub Actions"
+    assert executor["buildUrl"] == "https://github.example/acme/app/actions/runs/42"
+    assert executor["reportName"] == "Deployment sign-off: ROLLBACK - prod"
+    categories = {c["name"] for c in json.loads((allure_run / "categories.json").read_text())}
+    assert {"Rollback triggers", "Holds", "Target unreachable", "Security findings"} <= categories
