@@ -1,4 +1,4 @@
-"""Finding and launching Chromium for browser checks, and keeping their artifacts clean.
+"""Finding and launching Chromium for browser checks.
 
 Playwright is imported only when a browser is launched. Its own downloaded browsers are used
 when present; otherwise a system Chromium (Debian's ``chromium`` and the like).
@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pytest_deploycheck.model import CouldNotCheck
-from pytest_deploycheck.redact import MASK, Redactor
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Playwright
@@ -58,29 +56,3 @@ def launch(playwright: Playwright, explicit: str | None = None) -> Browser:
         return playwright.chromium.launch(executable_path=path, headless=True, args=LAUNCH_ARGS)
     except Exception as exc:  # Playwright raises its own Error for every launch failure
         raise CouldNotCheck(f"[no-browser] Chromium did not start: {exc}".splitlines()[0]) from None
-
-
-def scrub_zip(path: Path, redact: Redactor) -> int:
-    """Mask every form of every secret inside every member of a zip (a Playwright trace).
-
-    A trace keeps what was typed, the DOM and request bodies; this is the guarantee that none
-    of it carries a credential. Returns how many members were changed.
-    """
-    secrets = [s.encode() for s in sorted(redact.secrets, key=len, reverse=True)]
-    with zipfile.ZipFile(path) as source:
-        members = [(info, source.read(info)) for info in source.infolist()]
-    changed = 0
-    cleaned = []
-    for info, data in members:
-        clean = data
-        for secret in secrets:
-            clean = clean.replace(secret, MASK.encode())
-        changed += clean != data
-        cleaned.append((info, clean))
-    if changed:
-        tmp = path.with_suffix(".scrubbing")
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as target:
-            for info, data in cleaned:
-                target.writestr(info, data)
-        tmp.replace(path)
-    return changed

@@ -18,9 +18,26 @@ if TYPE_CHECKING:
 
     from pytest_deploycheck.config import Settings, Target
     from pytest_deploycheck.model import Evidence, Finding, Gate
+    from pytest_deploycheck.redact import Redactor
 
 SETTINGS = pytest.StashKey["Settings"]()
 RECORD = pytest.StashKey["Record"]()
+
+
+REDACTOR = pytest.StashKey["Redactor"]()
+
+
+def redactor_of(config: pytest.Config) -> Redactor:
+    """The one redaction step of this run: its secrets and the patterns hooks add."""
+    redactor = config.stash.get(REDACTOR, None)
+    if redactor is None:
+        from pytest_deploycheck.redact import Redactor
+
+        extra = config.hook.pytest_deploycheck_redact_patterns(config=config)
+        patterns = [pattern for patterns in extra for pattern in patterns]
+        redactor = Redactor(settings_of(config).secrets, patterns)
+        config.stash[REDACTOR] = redactor
+    return redactor
 
 
 def settings_of(config: pytest.Config) -> Settings:
@@ -64,11 +81,10 @@ class Record:
         """Keep evidence next to the result: capped, redacted, and attached to Allure when on."""
         from pytest_deploycheck.allure_report import attach
         from pytest_deploycheck.model import Evidence
-        from pytest_deploycheck.redact import Redactor
 
         if len(text) > EVIDENCE_LIMIT:
             text = text[:EVIDENCE_LIMIT] + f"\n... ({len(text) - EVIDENCE_LIMIT} more characters)"
-        redact = Redactor(self._settings.secrets)
+        redact = redactor_of(self._config)
         item = Evidence(redact(name), redact(text), content_type)
         self.evidence.append(item)
         attach(self._config, item.name, item.text, content_type)

@@ -44,3 +44,12 @@ def pytest_deploycheck_signoff(config: pytest.Config, signoff: SignOff) -> None:
     :param signoff: the verdict, reasons, target and checks, already redacted.
     """
     raise NotImplementedError
+
+
+def pytest_deploycheck_redact_patterns(config: pytest.Config) -> list[str]:
+    """Add regular expressions for text that must never be written: every sign-off, terminal
+    line, Allure attachment, job summary and trace passes through the same redaction.
+
+    :returns: patterns; each match is replaced by ``***``.
+    """
+    raise NotImplementedError

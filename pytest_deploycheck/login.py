@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
-from pytest_deploycheck.browser import scrub_zip
 from pytest_deploycheck.http_client import Exchange, exchange_of
 from pytest_deploycheck.login_settings import LoginSettings
 from pytest_deploycheck.model import Finding
 from pytest_deploycheck.redact import Redactor
+from pytest_deploycheck.scrub import scrub_zip
 
 if TYPE_CHECKING:
     import httpx

@@ -22,6 +22,7 @@ from pytest_deploycheck.fixtures import (
     deploy_settings,
     deploy_target,
     http,
+    redactor_of,
     settings_of,
 )
 from pytest_deploycheck.options import CONFIG_FILE, ENV_PREFIX, OPTION_NAMES, dest
@@ -178,9 +179,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     settings = config.stash.get(SETTINGS, None)
     if settings is None or not (settings.active or settings.config_path):
         return []
-    from pytest_deploycheck.redact import Redactor
-
-    redact = Redactor(settings.secrets)
+    redact = redactor_of(config)
     target = settings.target
     source = settings.sources
     head = f"deploycheck: target {target.name} (from {source['target']})"

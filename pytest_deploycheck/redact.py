@@ -23,8 +23,9 @@ _SHAPES = (
 class Redactor:
     """Replaces known secret values and credential-shaped text with ``***`` in one pass."""
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    def __init__(self, secrets: Iterable[str] = (), patterns: Iterable[str] = ()) -> None:
         self._secrets: set[str] = set()
+        self._extra = [f"(?:{p})" for p in patterns]  # users' own, masked whole
         self._pattern = self._compile()
         for secret in secrets:
             self.add(secret)
@@ -48,7 +49,7 @@ class Redactor:
     def _compile(self) -> re.Pattern[str]:
         # Longest first, so a secret that contains another is masked whole.
         literals = [re.escape(s) for s in sorted(self._secrets, key=len, reverse=True)]
-        return re.compile("|".join([*literals, *(f"(?i:{s})" for s in _SHAPES)]))
+        return re.compile("|".join([*literals, *(f"(?i:{s})" for s in _SHAPES), *self._extra]))
 
     def __call__(self, text: str) -> str:
         return self._pattern.sub(_mask, text) if text else text

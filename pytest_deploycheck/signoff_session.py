@@ -21,9 +21,8 @@ import pytest
 from pytest_deploycheck.allure_report import write_run_files, write_signoff_result
 from pytest_deploycheck.check_identity import default_id, default_suite, severity_for
 from pytest_deploycheck.config import Settings
-from pytest_deploycheck.fixtures import RATE_FILE, RECORD
+from pytest_deploycheck.fixtures import RATE_FILE, RECORD, redactor_of
 from pytest_deploycheck.model import CouldNotCheck, Phase
-from pytest_deploycheck.redact import Redactor
 from pytest_deploycheck.results import ResultBook
 from pytest_deploycheck.signoff import Run, Verdict, decide, override
 from pytest_deploycheck.signoff_json import SignOff, write
@@ -40,7 +39,7 @@ class SignOffSession:
         self.config = config
         self.settings = settings
         self.suites_dir = suites_dir
-        self.redact = Redactor(settings.secrets)
+        self.redact = redactor_of(config)
         self.book = ResultBook()
         self.problems: list[str] = []
         self.started_at = datetime.now(timezone.utc)
@@ -63,7 +62,13 @@ class SignOffSession:
                 self._previous_sigterm = None
 
     def close(self) -> None:
-        """Undo what the session set up: the rate-cap file, the SIGTERM handler."""
+        """Scrub what other plugins wrote (Allure results), then undo what the session set up:
+        the rate-cap file, the SIGTERM handler."""
+        allure_dir = getattr(self.config.option, "allure_report_dir", None)
+        if allure_dir and not self.is_worker and Path(allure_dir).is_dir():
+            from pytest_deploycheck.scrub import scrub_directory
+
+            scrub_directory(Path(allure_dir), self.redact)
         if self._rate_dir is not None:
             shutil.rmtree(self._rate_dir, ignore_errors=True)
         if self._previous_sigterm is not None:

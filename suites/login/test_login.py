@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from pytest_deploycheck.config import Settings, Target
-from pytest_deploycheck.fixtures import Record, not_configured
+from pytest_deploycheck.fixtures import Record, not_configured, redactor_of
 from pytest_deploycheck.http_client import make_client
 from pytest_deploycheck.login import (
     FlowResult,
@@ -26,7 +26,6 @@ from pytest_deploycheck.login import (
 )
 from pytest_deploycheck.login_settings import LoginSettings
 from pytest_deploycheck.model import Secret
-from pytest_deploycheck.redact import Redactor
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -74,7 +73,7 @@ def browser_run(
             settings,
             *credentials,
             Path(deploy_settings.artifacts_dir) / "login",
-            Redactor(deploy_settings.secrets),
+            redactor_of(request.config),
         )
     finally:
         context.close()
