@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?= -n 2
 
-.PHONY: demo test lint typecheck pytest install chromium postgres bench clean
+.PHONY: demo test lint typecheck pytest install chromium postgres allure-cli bench clean
 
 # The main job: the demo sign-off against the embedded demo target. FAULT=name[=value],...
 # breaks the demo (python -m examples.demo_app --help lists the faults). WINDOW=20s watches
@@ -12,7 +12,7 @@ PYTEST_ARGS ?= -n 2
 demo: install chromium
 	$(BIN)/python -m examples.run_demo $(if $(FAULT),--fault=$(FAULT)) $(if $(WINDOW),--window=$(WINDOW))
 
-test: install chromium postgres lint typecheck pytest
+test: install chromium postgres allure-cli lint typecheck pytest
 
 install: $(VENV)/.installed
 
@@ -30,6 +30,16 @@ chromium:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else \
 		echo "chromium: not found and not root; browser checks will report 'could not check'"; \
+	fi
+
+# Allure 3's report generator from the npm registry, for the HTML report (and its test).
+allure-cli: .allure/node_modules/.bin/allure
+
+.allure/node_modules/.bin/allure:
+	@if command -v npm >/dev/null; then \
+		npm install --prefix .allure --no-audit --no-fund --silent allure@3; \
+	else \
+		echo "allure: npm not found; the HTML report test will be skipped"; \
 	fi
 
 # The server on 127.0.0.1:5432 when there is one (started if installed but stopped);

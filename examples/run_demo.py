@@ -77,6 +77,12 @@ def main(argv: list[str]) -> int:
         print(f"demo:   {reason}")
     print(f"demo: sign-off JSON   {_shown(signoff)}")
     print(f"demo: Allure results  {_shown(allure)}")
+    allure_cli = REPO / ".allure" / "node_modules" / ".bin" / "allure"
+    html = out / "allure-report"
+    print(
+        f"demo: Allure report   {_shown(allure_cli)} generate {_shown(allure)} -o {_shown(html)}"
+        f" && {_shown(allure_cli)} open {_shown(html)}   (make allure-cli installs it)"
+    )
     print(f"demo: artifacts       {_shown(artifacts)}")
     chart = signoff.with_name(signoff.stem + "-window.png")
     if args.window and chart.exists():

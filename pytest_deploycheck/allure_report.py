@@ -7,6 +7,7 @@ import json
 import shutil
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +77,7 @@ def write_signoff_result(
         f"**{verdict}** (exit {document['exit_code']}) for target {target['name']}"
         f" {target.get('version') or ''}\n\n| reasons |\n|---|\n{reasons}\n"
     )
-    now = int(time.time() * 1000)
+    started = int(datetime.fromisoformat(document["started_at"]).timestamp() * 1000)
     result = {
         "uuid": uid,
         "name": f"Deployment sign-off: {verdict}",
@@ -91,8 +92,9 @@ def write_signoff_result(
             {"name": "severity", "value": "blocker"},
             {"name": "tag", "value": verdict},
         ],
-        "start": now,
-        "stop": now,
+        "titlePath": ["Deployment sign-off"],
+        "start": started - 1,  # first, in a report ordered by time
+        "stop": int(time.time() * 1000),
     }
     path = out / f"{uid}-result.json"
     path.write_text(json.dumps(result))
