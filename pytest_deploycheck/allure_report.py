@@ -142,6 +142,53 @@ class AllureLabels:
             dynamic.label("version", self.version)
             dynamic.parameter("version", self.version, excluded=True)
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Any:
+        """A failed check also carries a short "why it failed" with the runbook's remedy."""
+        from pytest_deploycheck.signoff_session import IDENTITY
+
+        try:
+            return (yield)
+        except BaseException as exc:
+            identity = item.stash.get(IDENTITY, None)
+            if identity is not None and not isinstance(exc, pytest.skip.Exception):
+                attach(item.config, "why it failed", why_it_failed(identity, exc), "text/markdown")
+            raise
+
+
+def why_it_failed(identity: dict[str, str], exc: BaseException) -> str:
+    """What the failure means for the deployment and what the runbook says to do."""
+    from pytest_deploycheck.model import CouldNotCheck
+
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, CouldNotCheck) or not isinstance(
+        exc, AssertionError | pytest.fail.Exception
+    ):
+        meaning, remedy = "could not check (HOLD)", _REMEDIES["error"]
+    else:
+        meaning, remedy = _MEANING[identity["severity"]], _REMEDIES[identity["severity"]]
+    return (
+        f"### {identity['id']} ({identity['severity']}, {identity['phase']})\n\n"
+        f"{message}\n\n**Means:** {meaning}\n\n**Runbook:** {remedy}\n"
+    )
+
+
+_MEANING = {
+    "critical": "a rollback trigger (ROLLBACK)",
+    "major": "the deployment is held for a person to decide (HOLD)",
+    "minor": "advisory; it does not block the deployment",
+}
+_REMEDIES = {
+    "critical": "roll back now (Rollback Procedures: the rollback workflow, or promote the "
+    "previous deployment), then check the logs, find the root cause and start the incident "
+    "postmortem (`deploycheck postmortem SIGNOFF`).",
+    "major": "check the logs and the metrics before deciding; roll back if the cause is the "
+    "deployment.",
+    "minor": "plan a fix; nothing to do for this deployment.",
+    "error": "the check could not reach the target or finish: verify connectivity, credentials "
+    "and the environment variables (Troubleshooting: smoke tests failing), then run it again.",
+}
+
 
 # Categories QA sees in the report, by the reason codes messages start with.
 CATEGORIES = [

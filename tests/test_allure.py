@@ -96,3 +96,15 @@ def test_run_files(allure_run: Path) -> None:
     assert executor["reportName"] == "Deployment sign-off: ROLLBACK - prod"
     categories = {c["name"] for c in json.loads((allure_run / "categories.json").read_text())}
     assert {"Rollback triggers", "Holds", "Target unreachable", "Security findings"} <= categories
+
+
+def test_a_failure_says_what_it_means_and_what_to_do(allure_run: Path) -> None:
+    login = results(allure_run)["test_login"]
+    [why] = [a for a in login["attachments"] if a["name"] == "why it failed"]
+    text = (allure_run / why["source"]).read_text()
+    assert text.startswith("### checks.login (critical, immediate)")
+    assert "**Means:** a rollback trigger (ROLLBACK)" in text
+    assert "**Runbook:** roll back now" in text
+    broken = results(allure_run)["test_db"]
+    [why] = [a for a in broken["attachments"] if a["name"] == "why it failed"]
+    assert "could not check (HOLD)" in (allure_run / why["source"]).read_text()
