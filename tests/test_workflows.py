@@ -1,0 +1,48 @@
+"""The example GitHub Actions workflows are valid YAML and use only options that exist."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pytest_deploycheck.options import OPTION_NAMES
+
+WORKFLOWS = sorted((Path(__file__).parent.parent / "examples" / "github-actions").glob("*.yml"))
+
+
+def runs(workflow: dict[str, Any]) -> list[str]:
+    return [
+        step["run"] for job in workflow["jobs"].values() for step in job["steps"] if "run" in step
+    ]
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_workflow_is_valid(path: Path) -> None:
+    workflow = yaml.safe_load(path.read_text())
+    assert workflow["name"]
+    assert workflow[True]  # "on:" (YAML 1.1 reads the key as a boolean)
+    for job in workflow["jobs"].values():
+        assert job["runs-on"] == "ubuntu-latest"
+        assert job["steps"]
+    options = {o for run in runs(workflow) for o in re.findall(r"--deploy-[a-z-]+", run)}
+    assert options
+    assert options <= set(OPTION_NAMES.values())
+
+
+def test_rollback_runs_on_exit_20() -> None:
+    workflow = yaml.safe_load((WORKFLOWS[0].parent / "deploy.yml").read_text())
+    rollback = workflow["jobs"]["rollback"]
+    assert rollback["needs"] == "validate"
+    assert "needs.validate.outputs.exit == '20'" in rollback["if"]
+
+
+def test_extended_watch_resumes_from_its_state() -> None:
+    workflow = yaml.safe_load((WORKFLOWS[0].parent / "extended-watch.yml").read_text())
+    [watch] = [r for r in runs(workflow) if "--deploy-window" in r]
+    assert "--deploy-state=deploycheck-state" in watch
+    paths = [s.get("with", {}).get("path") for s in workflow["jobs"]["watch"]["steps"]]
+    assert paths.count("deploycheck-state") == 2  # restored before, saved after
