@@ -208,6 +208,7 @@ class SignOffSession:
         if info is not None and not self.is_worker:
             self.book.add(report.nodeid, report.when, report.outcome, report.duration, info)
 
+    @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         """Decide the verdict, write the sign-off and make its exit code the run's."""
         if self.is_worker or self.config.option.collectonly:
@@ -251,6 +252,7 @@ class SignOffSession:
         files = [(self.written, "application/json")]
         files += [(self.chart, "image/png")] if self.chart else []
         document = self.signoff.to_dict(self.redact)
+        self._junit_properties(document)
         write_signoff_result(self.config, document, files)
         write_run_files(self.config, document, dict(os.environ))
         if os.environ.get("GITHUB_STEP_SUMMARY"):
@@ -259,6 +261,17 @@ class SignOffSession:
             append(os.environ["GITHUB_STEP_SUMMARY"], markdown(document, [p for p, _ in files]))
         hook.pytest_deploycheck_signoff(config=self.config, signoff=self.signoff)
         session.exitstatus = decision.verdict.exit_code
+
+    def _junit_properties(self, document: dict[str, Any]) -> None:
+        """The verdict as properties of JUnit XML's test suite (``--junitxml``)."""
+        for plugin in self.config.pluginmanager.get_plugins():
+            add = getattr(
+                plugin, "add_global_property", None
+            )  # what record_testsuite_property uses
+            if callable(add):
+                add("deploycheck_verdict", document["verdict"])
+                add("deploycheck_exit_code", str(document["exit_code"]))
+                add("deploycheck_signoff", str(self.written))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """The verdict, its reasons and a per-phase table at the end of the output."""

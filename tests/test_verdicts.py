@@ -242,3 +242,18 @@ def test_job_summary_for_the_pipeline(
     assert "| immediate | checks | 1 | 0 | 0 | 0 |" in text
     assert "| short_term | checks | 0 | 1 | 0 | 0 |" in text
     assert "deploycheck-signoff.json`" in text
+
+
+def test_junit_xml_carries_the_verdict(
+    pytester: pytest.Pytester, read_signoff: SignOffReader
+) -> None:
+    import xml.etree.ElementTree as ET
+
+    source = "def test_a(): assert False, '[x] broken'\n"
+    deploy(pytester, read_signoff, source, "--junitxml=junit.xml")
+    properties = {
+        p.get("name"): p.get("value")
+        for p in ET.parse(pytester.path / "junit.xml").getroot().iter("property")
+    }
+    assert properties["deploycheck_verdict"] == "ROLLBACK"
+    assert properties["deploycheck_exit_code"] == "20"
