@@ -8,14 +8,13 @@ deploycheck postmortem PATH [-o OUT]           the runbook's postmortem, prefill
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from pytest_deploycheck.signoff import Verdict
-from pytest_deploycheck.signoff_json import SCHEMA_ID, write
+from pytest_deploycheck.signoff_json import SCHEMA_ID, read, write
 
 
 class CliError(Exception):
@@ -25,12 +24,9 @@ class CliError(Exception):
 def load(path: str) -> dict[str, Any]:
     """A sign-off file, checked to be one."""
     try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise CliError(f"cannot read {path}: {exc}") from None
-    if not isinstance(document, dict) or document.get("schema") != SCHEMA_ID:
-        raise CliError(f"{path} is not a pytest-deploycheck sign-off")
-    return document
+        return read(path)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
 
 
 def merge(documents: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:

@@ -75,14 +75,23 @@ def _check(check: CheckResult) -> dict[str, Any]:
     }
 
 
-def baseline_figures(path: str | Path) -> dict[str, float]:
-    """The measured gate values of an earlier sign-off, by gate name."""
+def read(path: str | Path) -> dict[str, Any]:
+    """A sign-off file; ValueError when it cannot be read or is not one."""
     try:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise ValueError(f"cannot read baseline {path}: {exc}") from None
+        raise ValueError(f"cannot read {path}: {exc}") from None
     if not isinstance(document, dict) or document.get("schema") != SCHEMA_ID:
-        raise ValueError(f"baseline {path} is not a pytest-deploycheck sign-off")
+        raise ValueError(f"{path} is not a pytest-deploycheck sign-off")
+    return document
+
+
+def baseline_figures(path: str | Path) -> dict[str, float]:
+    """The measured gate values of an earlier sign-off, by gate name."""
+    try:
+        document = read(path)
+    except ValueError as exc:
+        raise ValueError(f"baseline: {exc}") from None
     return {
         gate["name"]: float(gate["value"])
         for gate in document.get("gates", [])

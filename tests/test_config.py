@@ -219,5 +219,5 @@ def test_baseline_figures_are_read_from_an_earlier_signoff(tmp_path: Path) -> No
     earlier.write_text("{}")
     with pytest.raises(ConfigError, match="is not a pytest-deploycheck sign-off"):
         resolve({"baseline": str(earlier)}, {}, tmp_path, tmp_path)
-    with pytest.raises(ConfigError, match="cannot read baseline"):
+    with pytest.raises(ConfigError, match="baseline: cannot read"):
         resolve({"baseline": "missing.json"}, {}, tmp_path, tmp_path)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import secrets
 import threading
-import zipfile
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -14,7 +13,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from tests.conftest import SignOffReader, StartDemo
+from tests.conftest import SignOffReader, StartDemo, file_holds
 
 PASSWORD = "demo-password-1234"
 DEMO_LOGIN = {
@@ -160,19 +159,9 @@ def test_failing_run_leaves_the_password_nowhere(
     written = [p for p in pytester.path.rglob("*") if p.is_file()]
     assert any(p.suffix == ".zip" for p in written)
     assert any("attachment" in p.name for p in allure.iterdir())
-    leaks = [str(p) for p in written if _holds(p, PASSWORD)]
+    leaks = [str(p) for p in written if file_holds(p, PASSWORD)]
     assert leaks == []
     assert PASSWORD not in result.stdout.str() + result.stderr.str()
-
-
-def _holds(path: Path, secret: str) -> bool:
-    data = path.read_bytes()
-    if secret.encode() in data:
-        return True
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            return any(secret.encode() in archive.read(name) for name in archive.namelist())
-    return False
 
 
 def test_no_browser_means_could_not_check(

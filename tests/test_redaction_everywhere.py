@@ -3,13 +3,11 @@ writes searched (zip members included), and a user's own pattern added through t
 
 from __future__ import annotations
 
-import zipfile
-from pathlib import Path
-
 import pytest
 
 from examples.demo_app.launcher import running_demo
 from pytest_deploycheck.cli import main
+from tests.conftest import file_holds
 
 PASSWORD = "demo-password-1234"
 TOKEN = "sk_live_abcd1234"
@@ -38,16 +36,6 @@ def test_token(deploy_record, deploy_target):
     deploy_record.attach("echo", "{TOKEN} " + password)
     assert False, "[leak] {TOKEN} " + password
 """
-
-
-def holds(path: Path, secret: str) -> bool:
-    data = path.read_bytes()
-    if secret.encode() in data:
-        return True
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            return any(secret.encode() in archive.read(name) for name in archive.namelist())
-    return False
 
 
 def test_no_secret_in_any_file_a_failing_run_writes(
@@ -80,5 +68,5 @@ def test_no_secret_in_any_file_a_failing_run_writes(
     assert {p.suffix for p in written} >= {".json", ".xml", ".md", ".png", ".zip", ".properties"}
     output = result.stdout.str() + result.stderr.str()
     for secret in (PASSWORD, TOKEN):
-        assert [str(p) for p in written if holds(p, secret)] == []
+        assert [str(p) for p in written if file_holds(p, secret)] == []
         assert secret not in output
