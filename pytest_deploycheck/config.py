@@ -122,6 +122,7 @@ _TOP_KEYS: dict[str, Any] = {
     },
     "db": dict.fromkeys(DbSettings.__dataclass_fields__, float),
     "http": dict.fromkeys(HttpSettings.__dataclass_fields__, float),
+    "windows": {"short_term": str, "standard": str, "extended": str},
 }
 
 
@@ -210,7 +211,11 @@ def resolve(
         suites=tuple(_split(suites[0])) if suites else (),
         signoff_path=str(base / signoff[0]) if signoff else str(base / DEFAULT_SIGNOFF),
         artifacts_dir=str(base / (artifacts[0] if artifacts else DEFAULT_ARTIFACTS)),
-        window_s=_window(window[0], phases[0] if phases else None) if window else None,
+        window_s=(
+            _window(window[0], phases[0] if phases else None, table.get("windows", {}))
+            if window
+            else None
+        ),
         interval_s=_seconds(interval[0], "--deploy-interval") if interval else 30.0,
         state_dir=str(base / (state[0] if state else "deploycheck-state")),
         allow_destructive=bool(destructive and _truthy(destructive[0])),
@@ -460,8 +465,9 @@ def _seconds(text: str, what: str) -> float:
     return seconds
 
 
-def _window(text: str, phases: str | None) -> float:
-    """``--deploy-window``: a duration, or ``auto`` for the one selected phase's default."""
+def _window(text: str, phases: str | None, configured: Mapping[str, str]) -> float:
+    """``--deploy-window``: a duration, or ``auto`` for the one selected phase's window
+    (``[windows]`` in the config, else the runbook's 30 min, 2 h, 24 h)."""
     from pytest_deploycheck.window import DEFAULT_WINDOWS
 
     if text.strip() != "auto":
@@ -471,7 +477,10 @@ def _window(text: str, phases: str | None) -> float:
         raise ConfigError(
             "--deploy-window=auto needs one of short_term, standard, extended in --deploy-phase"
         )
-    return DEFAULT_WINDOWS[selected[0].value]
+    phase = selected[0].value
+    if phase in configured:
+        return _seconds(configured[phase], f"windows.{phase}")
+    return DEFAULT_WINDOWS[phase]
 
 
 def _last_go(

@@ -221,3 +221,23 @@ def test_baseline_figures_are_read_from_an_earlier_signoff(tmp_path: Path) -> No
         resolve({"baseline": str(earlier)}, {}, tmp_path, tmp_path)
     with pytest.raises(ConfigError, match="baseline: cannot read"):
         resolve({"baseline": "missing.json"}, {}, tmp_path, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("text", "phase", "seconds"),
+    [
+        ("", "short_term", 1800.0),
+        ("", "extended", 86400.0),
+        ('[windows]\nstandard = "45m"', "standard", 2700.0),
+    ],
+)
+def test_window_auto_takes_the_phase_window(
+    tmp_path: Path, text: str, phase: str, seconds: float
+) -> None:
+    settings = settle(tmp_path, text, {"window": "auto", "phase": phase})
+    assert settings.window_s == seconds
+
+
+def test_window_auto_needs_one_watched_phase(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="--deploy-window=auto needs one of"):
+        settle(tmp_path, "", {"window": "auto", "phase": "immediate"})
