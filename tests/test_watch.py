@@ -87,7 +87,7 @@ def test_window_verdicts(
     faults = [f"error-rate={rate}"] if rate else []
     with running_demo(faults) as demo:
         result, out = finish(
-            watch(demo, "--deploy-window=3s", f"--alluredir={tmp_path / 'allure'}")
+            watch(demo, "--deploy-window=4s", f"--alluredir={tmp_path / 'allure'}")
         )
     assert result == code, out
     document = read_signoff(tmp_path / "deploycheck-signoff.json")
