@@ -18,7 +18,6 @@ from pytest_deploycheck.model import CouldNotCheck, Finding, Gate
 if TYPE_CHECKING:
     pass
 
-Conn = "psycopg.Connection[Any]"
 USER_SCHEMAS = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_'"
 
 

@@ -126,15 +126,19 @@ def samples(tmp_path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines]
 
 
+def wait_for_a_round(tmp_path: Path) -> None:
+    """Until the window has written its header and at least one round of samples."""
+    path = tmp_path / "state" / "window-samples.jsonl"
+    while not path.exists() or len(samples(tmp_path)) < 6:
+        time.sleep(0.1)
+
+
 def test_killed_window_resumes_to_the_same_verdict(
     watch: Start, tmp_path: Path, read_signoff: SignOffReader
 ) -> None:
     with running_demo() as demo:
         first = watch(demo, "--deploy-window=6s")
-        while (
-            not (tmp_path / "state" / "window-samples.jsonl").exists() or len(samples(tmp_path)) < 6
-        ):
-            time.sleep(0.1)
+        wait_for_a_round(tmp_path)
         first.send_signal(signal.SIGKILL)
         first.communicate()
         header, *before = samples(tmp_path)
@@ -155,10 +159,7 @@ def test_sigterm_writes_hold_and_keeps_every_sample(
 ) -> None:
     with running_demo() as demo:
         process = watch(demo, "--deploy-window=60s")
-        while (
-            not (tmp_path / "state" / "window-samples.jsonl").exists() or len(samples(tmp_path)) < 6
-        ):
-            time.sleep(0.1)
+        wait_for_a_round(tmp_path)
         process.send_signal(signal.SIGTERM)
         result, out = finish(process)
     assert result == 10, out
