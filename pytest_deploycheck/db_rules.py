@@ -7,18 +7,20 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_deploycheck.db import deparsed, fetch, run
 from pytest_deploycheck.db_settings import DbSuiteSettings
 from pytest_deploycheck.model import CouldNotCheck, Finding, Gate
 
 if TYPE_CHECKING:
-    pass
+    from psycopg import sql
 
-USER_SCHEMAS = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_'"
+# Objects are named as PostgreSQL quotes them (``quote_ident``): exact and unambiguous,
+# whatever characters a name holds. Queries that compose SQL read the raw names beside them.
 
 
 @dataclass
@@ -45,91 +47,86 @@ class RuleResult:
         return out.getvalue()
 
 
-def fetch(
-    conn: Any, query: str, params: Sequence[Any] | Mapping[str, Any] = ()
-) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Run a read-only query; a lock or statement timeout is "could not check"."""
-    import psycopg
-
-    try:
-        cursor = conn.execute(query, params)
-    except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled) as exc:
-        raise CouldNotCheck(f"[db-timeout] {type(exc).__name__}: {str(exc).strip()}") from None
-    except psycopg.OperationalError as exc:
-        raise CouldNotCheck(f"[db-unreachable] {str(exc).strip()}") from None
-    columns = [c.name for c in cursor.description or []]
-    return columns, list(cursor.fetchall())
-
-
 def _simple(
     rule: str, query: str, name: Callable[[tuple[Any, ...]], tuple[str, str]]
 ) -> Callable[[Any, DbSuiteSettings], RuleResult]:
     """A rule where every row is one finding: ``name(row)`` gives (object, message)."""
 
-    def run(conn: Any, settings: DbSuiteSettings) -> RuleResult:
+    def check(conn: Any, settings: DbSuiteSettings) -> RuleResult:
         columns, rows = fetch(conn, query)
         findings = [Finding(rule, *name(row)) for row in rows]
         return RuleResult(rule, findings, query, columns, rows)
 
-    return run
+    return check
 
 
 invalid_indexes = _simple(
     "invalid_index",
-    """SELECT n.nspname || '.' || c.relname AS index, t.relname AS table_name,
+    """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS index,
+       quote_ident(tn.nspname) || '.' || quote_ident(t.relname) AS table_name,
        pg_get_indexdef(i.indexrelid) AS definition
 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_class t ON t.oid = i.indrelid
+JOIN pg_namespace tn ON tn.oid = t.relnamespace
 WHERE NOT i.indisvalid ORDER BY 1""",
     lambda r: (r[0], f"index {r[0]} on {r[1]} is INVALID (a failed concurrent build?)"),
 )
 
 not_valid_constraints = _simple(
     "not_valid_constraint",
-    f"""SELECT n.nspname || '.' || t.relname AS table_name, con.conname,
+    """SELECT quote_ident(n.nspname) || '.' || quote_ident(t.relname) AS table_name,
+       quote_ident(con.conname),
        pg_get_constraintdef(con.oid) AS definition
 FROM pg_constraint con JOIN pg_class t ON t.oid = con.conrelid
 JOIN pg_namespace n ON n.oid = t.relnamespace
-WHERE NOT con.convalidated AND {USER_SCHEMAS} ORDER BY 1, 2""",
+WHERE NOT con.convalidated
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_'
+ORDER BY 1, 2""",
     lambda r: (f"{r[0]}.{r[1]}", f"constraint {r[1]} on {r[0]} is NOT VALID"),
 )
 
 disabled_triggers = _simple(
     "disabled_trigger",
-    f"""SELECT n.nspname || '.' || c.relname AS table_name, tg.tgname
+    """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS table_name,
+       quote_ident(tg.tgname)
 FROM pg_trigger tg JOIN pg_class c ON c.oid = tg.tgrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE NOT tg.tgisinternal AND tg.tgenabled = 'D' AND {USER_SCHEMAS} ORDER BY 1, 2""",
+WHERE NOT tg.tgisinternal AND tg.tgenabled = 'D'
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_'
+ORDER BY 1, 2""",
     lambda r: (f"{r[0]}.{r[1]}", f"trigger {r[1]} on {r[0]} is disabled"),
 )
 
-_ACTIVITY = """SELECT pid, datname, usename, application_name, state,
-       round(extract(epoch FROM now() - {since})::numeric, 1) AS seconds,
+LONG_QUERIES = """SELECT pid, datname, usename, application_name, state,
+       round(extract(epoch FROM now() - query_start)::numeric, 1) AS seconds,
        left(query, 200) AS query
 FROM pg_stat_activity
-WHERE pid <> pg_backend_pid() AND backend_type = 'client backend' AND {where}
+WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'
+  AND state = 'active' AND now() - query_start > make_interval(secs => %s)
+ORDER BY seconds DESC"""
+
+IDLE_IN_TRANSACTION = """SELECT pid, datname, usename, application_name, state,
+       round(extract(epoch FROM now() - state_change)::numeric, 1) AS seconds,
+       left(query, 200) AS query
+FROM pg_stat_activity
+WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'
+  AND state LIKE 'idle in transaction%%' AND now() - state_change > make_interval(secs => %s)
 ORDER BY seconds DESC"""
 
 
 def long_queries(conn: Any, settings: DbSuiteSettings) -> RuleResult:
     """Queries running longer than ``long_query_s`` (the runbook's five minutes)."""
-    query = _ACTIVITY.format(
-        since="query_start",
-        where="state = 'active' AND now() - query_start > make_interval(secs => %s)",
+    return _sessions(
+        conn, "long_running_query", LONG_QUERIES, settings.long_query_s, "has been running"
     )
-    return _sessions(conn, "long_running_query", query, settings.long_query_s, "has been running")
 
 
 def idle_in_transaction(conn: Any, settings: DbSuiteSettings) -> RuleResult:
     """Sessions idle inside an open transaction longer than ``idle_in_transaction_s``."""
-    where = (
-        "state LIKE 'idle in transaction%%' AND now() - state_change > make_interval(secs => %s)"
-    )
-    query = _ACTIVITY.format(since="state_change", where=where)
     return _sessions(
         conn,
         "idle_in_transaction",
-        query,
+        IDLE_IN_TRANSACTION,
         settings.idle_in_transaction_s,
         "is idle in a transaction since",
     )
@@ -190,28 +187,39 @@ def connections(conn: Any, settings: DbSuiteSettings) -> RuleResult:
     return RuleResult("connection_saturation", findings, query, columns, rows, [gate])
 
 
-def fk_orphans(conn: Any, settings: DbSuiteSettings) -> RuleResult:
-    """Rows whose foreign key points nowhere, looked for one constraint at a time, bounded."""
-    query = f"""SELECT con.conname, con.conrelid::regclass::text, con.confrelid::regclass::text,
-  ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(num, ord)
+FOREIGN_KEYS = """SELECT quote_ident(con.conname),
+  quote_ident(cn.nspname) || '.' || quote_ident(c.relname),
+  quote_ident(pn.nspname) || '.' || quote_ident(p.relname),
+  cn.nspname, c.relname, pn.nspname, p.relname,
+  ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(num, ord)
         JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.num ORDER BY k.ord),
-  ARRAY(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY k(num, ord)
+  ARRAY(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY k(num, ord)
         JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.num ORDER BY k.ord)
 FROM pg_constraint con JOIN pg_namespace n ON n.oid = con.connamespace
-WHERE con.contype = 'f' AND {USER_SCHEMAS} ORDER BY 2, 1"""
+JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace cn ON cn.oid = c.relnamespace
+JOIN pg_class p ON p.oid = con.confrelid JOIN pg_namespace pn ON pn.oid = p.relnamespace
+WHERE con.contype = 'f'
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_'
+ORDER BY 2, 1"""
+
+
+def fk_orphans(conn: Any, settings: DbSuiteSettings) -> RuleResult:
+    """Rows whose foreign key points nowhere, looked for one constraint at a time, bounded."""
     from psycopg import sql
 
-    _, constraints = fetch(conn, query)
-    result = RuleResult("fk_orphan", query=query, columns=["constraint", "table", "key", "count"])
-    for name, child, parent, columns, keys in constraints:
+    _, constraints = fetch(conn, FOREIGN_KEYS)
+    result = RuleResult(
+        "fk_orphan", query=FOREIGN_KEYS, columns=["constraint", "table", "key", "count"]
+    )
+    for name, child, parent, *names, columns, keys in constraints:
         cols = [sql.Identifier(c) for c in columns]
         scan = sql.SQL(
             "SELECT {cols} FROM {child} c WHERE {not_null} AND NOT EXISTS"
             " (SELECT 1 FROM {parent} p WHERE {match}) LIMIT {limit}"
         ).format(
             cols=sql.SQL(", ").join(sql.SQL("c.") + c for c in cols),
-            child=sql.SQL(child),
-            parent=sql.SQL(parent),
+            child=sql.Identifier(names[0], names[1]),
+            parent=sql.Identifier(names[2], names[3]),
             not_null=sql.SQL(" AND ").join(
                 sql.SQL("c.") + c + sql.SQL(" IS NOT NULL") for c in cols
             ),
@@ -232,23 +240,29 @@ WHERE con.contype = 'f' AND {USER_SCHEMAS} ORDER BY 2, 1"""
     return _or_unchecked(result)
 
 
+CHECK_CONSTRAINTS = """SELECT quote_ident(con.conname),
+  quote_ident(tn.nspname) || '.' || quote_ident(t.relname),
+  tn.nspname, t.relname, pg_get_expr(con.conbin, con.conrelid)
+FROM pg_constraint con JOIN pg_namespace n ON n.oid = con.connamespace
+JOIN pg_class t ON t.oid = con.conrelid JOIN pg_namespace tn ON tn.oid = t.relnamespace
+WHERE con.contype = 'c'
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_'
+ORDER BY 2, 1"""
+
+
 def check_violations(conn: Any, settings: DbSuiteSettings) -> RuleResult:
     """Rows that break a CHECK constraint (loaded with checks off, or NOT VALID), bounded."""
-    query = f"""SELECT con.conname, con.conrelid::regclass::text,
-       pg_get_expr(con.conbin, con.conrelid)
-FROM pg_constraint con JOIN pg_namespace n ON n.oid = con.connamespace
-WHERE con.contype = 'c' AND {USER_SCHEMAS} ORDER BY 2, 1"""
     from psycopg import sql
 
-    _, constraints = fetch(conn, query)
+    _, constraints = fetch(conn, CHECK_CONSTRAINTS)
     result = RuleResult(
-        "check_violation", query=query, columns=["constraint", "table", "ctid", "count"]
+        "check_violation", query=CHECK_CONSTRAINTS, columns=["constraint", "table", "ctid", "count"]
     )
-    for name, table, expression in constraints:
-        scan = sql.SQL(
-            "SELECT ctid::text FROM {table} WHERE ({expr}) IS FALSE LIMIT {limit}"
-        ).format(
-            table=sql.SQL(table), expr=sql.SQL(expression), limit=sql.Literal(settings.scan_limit)
+    for name, table, schema, relation, expression in constraints:
+        scan = sql.SQL("SELECT ctid::text FROM {table} WHERE {expr} IS FALSE LIMIT {limit}").format(
+            table=sql.Identifier(schema, relation),
+            expr=deparsed(expression),
+            limit=sql.Literal(settings.scan_limit),
         )
         rows = _bounded_scan(conn, scan, settings, result, f"{table}.{name}")
         if rows:
@@ -266,20 +280,29 @@ WHERE con.contype = 'c' AND {USER_SCHEMAS} ORDER BY 2, 1"""
 
 
 def _bounded_scan(
-    conn: Any, scan: Any, settings: DbSuiteSettings, result: RuleResult, what: str
+    conn: Any, scan: sql.Composed, settings: DbSuiteSettings, result: RuleResult, what: str
 ) -> list[tuple[Any, ...]]:
-    """One scan under its own time limit, in a savepoint so a timeout spoils nothing else."""
+    """One scan under its own time limit, in a savepoint so a timeout spoils nothing else.
+
+    Row Level Security is off for the scan: where it would hide rows from the checking role,
+    the scan fails instead of passing on the rows it was allowed to see.
+    """
     import psycopg
 
     try:
         with conn.transaction():
-            conn.execute(
-                "SELECT set_config('statement_timeout', %s, true)", (str(settings.scan_timeout_ms),)
+            run(
+                conn,
+                "SELECT set_config('statement_timeout', %s, true),"
+                " set_config('row_security', 'off', true)",
+                (str(settings.scan_timeout_ms),),
             )
-            return list(conn.execute(scan).fetchall())
+            return list(run(conn, scan).fetchall())
     except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable):
-        result.note += f"{what} not scanned within {settings.scan_timeout_ms} ms; "
-        return []
+        result.note += f"[db-timeout] {what} not scanned within {settings.scan_timeout_ms} ms; "
+    except psycopg.errors.InsufficientPrivilege as exc:
+        result.note += f"[db-privilege] {what} not scanned: {str(exc).strip()}; "
+    return []
 
 
 def _count(rows: list[tuple[Any, ...]], settings: DbSuiteSettings) -> str:
@@ -287,8 +310,9 @@ def _count(rows: list[tuple[Any, ...]], settings: DbSuiteSettings) -> str:
 
 
 def _or_unchecked(result: RuleResult) -> RuleResult:
+    """Findings stand; without any, a scan that could not run means the rule could not check."""
     if result.note and not result.findings:
-        raise CouldNotCheck(f"[db-timeout] {result.note.rstrip('; ')}")
+        raise CouldNotCheck(result.note.rstrip("; "))
     return result
 
 
@@ -303,12 +327,16 @@ def sequences(conn: Any, settings: DbSuiteSettings) -> RuleResult:
   SELECT d.refobjid, ad.adrelid, ad.adnum FROM pg_depend d JOIN pg_attrdef ad ON ad.oid = d.objid
   WHERE d.classid = 'pg_attrdef'::regclass AND d.refclassid = 'pg_class'::regclass
 ), typed AS (
-  SELECT f.seq, a.attrelid::regclass::text || '.' || a.attname AS col,
+  SELECT f.seq,
+         quote_ident(tn.nspname) || '.' || quote_ident(tc.relname) || '.' || quote_ident(a.attname)
+           AS col,
          CASE a.atttypid WHEN 'int2'::regtype THEN 32767 WHEN 'int4'::regtype THEN 2147483647
               ELSE 9223372036854775807 END::numeric AS col_max
   FROM feeds f JOIN pg_attribute a ON a.attrelid = f.attrelid AND a.attnum = f.attnum
+  JOIN pg_class tc ON tc.oid = a.attrelid JOIN pg_namespace tn ON tn.oid = tc.relnamespace
 )
-SELECT s.schemaname || '.' || s.sequencename AS sequence, coalesce(s.last_value, 0) AS last_value,
+SELECT quote_ident(s.schemaname) || '.' || quote_ident(s.sequencename) AS sequence,
+       coalesce(s.last_value, 0) AS last_value,
        least(s.max_value::numeric, coalesce(min(t.col_max), s.max_value::numeric)) AS limit_value,
        string_agg(t.col, ', ') AS feeds
 FROM pg_sequences s
@@ -415,30 +443,36 @@ def judge_archiver(row: Sequence[Any], settings: DbSuiteSettings) -> list[Findin
     return []
 
 
+BTREE_INDEXES = """SELECT c.oid, quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+FROM pg_index i
+JOIN pg_class c ON c.oid = i.indexrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_am am ON am.oid = c.relam
+WHERE am.amname = 'btree' AND i.indisvalid AND i.indisready
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_'
+  AND pg_relation_size(c.oid) <= %s * 1024 * 1024 ORDER BY 2"""
+
+
 def amcheck(conn: Any, settings: DbSuiteSettings) -> RuleResult:
     """``bt_index_check`` (a read lock only) on each B-tree index up to ``amcheck_max_mb``."""
     _, installed = fetch(conn, "SELECT 1 FROM pg_extension WHERE extname = 'amcheck'")
     if not installed:
         return RuleResult("amcheck", note="the amcheck extension is not installed")
-    query = f"""SELECT c.oid::regclass::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_am am ON am.oid = c.relam
-WHERE am.amname = 'btree' AND i.indisvalid AND i.indisready AND {USER_SCHEMAS}
-  AND pg_relation_size(c.oid) <= %s * 1024 * 1024 ORDER BY 1"""
     import psycopg
 
-    _, indexes = fetch(conn, query, (settings.amcheck_max_mb,))
-    result = RuleResult("amcheck", query=query, columns=["index", "error"])
-    for (index,) in indexes:
+    _, indexes = fetch(conn, BTREE_INDEXES, (settings.amcheck_max_mb,))
+    result = RuleResult("amcheck", query=BTREE_INDEXES, columns=["index", "error"])
+    for oid, index in indexes:
         try:
             with conn.transaction():
-                conn.execute(
+                run(
+                    conn,
                     "SELECT set_config('statement_timeout', %s, true)",
                     (str(settings.amcheck_timeout_ms),),
                 )
-                check = "SELECT bt_index_check(%s::regclass, %s)"
-                conn.execute(check, (index, settings.amcheck_heapallindexed))
+                check = "SELECT bt_index_check(%s::oid::regclass, %s)"
+                run(conn, check, (oid, settings.amcheck_heapallindexed))
         except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable):
-            result.note += f"{index} not checked in time; "
+            result.note += f"[db-timeout] {index} not checked in time; "
         except (psycopg.errors.IndexCorrupted, psycopg.errors.DataCorrupted) as exc:
             message = str(exc).strip()
             result.findings.append(
@@ -491,16 +525,19 @@ def migrations(conn: Any, settings: DbSuiteSettings, base: Path | None = None) -
     return RuleResult("migrations", findings, query, ["version", "failed"], rows, [gate], note=tool)
 
 
+DETECT = """SELECT ARRAY(SELECT to_regclass(t) IS NOT NULL
+             FROM unnest(%s::text[]) WITH ORDINALITY u(t, o) ORDER BY o),
+  EXISTS (SELECT 1 FROM information_schema.columns
+          WHERE table_name = 'schema_migrations' AND column_name = 'dirty')"""
+
+
 def _detect(conn: Any) -> str | None:
+    """The first tool (in HISTORY's order) whose history table exists."""
     names = list(HISTORY)
-    probe = ", ".join(f"to_regclass('{HISTORY[n][0]}') IS NOT NULL" for n in names)
-    _, rows = fetch(
-        conn,
-        f"SELECT {probe}, EXISTS (SELECT 1 FROM information_schema.columns"
-        " WHERE table_name = 'schema_migrations' AND column_name = 'dirty')",
-    )
-    found = dict(zip(names, rows[0][:-1], strict=True))
-    found["golang-migrate"] = found["golang-migrate"] and rows[0][-1]
+    _, rows = fetch(conn, DETECT, ([HISTORY[name][0] for name in names],))
+    exists, dirty_column = rows[0]
+    found = dict(zip(names, exists, strict=True))
+    found["golang-migrate"] = found["golang-migrate"] and dirty_column
     return next((name for name in names if found[name]), None)
 
 

@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from pytest_deploycheck.db_rules import RuleResult, fetch
+from pytest_deploycheck.db import fetch, run
+from pytest_deploycheck.db_rules import RuleResult
 from pytest_deploycheck.model import CouldNotCheck, Finding
 from pytest_deploycheck.rls_settings import OWNER_NAMES, RlsSettings
 
+if TYPE_CHECKING:
+    from psycopg import sql
+
 API_ROLES = ("anon", "authenticated")
-SYSTEM = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_'"
 USES_USER = re.compile(r"auth\.(uid|jwt)\(\)")
 
 
@@ -45,16 +49,17 @@ Judge = Callable[[tuple[Any, ...], RlsSettings], Finding | None]
 
 
 def _rule(
-    rule: str, query: str, judge: Judge
+    rule: str, query: str, judge: Judge, params: Mapping[str, Any] | None = None
 ) -> Callable[[Any, RlsSettings, list[str]], RuleResult]:
-    """A catalog rule: one query (``%(schemas)s`` = the exposed schemas), a judgement per row."""
+    """A catalog rule: one query (``%(schemas)s`` = the exposed schemas, and ``params``), a
+    judgement per row. Objects are named as PostgreSQL quotes them (``quote_ident``)."""
 
-    def run(conn: Any, settings: RlsSettings, schemas: list[str]) -> RuleResult:
-        columns, rows = fetch(conn, query, {"schemas": schemas})
+    def check(conn: Any, settings: RlsSettings, schemas: list[str]) -> RuleResult:
+        columns, rows = fetch(conn, query, {"schemas": schemas, **(params or {})})
         findings = [f for f in (judge(row, settings) for row in rows) if f is not None]
         return RuleResult(rule, findings, query, columns, rows)
 
-    return run
+    return check
 
 
 def _each(rule: str, message: str) -> Judge:
@@ -68,21 +73,23 @@ def _each(rule: str, message: str) -> Judge:
     return judge
 
 
-TABLES = "c.relkind IN ('r', 'p') AND n.nspname = ANY(%(schemas)s)"
-
 rls_disabled_in_public = _rule(
     "rls_disabled_in_public",
-    f"""SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid =
-  c.relnamespace
-WHERE {TABLES} AND NOT c.relrowsecurity ORDER BY 1""",
+    """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY(%(schemas)s) AND NOT c.relrowsecurity
+ORDER BY 1""",
     _each("rls_disabled_in_public", "table {0} is exposed to the API without Row Level Security"),
 )
 
 policy_exists_rls_disabled = _rule(
     "policy_exists_rls_disabled",
-    f"""SELECT DISTINCT n.nspname || '.' || c.relname FROM pg_policy p JOIN pg_class c ON c.oid
-  = p.polrelid
-JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT c.relrowsecurity AND {SYSTEM} ORDER BY 1""",
+    """SELECT DISTINCT quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE NOT c.relrowsecurity
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_'
+ORDER BY 1""",
     lambda row, s: Finding(
         "policy_exists_rls_disabled",
         row[0],
@@ -92,10 +99,11 @@ JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT c.relrowsecurity AND {SY
 
 rls_enabled_no_policy = _rule(
     "rls_enabled_no_policy",
-    f"""SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid =
-  c.relnamespace
-WHERE {TABLES} AND c.relrowsecurity AND NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid
-  = c.oid) ORDER BY 1""",
+    """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY(%(schemas)s) AND c.relrowsecurity
+  AND NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid)
+ORDER BY 1""",
     lambda row, s: Finding(
         "rls_enabled_no_policy",
         row[0],
@@ -103,8 +111,8 @@ WHERE {TABLES} AND c.relrowsecurity AND NOT EXISTS (SELECT 1 FROM pg_policy p WH
     ),
 )
 
-POLICIES = """SELECT schemaname || '.' || tablename AS table_name, policyname, permissive,
-  roles::text[], cmd,
+POLICIES = """SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) AS table_name,
+  quote_ident(policyname), permissive, roles::text[], cmd,
        coalesce(qual, '') AS qual, coalesce(with_check, '') AS with_check
 FROM pg_policies WHERE schemaname = ANY(%(schemas)s) ORDER BY 1, 2"""
 
@@ -140,9 +148,10 @@ rls_references_user_metadata = _rule(
 
 multiple_permissive_policies = _rule(
     "multiple_permissive_policies",
-    """SELECT schemaname || '.' || tablename, role, cmd, array_agg(policyname ORDER BY policyname)
-FROM pg_policies, unnest(roles) AS role WHERE permissive = 'PERMISSIVE' AND schemaname =
-  ANY(%(schemas)s)
+    """SELECT quote_ident(schemaname) || '.' || quote_ident(tablename), quote_ident(role), cmd,
+  array_agg(quote_ident(policyname) ORDER BY policyname)
+FROM pg_policies, unnest(roles) AS role
+WHERE permissive = 'PERMISSIVE' AND schemaname = ANY(%(schemas)s)
 GROUP BY 1, 2, 3 HAVING count(*) > 1 ORDER BY 1, 2, 3""",
     lambda row, s: Finding(
         "multiple_permissive_policies",
@@ -154,8 +163,8 @@ GROUP BY 1, 2, 3 HAVING count(*) > 1 ORDER BY 1, 2, 3""",
 
 security_definer_view = _rule(
     "security_definer_view",
-    """SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid =
-  c.relnamespace
+    """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'v' AND n.nspname = ANY(%(schemas)s)
   AND NOT coalesce('security_invoker=true' = ANY(c.reloptions) OR 'security_invoker=on' =
   ANY(c.reloptions), false)
@@ -169,7 +178,7 @@ ORDER BY 1""",
 
 auth_users_exposed = _rule(
     "auth_users_exposed",
-    """SELECT DISTINCT n.nspname || '.' || v.relname FROM pg_depend d
+    """SELECT DISTINCT quote_ident(n.nspname) || '.' || quote_ident(v.relname) FROM pg_depend d
 JOIN pg_rewrite rw ON rw.oid = d.objid JOIN pg_class v ON v.oid = rw.ev_class
 JOIN pg_namespace n ON n.oid = v.relnamespace
 WHERE d.refobjid = to_regclass('auth.users') AND v.relkind IN ('v', 'm') AND n.nspname =
@@ -182,8 +191,8 @@ ORDER BY 1""",
 
 materialized_view_in_api = _rule(
     "materialized_view_in_api",
-    """SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid =
-  c.relnamespace
+    """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'm' AND n.nspname = ANY(%(schemas)s)
   AND (has_table_privilege('anon', c.oid, 'SELECT') OR has_table_privilege('authenticated',
   c.oid, 'SELECT'))
@@ -196,10 +205,11 @@ ORDER BY 1""",
 
 function_search_path_mutable = _rule(
     "function_search_path_mutable",
-    f"""SELECT n.nspname || '.' || p.proname || '(' ||
-  pg_get_function_identity_arguments(p.oid) || ')'
+    """SELECT quote_ident(n.nspname) || '.' || quote_ident(p.proname)
+  || '(' || pg_get_function_identity_arguments(p.oid) || ')'
 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-WHERE {SYSTEM} AND n.nspname NOT IN ('auth', 'extensions') AND p.prokind IN ('f', 'p')
+WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'auth', 'extensions')
+  AND n.nspname !~ '^pg_' AND p.prokind IN ('f', 'p')
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')
   AND NOT coalesce(EXISTS (SELECT 1 FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%%'),
   false)
@@ -214,17 +224,18 @@ def _definer(role: str) -> Callable[[Any, RlsSettings, list[str]], RuleResult]:
     rule = f"{role}_security_definer_function_executable"
     return _rule(
         rule,
-        f"""SELECT n.nspname || '.' || p.proname || '(' ||
-  pg_get_function_identity_arguments(p.oid) || ')'
+        """SELECT quote_ident(n.nspname) || '.' || quote_ident(p.proname)
+  || '(' || pg_get_function_identity_arguments(p.oid) || ')'
 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-WHERE p.prosecdef AND n.nspname = ANY(%(schemas)s) AND has_function_privilege('{role}', p.oid,
-  'EXECUTE')
+WHERE p.prosecdef AND n.nspname = ANY(%(schemas)s)
+  AND has_function_privilege(%(role)s, p.oid, 'EXECUTE')
 ORDER BY 1""",
         lambda row, s: Finding(
             rule,
             row[0],
             f"SECURITY DEFINER function {row[0]} is callable by {role} through the API",
         ),
+        {"role": role},
     )
 
 
@@ -233,8 +244,8 @@ authenticated_security_definer_function_executable = _definer("authenticated")
 
 extension_in_public = _rule(
     "extension_in_public",
-    "SELECT e.extname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace"
-    " WHERE n.nspname = 'public' ORDER BY 1",
+    "SELECT quote_ident(e.extname) FROM pg_extension e"
+    " JOIN pg_namespace n ON n.oid = e.extnamespace WHERE n.nspname = 'public' ORDER BY 1",
     lambda row, s: Finding(
         "extension_in_public", row[0], f"extension {row[0]} is installed in public"
     ),
@@ -242,7 +253,10 @@ extension_in_public = _rule(
 
 fkey_to_auth_unique = _rule(
     "fkey_to_auth_unique",
-    """SELECT con.conrelid::regclass::text || '.' || con.conname FROM pg_constraint con
+    """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) || '.'
+  || quote_ident(con.conname)
+FROM pg_constraint con
+JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_index i ON i.indexrelid = con.conindid
 WHERE con.contype = 'f' AND con.confrelid = to_regclass('auth.users') AND NOT i.indisprimary
   ORDER BY 1""",
@@ -276,10 +290,12 @@ def storage_rules(conn: Any, settings: RlsSettings, schemas: list[str]) -> RuleR
 
 sensitive_columns_exposed = _rule(
     "sensitive_columns_exposed",
-    f"""SELECT n.nspname || '.' || c.relname, array_agg(a.attname::text ORDER BY a.attnum)
+    """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname),
+  array_agg(a.attname::text ORDER BY a.attnum)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-WHERE {TABLES} AND NOT c.relrowsecurity GROUP BY 1 ORDER BY 1""",
+WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY(%(schemas)s) AND NOT c.relrowsecurity
+GROUP BY 1 ORDER BY 1""",
     lambda row, s: (
         Finding(
             "sensitive_columns_exposed",
@@ -294,7 +310,8 @@ WHERE {TABLES} AND NOT c.relrowsecurity GROUP BY 1 ORDER BY 1""",
 # -- rules of our own ------------------------------------------------------------------------
 
 # One row per policy on an exposed table, with what it takes to judge it.
-POLICY_FACTS = """SELECT n.nspname || '.' || c.relname AS table_name, p.polname,
+POLICY_FACTS = """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS table_name,
+  quote_ident(p.polname),
   CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'
                 WHEN 'd' THEN 'DELETE' ELSE 'ALL' END AS cmd,
   ARRAY(SELECT CASE r WHEN 0 THEN 'public' ELSE pg_get_userbyid(r) END FROM unnest(p.polroles)
@@ -412,9 +429,12 @@ def privileged_column_user_updatable(
     conn: Any, settings: RlsSettings, schemas: list[str]
 ) -> RuleResult:
     """A column like ``is_admin`` or ``role`` that users may update on their own row."""
-    query = f"""SELECT n.nspname || '.' || c.relname, a.attname::text FROM pg_class c
-JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_attribute a ON a.attrelid = c.oid
-WHERE {TABLES} AND a.attnum > 0 AND NOT a.attisdropped AND a.attname = ANY(%(privileged)s)
+    query = """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname),
+  quote_ident(a.attname)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_attribute a ON a.attrelid = c.oid
+WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY(%(schemas)s) AND a.attnum > 0
+  AND NOT a.attisdropped AND a.attname = ANY(%(privileged)s)
   AND has_column_privilege('authenticated', c.oid, a.attname, 'UPDATE')
   AND EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid AND p.polcmd IN ('w', '*'))
 ORDER BY 1, 2"""
@@ -434,11 +454,11 @@ ORDER BY 1, 2"""
 
 def api_role_privileges(conn: Any, settings: RlsSettings, schemas: list[str]) -> RuleResult:
     """API roles that bypass RLS or are superusers, and exposed tables an API role owns."""
-    query = """SELECT 'role' AS kind, rolname AS name FROM pg_roles
+    query = """SELECT 'role' AS kind, quote_ident(rolname) AS name FROM pg_roles
 WHERE rolname = ANY(%(roles)s) AND (rolbypassrls OR rolsuper)
 UNION ALL
-SELECT 'table', n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid =
-  c.relnamespace
+SELECT 'table', quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p', 'v', 'm') AND n.nspname = ANY(%(schemas)s)
   AND pg_get_userbyid(c.relowner) = ANY(%(roles)s)"""
     roles = [*API_ROLES, settings.authenticator]
@@ -498,45 +518,89 @@ def pick_users(conn: Any, settings: RlsSettings) -> tuple[str, str]:
     return rows[0][0], rows[1][0]
 
 
-def exposed_tables(
-    conn: Any, settings: RlsSettings, schemas: list[str]
-) -> list[tuple[str, str | None]]:
+@dataclass(frozen=True)
+class Table:
+    """An exposed table: its name as PostgreSQL quotes it, its raw parts, and the column that
+    holds the owning user's id (None when it has none)."""
+
+    name: str
+    schema: str
+    relation: str
+    owner: str | None
+
+    def identifier(self) -> sql.Identifier:
+        from psycopg import sql
+
+        return sql.Identifier(self.schema, self.relation)
+
+    def owner_identifier(self) -> sql.Identifier:
+        from psycopg import sql
+
+        assert self.owner is not None
+        return sql.Identifier(self.owner)
+
+
+EXPOSED_TABLES = """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname),
+  n.nspname, c.relname,
+  ARRAY(SELECT coalesce(pg_get_expr(p.polqual, p.polrelid), '') || ' ' ||
+               coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '')
+        FROM pg_policy p WHERE p.polrelid = c.oid),
+  (SELECT a.attname::text FROM pg_constraint f
+   JOIN pg_attribute a ON a.attrelid = f.conrelid AND a.attnum = f.conkey[1]
+   WHERE f.conrelid = c.oid AND f.contype = 'f' AND f.confrelid = to_regclass('auth.users')
+   LIMIT 1)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY(%(schemas)s) ORDER BY 1"""
+
+
+def exposed_tables(conn: Any, settings: RlsSettings, schemas: list[str]) -> list[Table]:
     """Each exposed table with its owner column: configured, from its policies, or its key to
     auth.users."""
-    query = f"""SELECT n.nspname || '.' || c.relname,
-  ARRAY(SELECT coalesce(pg_get_expr(p.polqual, p.polrelid), '') || ' ' ||
-  coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '')
-        FROM pg_policy p WHERE p.polrelid = c.oid),
-  (SELECT a.attname::text FROM pg_constraint f JOIN pg_attribute a ON a.attrelid = f.conrelid
-  AND a.attnum = f.conkey[1]
-   WHERE f.conrelid = c.oid AND f.contype = 'f' AND f.confrelid = to_regclass('auth.users') LIMIT 1)
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE {TABLES} ORDER BY 1"""
-    _, rows = fetch(conn, query, {"schemas": schemas})
+    _, rows = fetch(conn, EXPOSED_TABLES, {"schemas": schemas})
     tables = []
-    for name, expressions, fk_column in rows:
+    for name, schema, relation, expressions, fk_column in rows:
         owner = settings.owner_columns.get(name)
         for expression in expressions:
             match = OWNER_IN_POLICY.search(expression)
             owner = owner or (match and (match.group(1) or match.group(2))) or None
-        tables.append((name, owner or fk_column))
+        tables.append(Table(name, schema, relation, owner or fk_column))
     return tables
 
 
-def _as(role: str, user: str | None) -> str:
+def _impersonation(role: str, user: str | None) -> list[sql.Composed]:
+    """What PostgREST does for a request: the role, then the token's claims."""
+    from psycopg import sql
+
     claims = json.dumps({"role": role, **({"sub": user} if user else {})})
-    return f"SET LOCAL ROLE {role}; SELECT set_config('request.jwt.claims', '{claims}', true);"
+    return [
+        sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)),
+        sql.SQL("SELECT set_config('request.jwt.claims', {}, true)").format(sql.Literal(claims)),
+    ]
+
+
+def _reproduce(
+    conn: Any, role: str, user: str | None, statement: sql.Composed, write: bool = False
+) -> str:
+    """The probe as statements a person can paste into psql: exactly what was run."""
+    steps = [*_impersonation(role, user), statement]
+    begin = "BEGIN READ WRITE" if write else "BEGIN"
+    return "; ".join([begin, *(step.as_string(conn) for step in steps), "ROLLBACK;"])
 
 
 def _probe(
     conn: Any,
     role: str,
     user: str | None,
-    statement: str,
+    statement: sql.Composed,
     settings: RlsSettings,
     write: bool = False,
 ) -> list[tuple[Any, ...]] | None:
     """Run ``statement`` as the API would for ``user``, in a transaction always rolled back.
-    None when the role may not run it at all (no grant)."""
+    None when the role may not run it at all (no grant).
+
+    Each step is one statement through the extended protocol, and the probe is composed from
+    identifiers and literals only: nothing in a name can leave the role or the transaction.
+    """
     import psycopg
 
     conn.rollback()
@@ -544,16 +608,15 @@ def _probe(
     try:
         with conn.transaction(force_rollback=True):
             if write:
-                conn.execute("SET TRANSACTION READ WRITE")
-            conn.execute(
-                f"SELECT set_config('statement_timeout', '{settings.probe_timeout_ms}', true)"
+                run(conn, "SET TRANSACTION READ WRITE")
+            run(
+                conn,
+                "SELECT set_config('statement_timeout', %s, true)",
+                (str(settings.probe_timeout_ms),),
             )
-            conn.execute(f"SET LOCAL ROLE {role}")
-            conn.execute(
-                "SELECT set_config('request.jwt.claims', %s, true)",
-                (json.dumps({"role": role, **({"sub": user} if user else {})}),),
-            )
-            cursor = conn.execute(statement)
+            for step in _impersonation(role, user):
+                run(conn, step)
+            cursor = run(conn, statement)
             return list(cursor.fetchall()) if cursor.description else [(cursor.rowcount,)]
     except psycopg.errors.InsufficientPrivilege:
         return None
@@ -567,50 +630,54 @@ def _probe(
 
 def read_probes(conn: Any, settings: RlsSettings, schemas: list[str]) -> RuleResult:
     """Signed out, nothing that belongs to a user is readable; as A, none of B's rows are."""
+    from psycopg import sql
+
     a, b = pick_users(conn, settings)
     result = RuleResult("rls_read_probes", columns=["table", "probe", "rows", "reproduce"])
-    for table, owner in exposed_tables(conn, settings, schemas):
-        if settings.is_public(table):
+    for table in exposed_tables(conn, settings, schemas):
+        if settings.is_public(table.name):
             continue
-        owned = f" WHERE {owner} IS NOT NULL" if owner else ""
-        anon_sql = f"SELECT count(*) FROM {table}{owned}"
+        anon_sql = sql.SQL("SELECT count(*) FROM {}").format(table.identifier())
+        if table.owner:
+            anon_sql += sql.SQL(" WHERE {} IS NOT NULL").format(table.owner_identifier())
         seen = _probe(conn, "anon", None, anon_sql, settings)
         if seen and seen[0][0]:
-            steps = f"BEGIN; {_as('anon', None)} {anon_sql}; ROLLBACK;"
+            steps = _reproduce(conn, "anon", None, anon_sql)
             result.findings.append(
                 Finding(
                     "anon_reads_user_rows",
-                    table,
-                    f"signed out, the API reads {seen[0][0]} rows of {table}. Reproduce: {steps}",
+                    table.name,
+                    f"signed out, the API reads {seen[0][0]} rows of {table.name}."
+                    f" Reproduce: {steps}",
                 )
             )
-            result.rows.append((table, "anon", seen[0][0], steps))
-        count = _cross_user_rows(conn, settings, table, owner, a, b)
+            result.rows.append((table.name, "anon", seen[0][0], steps))
+        count = _cross_user_rows(conn, settings, table, a, b)
         if count:
-            where = f" WHERE {owner} = '{b}'" if owner else ""
-            whose = f"that belong to user {b}" if owner else f"that user {b} reads too"
-            steps = f"BEGIN; {_as('authenticated', a)} SELECT * FROM {table}{where}; ROLLBACK;"
-            message = f"user {a} reads {count} rows of {table} {whose}. Reproduce: {steps}"
-            result.findings.append(Finding("cross_user_read", table, message))
-            result.rows.append((table, "authenticated A reads B", count, steps))
+            shown = sql.SQL("SELECT * FROM {}").format(table.identifier())
+            if table.owner:
+                shown += sql.SQL(" WHERE {} = {}").format(table.owner_identifier(), sql.Literal(b))
+            whose = f"that belong to user {b}" if table.owner else f"that user {b} reads too"
+            steps = _reproduce(conn, "authenticated", a, shown)
+            message = f"user {a} reads {count} rows of {table.name} {whose}. Reproduce: {steps}"
+            result.findings.append(Finding("cross_user_read", table.name, message))
+            result.rows.append((table.name, "authenticated A reads B", count, steps))
     return result
 
 
-def _cross_user_rows(
-    conn: Any, settings: RlsSettings, table: str, owner: str | None, a: str, b: str
-) -> int:
-    if owner:
-        rows = _probe(
-            conn,
-            "authenticated",
-            a,
-            f"SELECT count(*) FROM {table} WHERE {owner} = '{b}'",
-            settings,
+def _cross_user_rows(conn: Any, settings: RlsSettings, table: Table, a: str, b: str) -> int:
+    from psycopg import sql
+
+    if table.owner:
+        count = sql.SQL("SELECT count(*) FROM {} WHERE {} = {}").format(
+            table.identifier(), table.owner_identifier(), sql.Literal(b)
         )
+        rows = _probe(conn, "authenticated", a, count, settings)
         return int(rows[0][0]) if rows else 0
     # No owner column (a tenant's table): rows B sees that A sees too.
-    theirs = _probe(conn, "authenticated", b, f"SELECT ctid::text FROM {table}", settings) or []
-    mine = _probe(conn, "authenticated", a, f"SELECT ctid::text FROM {table}", settings) or []
+    every = sql.SQL("SELECT ctid::text FROM {}").format(table.identifier())
+    theirs = _probe(conn, "authenticated", b, every, settings) or []
+    mine = _probe(conn, "authenticated", a, every, settings) or []
     return len(set(theirs) & set(mine))
 
 
@@ -620,44 +687,60 @@ def write_probes(conn: Any, settings: RlsSettings, schemas: list[str]) -> RuleRe
     a, b = pick_users(conn, settings)
     result = RuleResult("rls_write_probes", columns=["table", "probe", "rows", "reproduce"])
     required = _required_columns(conn, schemas)
-    for table, owner in exposed_tables(conn, settings, schemas):
-        if owner is None or settings.is_public(table):
+    for table in exposed_tables(conn, settings, schemas):
+        if table.owner is None or settings.is_public(table.name):
             continue
-        copied = ", ".join(c for c in required.get(table, []) if c != owner)
-        fields = f"{copied}, " if copied else ""
-        probes = {
-            "update_others": f"UPDATE {table} SET {owner} = {owner} WHERE {owner} = '{b}'",
-            "delete_others": f"DELETE FROM {table} WHERE {owner} = '{b}'",
-            "reassign_own": f"UPDATE {table} SET {owner} = '{b}' WHERE {owner} = '{a}'",
-            # A copy of one of A's rows, made out as B's.
-            "insert_as_other": f"INSERT INTO {table} ({fields}{owner}) SELECT {fields}'{b}'"
-            f" FROM {table} WHERE {owner} = '{a}' LIMIT 1",
-        }
-        for name, statement in probes.items():
+        copied = [c for c in required.get(table.name, []) if c != table.owner]
+        for name, statement in _write_statements(table, copied, a, b).items():
             changed = _probe(conn, "authenticated", a, statement, settings, write=True)
             if changed and changed[0][0]:
-                steps = f"BEGIN READ WRITE; {_as('authenticated', a)} {statement}; ROLLBACK;"
+                steps = _reproduce(conn, "authenticated", a, statement, write=True)
                 result.findings.append(
                     Finding(
                         f"cross_user_{name}",
-                        table,
-                        f"user {a} could {name.replace('_', ' ')} on {table}"
+                        table.name,
+                        f"user {a} could {name.replace('_', ' ')} on {table.name}"
                         f" ({changed[0][0]} rows). Reproduce: {steps}",
                     )
                 )
-                result.rows.append((table, name, changed[0][0], steps))
+                result.rows.append((table.name, name, changed[0][0], steps))
     return result
+
+
+def _write_statements(table: Table, copied: list[str], a: str, b: str) -> dict[str, sql.Composed]:
+    """The writes user A must not be able to make on ``table``."""
+    from psycopg import sql
+
+    statements = {
+        "update_others": "UPDATE {t} SET {o} = {o} WHERE {o} = {b}",
+        "delete_others": "DELETE FROM {t} WHERE {o} = {b}",
+        "reassign_own": "UPDATE {t} SET {o} = {b} WHERE {o} = {a}",
+        # A copy of one of A's rows, made out as B's.
+        "insert_as_other": "INSERT INTO {t} ({f}{o}) SELECT {f}{b} FROM {t}"
+        " WHERE {o} = {a} LIMIT 1",
+    }
+    parts = {
+        "t": table.identifier(),
+        "o": table.owner_identifier(),
+        "a": sql.Literal(a),
+        "b": sql.Literal(b),
+        "f": sql.SQL("").join(sql.Identifier(c) + sql.SQL(", ") for c in copied),
+    }
+    return {name: sql.SQL(text).format(**parts) for name, text in statements.items()}
+
+
+REQUIRED_COLUMNS = """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname),
+       array_agg(a.attname::text ORDER BY a.attnum)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY(%(schemas)s)
+  AND a.attnotnull AND NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = ''
+GROUP BY 1"""
 
 
 def _required_columns(conn: Any, schemas: list[str]) -> dict[str, list[str]]:
     """Per exposed table, the columns an INSERT must give (NOT NULL, no default, not generated)."""
-    query = f"""SELECT n.nspname || '.' || c.relname,
-       array_agg(quote_ident(a.attname) ORDER BY a.attnum)
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-WHERE {TABLES} AND a.attnotnull AND NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = ''
-GROUP BY 1"""
-    _, rows = fetch(conn, query, {"schemas": schemas})
+    _, rows = fetch(conn, REQUIRED_COLUMNS, {"schemas": schemas})
     return {table: list(columns) for table, columns in rows}
 
 

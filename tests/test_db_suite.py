@@ -118,8 +118,8 @@ def test_fk_orphans_of_a_validated_constraint(
     admin.execute("INSERT INTO docs (org_id, title) VALUES (99, 'orphan'), (98, 'orphan')")
     result = run(db_rules.fk_orphans, reader, scan_limit=10)
     [finding] = result.findings
-    assert finding.object == "docs.docs_org_id_fkey"
-    assert finding.message.startswith("2 rows of docs point to no row of orgs")
+    assert finding.object == "public.docs.docs_org_id_fkey"
+    assert finding.message.startswith("2 rows of public.docs point to no row of public.orgs")
     assert sorted(row[2] for row in result.rows) == ["98", "99"]
 
 
@@ -130,7 +130,7 @@ def test_check_violations(admin: psycopg.Connection[Any], reader: psycopg.Connec
     admin.execute("ALTER TABLE docs ADD CONSTRAINT docs_pages_check CHECK (pages >= 0) NOT VALID")
     result = run(db_rules.check_violations, reader)
     assert [(f.rule, f.object) for f in result.findings] == [
-        ("check_violation", "docs.docs_pages_check")
+        ("check_violation", "public.docs.docs_pages_check")
     ]
 
 
@@ -144,7 +144,7 @@ def test_sequence_near_the_column_limit(
     result = run(db_rules.sequences, reader)
     [gate] = result.gates
     assert (gate.name, gate.status) == ("db.sequence public.orgs_id_seq", status)
-    assert "feeding orgs.id" in gate.detail
+    assert "feeding public.orgs.id" in gate.detail
 
 
 def test_wraparound_thresholds(reader: psycopg.Connection[Any]) -> None:
@@ -251,7 +251,7 @@ def test_amcheck_checks_btree_indexes(
         "CREATE OR REPLACE FUNCTION flip(int) RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT -$1'"
     )
     corrupt = run(db_rules.amcheck, reader)
-    assert [(f.rule, f.object) for f in corrupt.findings] == [("amcheck", "docs_flip")]
+    assert [(f.rule, f.object) for f in corrupt.findings] == [("amcheck", "public.docs_flip")]
     admin.execute("DROP INDEX docs_flip")
     # Not being allowed to run it is "could not check", never a corrupt index.
     with psycopg.connect(read_only_role) as conn, pytest.raises(CouldNotCheck, match="privilege"):

@@ -184,7 +184,7 @@ DEFECTS = [
         "fkey_to_auth_unique",
         "CREATE TABLE public.invites (email text REFERENCES auth.users (email));"
         " ALTER TABLE public.invites ENABLE ROW LEVEL SECURITY",
-        [("fkey_to_auth_unique", "invites.invites_email_fkey")],
+        [("fkey_to_auth_unique", "public.invites.invites_email_fkey")],
     ),
     (
         "public_bucket_allows_listing",
@@ -291,10 +291,10 @@ def test_read_probe_findings_say_how_to_reproduce(supa: dict[str, Any]) -> None:
     finally:
         conn.close()
     assert (
-        "Reproduce: BEGIN; SET LOCAL ROLE authenticated; SELECT set_config('request.jwt.claims'"
-        in finding.message
+        'Reproduce: BEGIN; SET LOCAL ROLE "authenticated";'
+        " SELECT set_config('request.jwt.claims'" in finding.message
     )
-    assert "SELECT * FROM public.notes WHERE owner_id = '" in finding.message
+    assert """SELECT * FROM "public"."notes" WHERE "owner_id" = '""" in finding.message
 
 
 # A write through the API needs the row to be readable too (PostgreSQL applies the SELECT
