@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from pytest_deploycheck.redact import markdown_text as md
+
 _TYPES = {
     "text/plain": "TEXT",
     "application/json": "JSON",
@@ -69,13 +71,13 @@ def write_signoff_result(
             attachments.append({"name": path.name, "source": source, "type": mime})
     verdict = document["verdict"]
     reasons = (
-        "\n".join(f"| {r} |" for r in document["reasons"])
+        "\n".join(f"| {md(r)} |" for r in document["reasons"])
         or "| everything selected ran and passed |"
     )
     target = document["target"]
     description = (
-        f"**{verdict}** (exit {document['exit_code']}) for target {target['name']}"
-        f" {target.get('version') or ''}\n\n| reasons |\n|---|\n{reasons}\n"
+        f"**{verdict}** (exit {document['exit_code']}) for target {md(target['name'])}"
+        f" {md(target.get('version') or '')}\n\n| reasons |\n|---|\n{reasons}\n"
     )
     started = int(datetime.fromisoformat(document["started_at"]).timestamp() * 1000)
     result = {
@@ -169,7 +171,7 @@ def why_it_failed(identity: dict[str, str], exc: BaseException) -> str:
         meaning, remedy = _MEANING[identity["severity"]], _REMEDIES[identity["severity"]]
     return (
         f"### {identity['id']} ({identity['severity']}, {identity['phase']})\n\n"
-        f"{message}\n\n**Means:** {meaning}\n\n**Runbook:** {remedy}\n"
+        f"{md(message)}\n\n**Means:** {meaning}\n\n**Runbook:** {remedy}\n"
     )
 
 

@@ -13,6 +13,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pytest_deploycheck.redact import markdown_text as md
+from pytest_deploycheck.redact import one_line
 from pytest_deploycheck.signoff import Verdict
 from pytest_deploycheck.signoff_json import SCHEMA_ID, read, write
 
@@ -85,7 +87,7 @@ def show(document: dict[str, Any]) -> str:
             f"  {g['status'].upper():<8} {g['name']} = {g['value']} (threshold {g['threshold']})"
             for g in document["gates"]
         ]
-    return "\n".join(lines)
+    return "\n".join(one_line(line) for line in lines)
 
 
 def postmortem(document: dict[str, Any]) -> str:
@@ -98,7 +100,7 @@ def postmortem(document: dict[str, Any]) -> str:
     phases = ", ".join(document["phases"])
     timeline = [f"- {started:%H:%M} - Post-deployment validation started ({phases})"]
     timeline += [
-        f"- {finished:%H:%M} - Sign-off: {document['verdict']}; {reason}"
+        f"- {finished:%H:%M} - Sign-off: {document['verdict']}; {md(reason)}"
         for reason in document["reasons"][:5]
     ]
     timeline += [
@@ -106,7 +108,7 @@ def postmortem(document: dict[str, Any]) -> str:
         "- HH:MM - Mitigation started",
         "- HH:MM - Issue resolved",
     ]
-    causes = [f"- `{c['id']}` ({c['severity']}): {c['message']}" for c in failed] or [
+    causes = [f"- `{c['id']}` ({c['severity']}): {md(c['message'])}" for c in failed] or [
         "- (no failed check)"
     ]
     target = document["target"]
@@ -117,7 +119,7 @@ def postmortem(document: dict[str, Any]) -> str:
             f"**Date:** {started:%Y-%m-%d}",
             f"**Duration:** {minutes // 60:02d}:{minutes % 60:02d} (validation run; {seconds} s)",
             f"**Severity:** {'Critical' if critical else 'High' if failed else 'Medium'}",
-            f"**Target:** {target['name']} {target.get('version') or ''}".rstrip(),
+            f"**Target:** {md(target['name'])} {md(target.get('version') or '')}".rstrip(),
             f"**Verdict:** {document['verdict']}",
             "",
             "### Timeline",

@@ -63,6 +63,7 @@ class Target:
     db_url: str | None = None
     version: str | None = None
     production: bool = False
+    allow_db_superuser: bool = False  # accept checking production as a database superuser
     credentials: Mapping[str, str | Secret] = field(default_factory=dict)
     suites: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
@@ -103,6 +104,7 @@ _TARGET_KEYS: dict[str, Any] = {
     "db_url": str,
     "version": str,
     "production": bool,
+    "allow_db_superuser": bool,
     "credentials": "table",
     "suites": "table",
 }
@@ -201,6 +203,7 @@ def resolve(
         db_url=values.get("db_url"),
         version=values.get("version"),
         production=bool(target_table.get("production", False)),
+        allow_db_superuser=bool(target_table.get("allow_db_superuser", False)),
         credentials=_credentials(target_table.get("credentials", {})),
         suites=suites_settings,
     )

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 SETTINGS = pytest.StashKey["Settings"]()
 RECORD = pytest.StashKey["Record"]()
+PROBLEMS = pytest.StashKey[list[str]]()
 
 
 REDACTOR = pytest.StashKey["Redactor"]()
@@ -127,6 +128,12 @@ def shared_rate_cap(config: pytest.Config) -> Path | None:
     return Path(path) if path else None
 
 
+def run_problem(config: pytest.Config, problem: str) -> None:
+    """Note a fault of the whole run ("[code] ..."), found by a fixture: it travels with the
+    next report to the process that writes the sign-off, where it holds the deployment."""
+    config.stash.setdefault(PROBLEMS, []).append(problem)
+
+
 def not_configured(what: str) -> None:
     """Skip a check whose target lacks a setting; the sign-off holds for it."""
     from pytest_deploycheck.model import NOT_CONFIGURED
@@ -166,14 +173,27 @@ def http(deploy_target: Target, deploy_settings: Settings) -> Iterator[httpx.Cli
 
 @pytest.fixture(scope="session")
 def deploy_db_connection(
-    deploy_target: Target, deploy_settings: Settings
+    request: pytest.FixtureRequest, deploy_target: Target, deploy_settings: Settings
 ) -> Iterator[psycopg.Connection[Any]]:
-    """One read-only database connection per session (per xdist worker)."""
-    from pytest_deploycheck.db import connect_readonly
+    """One read-only database connection per session (per xdist worker).
+
+    On a production target a superuser session holds the deployment (``[db-superuser]``)
+    unless the target sets ``allow_db_superuser``: a checker needs none of its powers.
+    """
+    from pytest_deploycheck.db import connect_readonly, is_superuser
 
     if not deploy_target.db_url:
         not_configured(f"target {deploy_target.name} has no db_url")
     conn = connect_readonly(str(deploy_target.db_url), deploy_settings.db)
+    user, superuser = is_superuser(conn)
+    conn.rollback()
+    if superuser and deploy_target.production and not deploy_target.allow_db_superuser:
+        run_problem(
+            request.config,
+            f"[db-superuser] the checks connected to production as superuser {user}: connect as"
+            " the least-privileged checking role (README: Security model), or set"
+            f" allow_db_superuser = true on target {deploy_target.name}",
+        )
     yield conn
     conn.close()
 

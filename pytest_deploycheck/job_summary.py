@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pytest_deploycheck.redact import markdown_text as md
+
 OUTCOMES = ("passed", "failed", "error", "skipped")
 PHASES = ("immediate", "short_term", "standard", "extended")
 
@@ -15,18 +17,18 @@ PHASES = ("immediate", "short_term", "standard", "extended")
 def markdown(document: dict[str, Any], files: Sequence[Path] = ()) -> str:
     """Verdict, reasons, a per-phase/suite table and where the evidence is."""
     target = document["target"]
-    version = f" {target['version']}" if target.get("version") else ""
+    version = f" {md(target['version'])}" if target.get("version") else ""
     lines = [
         f"## Deployment sign-off: {document['verdict']}",
         "",
-        f"Target **{target['name']}**{version}, phases {', '.join(document['phases']) or '-'},"
+        f"Target **{md(target['name'])}**{version}, phases {', '.join(document['phases']) or '-'},"
         f" exit code {document['exit_code']}.",
         "",
     ]
-    lines += [f"- {reason}" for reason in document["reasons"]] or [
+    lines += [f"- {md(reason)}" for reason in document["reasons"]] or [
         "- Everything selected ran and passed."
     ]
-    lines += [f"- advisory: {advisory}" for advisory in document["advisories"]]
+    lines += [f"- advisory: {md(advisory)}" for advisory in document["advisories"]]
     counts: Counter[tuple[str, str, str]] = Counter(
         (c["phase"], c["suite"], c["outcome"]) for c in document["checks"]
     )
@@ -38,7 +40,7 @@ def markdown(document: dict[str, Any], files: Sequence[Path] = ()) -> str:
             "|---|---|" + "---:|" * len(OUTCOMES),
         ]
         lines += [
-            f"| {phase} | {suite} | "
+            f"| {phase} | {md(suite)} | "
             + " | ".join(str(counts[(phase, suite, o)]) for o in OUTCOMES)
             + " |"
             for phase, suite in rows

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
+from pytest_deploycheck.artifacts import artifact_path
 from pytest_deploycheck.http_client import Exchange, exchange_of
 from pytest_deploycheck.login_settings import LoginSettings
 from pytest_deploycheck.model import Finding
@@ -192,7 +193,7 @@ class BrowserFlow:
     def evidence(self, name: str) -> None:
         """Screenshot (password fields masked), URL, title and console errors."""
         self.artifacts.mkdir(parents=True, exist_ok=True)
-        shot = self.artifacts / f"{name}.png"
+        shot = artifact_path(self.artifacts, f"{name}.png")
         masked = [self.page.locator(self.settings.password_selector)]
         self.page.screenshot(path=str(shot), full_page=True, mask=masked)
         self.result.artifacts.append(shot)
@@ -203,7 +204,7 @@ class BrowserFlow:
 
     def save_trace(self, name: str) -> None:
         """Stop the current trace chunk into the artifacts, scrubbed of secrets."""
-        path = self.artifacts / f"{name}.zip"
+        path = artifact_path(self.artifacts, f"{name}.zip")
         self.artifacts.mkdir(parents=True, exist_ok=True)
         self.context.tracing.stop_chunk(path=str(path))
         scrub_zip(path, self.redact)
@@ -225,7 +226,7 @@ def browser_flow(
     """
     shutil.rmtree(artifacts, ignore_errors=True)  # a run keeps only its own evidence
     flow = BrowserFlow(context, base_url, settings, artifacts, redact)
-    before = artifacts / "trace-before-login.zip"
+    before = artifact_path(artifacts, "trace-before-login.zip")
     context.tracing.start(screenshots=True, snapshots=True)
     tracing = True
     try:

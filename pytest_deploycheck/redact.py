@@ -1,4 +1,6 @@
-"""One redaction step for every text that leaves the run: secrets and credentials become ``***``."""
+"""One redaction step for every text that leaves the run: secrets and credentials become ``***``,
+and control characters from the target (ANSI escapes, carriage returns, bidi overrides) become
+visible escapes, so no page title or table name can recolour, rewrite or reorder a terminal."""
 
 from __future__ import annotations
 
@@ -20,8 +22,32 @@ _SHAPES = (
 )
 
 
+# C0 and C1 controls but tab and newline, DEL, and the bidirectional formatting characters.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def inert(text: str) -> str:
+    """``text`` with every control character shown as its escape (``\\x1b``, ``\\r``); line
+    breaks stay, CRLF becomes LF."""
+    text = text.replace("\r\n", "\n")
+    return _CONTROL.sub(lambda match: match.group().encode("unicode_escape").decode(), text)
+
+
+def one_line(text: str) -> str:
+    """``text`` made inert and kept on one line, for terminal lines built from target text."""
+    return inert(text).replace("\n", "\\n")
+
+
+def markdown_text(text: str) -> str:
+    """``text`` as one line of Markdown that renders as the same text: HTML escaped (a
+    ``<script>`` in a page title stays text), table pipes and backticks neutralised."""
+    escaped = html.escape(one_line(text), quote=False)
+    return escaped.replace("|", "\\|").replace("`", "\\`")
+
+
 class Redactor:
-    """Replaces known secret values and credential-shaped text with ``***`` in one pass."""
+    """Replaces known secret values and credential-shaped text with ``***`` in one pass, and
+    makes control characters inert."""
 
     def __init__(self, secrets: Iterable[str] = (), patterns: Iterable[str] = ()) -> None:
         self._secrets: set[str] = set()
@@ -52,7 +78,7 @@ class Redactor:
         return re.compile("|".join([*literals, *(f"(?i:{s})" for s in _SHAPES), *self._extra]))
 
     def __call__(self, text: str) -> str:
-        return self._pattern.sub(_mask, text) if text else text
+        return inert(self._pattern.sub(_mask, text)) if text else text
 
     def deep(self, value: Any) -> Any:
         """Redact every string inside a JSON-like structure."""

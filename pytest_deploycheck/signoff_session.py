@@ -21,7 +21,7 @@ import pytest
 from pytest_deploycheck.allure_report import write_run_files, write_signoff_result
 from pytest_deploycheck.check_identity import default_id, default_suite, severity_for
 from pytest_deploycheck.config import Settings
-from pytest_deploycheck.fixtures import RATE_FILE, RECORD, redactor_of
+from pytest_deploycheck.fixtures import PROBLEMS, RATE_FILE, RECORD, redactor_of
 from pytest_deploycheck.model import CouldNotCheck, Phase
 from pytest_deploycheck.results import ResultBook
 from pytest_deploycheck.signoff import Run, Verdict, decide, override
@@ -175,14 +175,20 @@ class SignOffSession:
             info["gates"] = self.redact.deep([vars(gate) for gate in record.gates])
             info["evidence"] = self.redact.deep([vars(item) for item in record.evidence])
             info["flaky"] = self.redact(record.flaky_because)
+        if self.config.stash.get(PROBLEMS, None):
+            info["problems"] = [self.redact(p) for p in self.config.stash[PROBLEMS]]
+            self.config.stash[PROBLEMS].clear()
         report.deploycheck = info  # type: ignore[attr-defined]
         if report.longrepr is not None or report.sections:
             self._redact_report(report)
         return report
 
     def _redact_report(self, report: pytest.TestReport) -> None:
-        if report.longrepr is not None:
-            text = str(report.longrepr)
+        longrepr = report.longrepr
+        if isinstance(longrepr, tuple):  # a skip: (path, line, reason)
+            report.longrepr = (longrepr[0], longrepr[1], self.redact(longrepr[2]))
+        elif longrepr is not None:
+            text = str(longrepr)
             clean = self.redact(text)
             if clean != text:
                 report.longrepr = clean
@@ -207,6 +213,7 @@ class SignOffSession:
         info = getattr(report, "deploycheck", None)
         if info is not None and not self.is_worker:
             self.book.add(report.nodeid, report.when, report.outcome, report.duration, info)
+            self.problems += [p for p in info.get("problems", ()) if p not in self.problems]
 
     @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:

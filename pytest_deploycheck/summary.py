@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from pytest_deploycheck.model import Outcome, Phase
+from pytest_deploycheck.redact import one_line
 from pytest_deploycheck.signoff_json import SignOff
 
 _COLUMNS = [outcome.value for outcome in Outcome]
@@ -19,7 +20,7 @@ def lines(signoff: SignOff) -> list[str]:
     out = [f"VERDICT: {verdict.value} (exit {verdict.exit_code}) - {where}"]
     out += [f"  {reason.text}" for reason in signoff.decision.reasons]
     out += [f"  [advisory] {text}" for text in signoff.decision.advisories]
-    return out + _table(signoff)
+    return [one_line(line) for line in out] + _table(signoff)
 
 
 def _table(signoff: SignOff) -> list[str]:

@@ -14,6 +14,7 @@ import pytest
 
 from pytest_deploycheck import db_rules
 from pytest_deploycheck.config import Settings, Target
+from pytest_deploycheck.db import fetch
 from pytest_deploycheck.db_settings import DbSuiteSettings
 from pytest_deploycheck.fixtures import Record
 
@@ -42,11 +43,12 @@ def judge(record: Record, result: db_rules.RuleResult, settings: DbSuiteSettings
 @pytest.mark.immediate
 @pytest.mark.deploy_check(id="db.connectivity", severity="critical")
 def test_connectivity(db: Any, settings: DbSuiteSettings) -> None:
-    row = db.execute(
+    _, rows = fetch(
+        db,
         "SELECT current_setting('server_version_num')::int, pg_is_in_recovery(),"
-        " current_setting('transaction_read_only')"
-    ).fetchone()
-    version_num, in_recovery, read_only = row
+        " current_setting('transaction_read_only')",
+    )
+    version_num, in_recovery, read_only = rows[0]
     assert read_only == "on", "[db-not-read-only] the check session is not read-only"
     assert version_num >= 120000, f"[db-version] PostgreSQL {version_num} is older than 12"
     assert in_recovery == settings.expect_replica, (

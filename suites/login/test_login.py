@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from pytest_deploycheck.artifacts import artifact_path
 from pytest_deploycheck.config import Settings, Target
 from pytest_deploycheck.fixtures import Record, not_configured, redactor_of
 from pytest_deploycheck.http_client import make_client
@@ -72,7 +73,7 @@ def browser_run(
             str(deploy_settings.target.base_url),
             settings,
             *credentials,
-            Path(deploy_settings.artifacts_dir) / "login",
+            artifact_path(Path(deploy_settings.artifacts_dir), "login"),
             redactor_of(request.config),
         )
     finally:
