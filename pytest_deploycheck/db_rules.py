@@ -454,10 +454,21 @@ WHERE am.amname = 'btree' AND i.indisvalid AND i.indisready
 
 def amcheck(conn: Any, settings: DbSuiteSettings) -> RuleResult:
     """``bt_index_check`` (a read lock only) on each B-tree index up to ``amcheck_max_mb``."""
-    _, installed = fetch(conn, "SELECT 1 FROM pg_extension WHERE extname = 'amcheck'")
+    _, installed = fetch(
+        conn,
+        "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace"
+        " WHERE e.extname = 'amcheck'",
+    )
     if not installed:
         return RuleResult("amcheck", note="the amcheck extension is not installed")
     import psycopg
+    from psycopg import sql
+
+    # In the extension's own schema, which need not be on the search path (Supabase's
+    # ``extensions``).
+    check = sql.SQL("SELECT {}(%s::oid::regclass, %s)").format(
+        sql.Identifier(installed[0][0], "bt_index_check")
+    )
 
     _, indexes = fetch(conn, BTREE_INDEXES, (settings.amcheck_max_mb,))
     result = RuleResult("amcheck", query=BTREE_INDEXES, columns=["index", "error"])
@@ -469,7 +480,6 @@ def amcheck(conn: Any, settings: DbSuiteSettings) -> RuleResult:
                     "SELECT set_config('statement_timeout', %s, true)",
                     (str(settings.amcheck_timeout_ms),),
                 )
-                check = "SELECT bt_index_check(%s::oid::regclass, %s)"
                 run(conn, check, (oid, settings.amcheck_heapallindexed))
         except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable):
             result.note += f"[db-timeout] {index} not checked in time; "

@@ -23,7 +23,10 @@ import httpcore  # noqa: F401
 import httpx  # noqa: F401
 import psycopg
 import pytest
+from psycopg import sql
 
+from examples.demo_app.database import open_database
+from examples.demo_app.faults import Faults
 from examples.demo_app.launcher import RunningDemo, running_demo
 
 LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -153,12 +156,42 @@ def pg_admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def pg_database(pg_admin: str) -> Iterator[str]:
     """A fresh, uniquely named database, dropped after the test."""
-    from psycopg import sql
-
     name = f"deploycheck_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(pg_admin, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     yield psycopg.conninfo.make_conninfo(pg_admin, dbname=name)
+    with psycopg.connect(pg_admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def template(pg_admin: str) -> Iterator[str]:
+    """The demo's Supabase-style schema (roles, auth.users, user-owned and tenant tables), built
+    once, as a template database."""
+    database = open_database(pg_admin, "pw", Faults.parse([]))
+    yield database.name
+    database.close()
+
+
+@pytest.fixture
+def supa(pg_admin: str, template: str) -> Iterator[dict[str, Any]]:
+    """A fresh copy of the clean schema: a superuser connection and the checker's DSN."""
+    name = f"deploycheck_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_admin, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(template)
+            )
+        )
+        conn.execute(
+            sql.SQL(
+                "ALTER ROLE authenticator IN DATABASE {} SET pgrst.db_schemas = 'public'"
+            ).format(sql.Identifier(name))
+        )
+    admin_url = psycopg.conninfo.make_conninfo(pg_admin, dbname=name)
+    checker = psycopg.conninfo.make_conninfo(pg_admin, dbname=name, user="deploycheck")
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        yield {"admin": admin, "admin_url": admin_url, "checker": checker, "name": name}
     with psycopg.connect(pg_admin, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 

@@ -5,16 +5,12 @@ fires on the clean schema."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
 from psycopg import sql
 
-from examples.demo_app.database import open_database
-from examples.demo_app.faults import Faults
 from pytest_deploycheck import rls_rules
 from pytest_deploycheck.config import DbSettings
 from pytest_deploycheck.db import connect_readonly
@@ -22,37 +18,6 @@ from pytest_deploycheck.rls_settings import RlsSettings
 from tests.conftest import SignOffReader
 
 SETTINGS = RlsSettings(public_tables=("public.announcements",))
-
-
-@pytest.fixture(scope="session")
-def template(pg_admin: str) -> Iterator[str]:
-    """The clean demo schema, built once, as a template database."""
-    database = open_database(pg_admin, "pw", Faults.parse([]))
-    yield database.name
-    database.close()
-
-
-@pytest.fixture
-def supa(pg_admin: str, template: str) -> Iterator[dict[str, Any]]:
-    """A fresh copy of the clean schema: a superuser connection and the checker's DSN."""
-    name = f"deploycheck_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_admin, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(template)
-            )
-        )
-        conn.execute(
-            sql.SQL(
-                "ALTER ROLE authenticator IN DATABASE {} SET pgrst.db_schemas = 'public'"
-            ).format(sql.Identifier(name))
-        )
-    admin_url = psycopg.conninfo.make_conninfo(pg_admin, dbname=name)
-    checker = psycopg.conninfo.make_conninfo(pg_admin, dbname=name, user="deploycheck")
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        yield {"admin": admin, "checker": checker, "name": name}
-    with psycopg.connect(pg_admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def findings(
