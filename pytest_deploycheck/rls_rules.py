@@ -712,12 +712,13 @@ def _write_statements(table: Table, copied: list[str], a: str, b: str) -> dict[s
     from psycopg import sql
 
     statements = {
-        "update_others": "UPDATE {t} SET {o} = {o} WHERE {o} = {b}",
-        "delete_others": "DELETE FROM {t} WHERE {o} = {b}",
-        "reassign_own": "UPDATE {t} SET {o} = {b} WHERE {o} = {a}",
+        "update_others": sql.SQL("UPDATE {t} SET {o} = {o} WHERE {o} = {b}"),
+        "delete_others": sql.SQL("DELETE FROM {t} WHERE {o} = {b}"),
+        "reassign_own": sql.SQL("UPDATE {t} SET {o} = {b} WHERE {o} = {a}"),
         # A copy of one of A's rows, made out as B's.
-        "insert_as_other": "INSERT INTO {t} ({f}{o}) SELECT {f}{b} FROM {t}"
-        " WHERE {o} = {a} LIMIT 1",
+        "insert_as_other": sql.SQL(
+            "INSERT INTO {t} ({f}{o}) SELECT {f}{b} FROM {t} WHERE {o} = {a} LIMIT 1"
+        ),
     }
     parts = {
         "t": table.identifier(),
@@ -726,7 +727,7 @@ def _write_statements(table: Table, copied: list[str], a: str, b: str) -> dict[s
         "b": sql.Literal(b),
         "f": sql.SQL("").join(sql.Identifier(c) + sql.SQL(", ") for c in copied),
     }
-    return {name: sql.SQL(text).format(**parts) for name, text in statements.items()}
+    return {name: statement.format(**parts) for name, statement in statements.items()}
 
 
 REQUIRED_COLUMNS = """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname),
