@@ -1,0 +1,105 @@
+"""Least privilege: the README's checking role runs the db and rls suites to GO on a healthy
+Supabase-style database, and a superuser session on production holds the deployment."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from tests.conftest import SignOffReader
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def readme_role_sql() -> str:
+    """The SQL block of the README's "Security model" section."""
+    section = README.read_text().split("## Security model", 1)[1]
+    match = re.search(r"```sql\n(.*?)```", section, re.DOTALL)
+    assert match is not None
+    return match.group(1)
+
+
+@pytest.fixture
+def checking_role(supa: dict[str, Any], pg_admin: str) -> Iterator[str]:
+    """A role made by running the README's SQL (under a unique name); its DSN."""
+    role = f"deploycheck_{uuid.uuid4().hex[:8]}"
+    text = readme_role_sql().replace("deploycheck", role)
+    with psycopg.connect(pg_admin, autocommit=True) as conn:
+        conn.execute(text)
+    yield psycopg.conninfo.make_conninfo(supa["admin_url"], user=role)
+    supa["admin"].execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+    with psycopg.connect(pg_admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+CONFIG = """[targets.prod]
+production = true
+{extra}
+[targets.prod.suites.rls]
+public_tables = ["public.announcements"]
+"""
+
+
+def run(
+    pytester: pytest.Pytester, dsn: str, read_signoff: SignOffReader, *args: str, extra: str = ""
+) -> dict[str, Any]:
+    pytester.makefile(".toml", deploycheck=CONFIG.format(extra=extra))
+    pytester.runpytest(
+        "--deploy-target=prod", "--deploy-suites=db,rls", f"--deploy-db-url={dsn}", *args
+    )
+    return read_signoff(pytester.path / "deploycheck-signoff.json")
+
+
+def test_the_readme_role_checks_production_to_go(
+    pytester: pytest.Pytester, checking_role: str, read_signoff: SignOffReader
+) -> None:
+    document = run(pytester, checking_role, read_signoff, "--deploy-allow-destructive")
+    assert document["verdict"] == "GO", document["reasons"]
+    outcomes = {c["id"]: c["outcome"] for c in document["checks"]}
+    assert outcomes["rls.write_probes"] == outcomes["db.fk_orphans"] == "passed"
+
+
+def test_a_superuser_on_production_holds_unless_allowed(
+    pytester: pytest.Pytester, supa: dict[str, Any], read_signoff: SignOffReader
+) -> None:
+    superuser = supa["admin_url"]
+    [(name,)] = supa["admin"].execute("SELECT session_user::text").fetchall()
+    held = run(pytester, superuser, read_signoff, "--deploy-phase=immediate")
+    assert held["verdict"] == "HOLD"
+    assert [r for r in held["reasons"] if "superuser" in r] == [
+        f"[db-superuser] the checks connected to production as superuser {name}: connect as the"
+        " least-privileged checking role (README: Security model), or set"
+        " allow_db_superuser = true on target prod"
+    ]
+    allowed = run(
+        pytester,
+        superuser,
+        read_signoff,
+        "--deploy-phase=immediate",
+        extra="allow_db_superuser = true",
+    )
+    assert allowed["verdict"] == "GO", allowed["reasons"]
+
+
+def test_a_superuser_is_reported_from_xdist_workers(
+    pytester: pytest.Pytester, supa: dict[str, Any], read_signoff: SignOffReader
+) -> None:
+    pytester.makefile(".toml", deploycheck=CONFIG.format(extra=""))
+    pytester.runpytest_subprocess(
+        "--deploy-target=prod",
+        "--deploy-suites=db",
+        "--deploy-phase=immediate",
+        f"--deploy-db-url={supa['admin_url']}",
+        "-n",
+        "2",
+    )
+    document = read_signoff(pytester.path / "deploycheck-signoff.json")
+    assert document["verdict"] == "HOLD"
+    assert [r for r in document["reasons"] if r.startswith("[db-superuser]")] != []
