@@ -1,10 +1,14 @@
-"""The one redaction step (pure logic)."""
+"""The one redaction step, and safe file names (pure logic)."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
-from pytest_deploycheck.redact import Redactor
+from pytest_deploycheck.artifacts import artifact_path, safe_name
+from pytest_deploycheck.redact import Redactor, inert, markdown_text, one_line
 
 
 @pytest.mark.parametrize(
@@ -44,3 +48,39 @@ def test_encoded_forms_of_a_secret() -> None:
     assert redact("password=p%40ss+w%22rd%3C&x=1") == "password=*** &x=1".replace(" ", "")
     assert redact('{"password": "p@ss w\\"rd<"}') == '{"password": "***"}'
     assert redact("value=p@ss w&quot;rd&lt;") == "value=***"
+
+
+def test_control_characters_become_visible_escapes() -> None:
+    hostile = "a\x1b[31mred\r\nnext\rover\u202eevil\x00\tend\n"
+    assert inert(hostile) == "a\\x1b[31mred\nnext\\rover\\u202eevil\\x00\tend\n"
+    assert Redactor(["red"])(hostile).startswith("a\\x1b[31m***\n")
+    assert one_line("first\nsecond\x1b") == "first\\nsecond\\x1b"
+
+
+def test_markdown_text_renders_as_the_same_text() -> None:
+    assert markdown_text("<script>x</script> | `y`\n") == (
+        "&lt;script&gt;x&lt;/script&gt; \\| \\`y\\`\\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("failure.png", "failure.png"),
+        ("../../etc/passwd", r"etc-passwd-[0-9a-f]{8}"),
+        ("..", r"artifact-[0-9a-f]{8}"),
+        ("a/b\\c.zip", r"a-b-c-[0-9a-f]{8}\.zip"),
+        ("<script>\x1b[31m.png", r"script-31m-[0-9a-f]{8}\.png"),
+        ("x" * 200 + ".zip", r"x{80}-[0-9a-f]{8}\.zip"),
+    ],
+)
+def test_artifact_names_are_plain_file_names(text: str, expected: str, tmp_path: Path) -> None:
+    name = safe_name(text)
+    assert re.fullmatch(expected, name)
+    path = artifact_path(tmp_path, "..", text)
+    assert path.parent.parent == tmp_path
+    assert path.resolve().is_relative_to(tmp_path.resolve())
+
+
+def test_different_texts_keep_different_names() -> None:
+    assert safe_name("a/b") != safe_name("a:b")
