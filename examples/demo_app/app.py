@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
-from psycopg import errors
+from psycopg import errors, sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
@@ -125,14 +125,18 @@ async def inject_faults(
 
 
 async def query(
-    state: DemoState, role: str, user_id: str | None, statement: str, params: Any = ()
+    state: DemoState,
+    role: str,
+    user_id: str | None,
+    statement: str | sql.Composed,
+    params: Any = (),
 ) -> list[dict[str, Any]]:
     """Run ``statement`` as an API role with the user's claims, as PostgREST does."""
     assert role in ROLES
     assert state.pool is not None
     claims = {"role": role, **({"sub": user_id} if user_id else {})}
     async with state.pool.connection() as conn, conn.transaction():
-        await conn.execute(f"SET LOCAL ROLE {role}")
+        await conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)))
         await conn.execute(
             "SELECT set_config('request.jwt.claims', %s, true)", (json.dumps(claims),)
         )
@@ -351,7 +355,8 @@ def api_table(table: str) -> Callable[[Request], Awaitable[Response]]:
 
     async def listing(request: Request) -> Response:
         role, user_id = _role(request)
-        rows = await query(_state(request), role, user_id, f"SELECT * FROM public.{table}")
+        statement = sql.SQL("SELECT * FROM {}").format(sql.Identifier("public", table))
+        rows = await query(_state(request), role, user_id, statement)
         return JSONResponse(json.loads(json.dumps(rows, default=str)))
 
     return listing
