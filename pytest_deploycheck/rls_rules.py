@@ -567,22 +567,22 @@ def exposed_tables(conn: Any, settings: RlsSettings, schemas: list[str]) -> list
     return tables
 
 
-def _impersonation(role: str, user: str | None) -> list[sql.Composed]:
-    """What PostgREST does for a request: the role, then the token's claims."""
+def _impersonation(role: str, user: str | None) -> sql.Composed:
+    """What PostgREST does for a request: ``SET LOCAL ROLE`` and the token's claims, as the
+    ``set_config(..., true)`` calls it makes."""
     from psycopg import sql
 
     claims = json.dumps({"role": role, **({"sub": user} if user else {})})
-    return [
-        sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)),
-        sql.SQL("SELECT set_config('request.jwt.claims', {}, true)").format(sql.Literal(claims)),
-    ]
+    return sql.SQL(
+        "SELECT set_config('role', {}, true), set_config('request.jwt.claims', {}, true)"
+    ).format(sql.Literal(role), sql.Literal(claims))
 
 
 def _reproduce(
     conn: Any, role: str, user: str | None, statement: sql.Composed, write: bool = False
 ) -> str:
-    """The probe as statements a person can paste into psql: exactly what was run."""
-    steps = [*_impersonation(role, user), statement]
+    """The probe as statements a person can paste into psql: what was run."""
+    steps = [_impersonation(role, user), statement]
     begin = "BEGIN READ WRITE" if write else "BEGIN"
     return "; ".join([begin, *(step.as_string(conn) for step in steps), "ROLLBACK;"])
 
@@ -595,27 +595,24 @@ def _probe(
     settings: RlsSettings,
     write: bool = False,
 ) -> list[tuple[Any, ...]] | None:
-    """Run ``statement`` as the API would for ``user``, in a transaction always rolled back.
-    None when the role may not run it at all (no grant).
+    """Run ``statement`` as the API would for ``user``, in a transaction always rolled back
+    (READ WRITE only for ``write``). None when the role may not run it at all (no grant).
 
-    Each step is one statement through the extended protocol, and the probe is composed from
-    identifiers and literals only: nothing in a name can leave the role or the transaction.
+    The role is set before the statement runs, each step is one statement through the
+    extended protocol, and the statement is composed from identifiers and literals only:
+    nothing in a name can leave the role or the transaction.
     """
     import psycopg
+    from psycopg import sql
 
+    timeout = sql.SQL(", set_config('statement_timeout', {}, true)").format(
+        sql.Literal(str(settings.probe_timeout_ms))
+    )
     conn.rollback()
-    conn.read_only = not write
+    conn.read_only = not write  # BEGIN READ WRITE or READ ONLY
     try:
         with conn.transaction(force_rollback=True):
-            if write:
-                run(conn, "SET TRANSACTION READ WRITE")
-            run(
-                conn,
-                "SELECT set_config('statement_timeout', %s, true)",
-                (str(settings.probe_timeout_ms),),
-            )
-            for step in _impersonation(role, user):
-                run(conn, step)
+            run(conn, _impersonation(role, user) + timeout)
             cursor = run(conn, statement)
             return list(cursor.fetchall()) if cursor.description else [(cursor.rowcount,)]
     except psycopg.errors.InsufficientPrivilege:

@@ -255,11 +255,16 @@ def test_read_probe_findings_say_how_to_reproduce(supa: dict[str, Any]) -> None:
         [finding] = rls_rules.read_probes(conn, SETTINGS, ["public"]).findings
     finally:
         conn.close()
-    assert (
-        'Reproduce: BEGIN; SET LOCAL ROLE "authenticated";'
-        " SELECT set_config('request.jwt.claims'" in finding.message
-    )
-    assert """SELECT * FROM "public"."notes" WHERE "owner_id" = '""" in finding.message
+    steps = finding.message.split("Reproduce: ", 1)[1]
+    assert steps.startswith("BEGIN; SELECT set_config('role', 'authenticated', true),")
+    assert """; SELECT * FROM "public"."notes" WHERE "owner_id" = '""" in steps
+    # Pasted into a session of the checking role, the steps show the other user's rows.
+    with psycopg.connect(supa["checker"], autocommit=True) as session:
+        cursor = session.execute(steps.removesuffix(" ROLLBACK;"))  # psql-like: every statement
+        while cursor.nextset():
+            pass  # to the last statement's rows
+        assert len(cursor.fetchall()) == 2
+        session.execute("ROLLBACK")
 
 
 # A write through the API needs the row to be readable too (PostgreSQL applies the SELECT
