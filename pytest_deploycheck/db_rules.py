@@ -211,15 +211,16 @@ def fk_orphans(conn: Any, settings: DbSuiteSettings) -> RuleResult:
     result = RuleResult(
         "fk_orphan", query=FOREIGN_KEYS, columns=["constraint", "table", "key", "count"]
     )
-    for name, child, parent, *names, columns, keys in constraints:
+    for name, child, parent, *raw, columns, keys in constraints:
+        child_schema, child_table, parent_schema, parent_table = raw
         cols = [sql.Identifier(c) for c in columns]
         scan = sql.SQL(
             "SELECT {cols} FROM {child} c WHERE {not_null} AND NOT EXISTS"
             " (SELECT 1 FROM {parent} p WHERE {match}) LIMIT {limit}"
         ).format(
             cols=sql.SQL(", ").join(sql.SQL("c.") + c for c in cols),
-            child=sql.Identifier(names[0], names[1]),
-            parent=sql.Identifier(names[2], names[3]),
+            child=sql.Identifier(child_schema, child_table),
+            parent=sql.Identifier(parent_schema, parent_table),
             not_null=sql.SQL(" AND ").join(
                 sql.SQL("c.") + c + sql.SQL(" IS NOT NULL") for c in cols
             ),
