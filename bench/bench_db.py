@@ -17,10 +17,10 @@ import uuid
 import psycopg
 from psycopg import sql
 
-from pytest_deploycheck import db_rules
 from pytest_deploycheck.config import DbSettings
-from pytest_deploycheck.db import connect_readonly
-from pytest_deploycheck.db_settings import DbSuiteSettings
+from pytest_deploycheck.db import rules as db_rules
+from pytest_deploycheck.db.settings import DbSuiteSettings
+from pytest_deploycheck.net.postgres import connect_readonly
 
 ADMIN = os.environ.get("TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SIZES = (100, 1000, 5000)

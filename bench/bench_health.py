@@ -80,8 +80,8 @@ def naive(base_url: str) -> float:
 
 def concurrent(base_url: str) -> float:
     from pytest_deploycheck.config import HttpSettings
-    from pytest_deploycheck.health import probe
-    from pytest_deploycheck.health_settings import HealthSettings
+    from pytest_deploycheck.health.probes import probe
+    from pytest_deploycheck.health.settings import HealthSettings
 
     settings = HealthSettings.parse(SETTINGS)
     start = time.perf_counter()

@@ -16,10 +16,10 @@ import psycopg
 
 from examples.demo_app.database import open_database
 from examples.demo_app.faults import Faults
-from pytest_deploycheck import rls_rules
 from pytest_deploycheck.config import DbSettings
-from pytest_deploycheck.db import connect_readonly
-from pytest_deploycheck.rls_settings import RlsSettings
+from pytest_deploycheck.net.postgres import connect_readonly
+from pytest_deploycheck.rls import rules as rls_rules
+from pytest_deploycheck.rls.settings import RlsSettings
 
 ADMIN = os.environ.get("TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SIZES = (100, 1000)

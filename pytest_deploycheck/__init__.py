@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pytest_deploycheck.model import CouldNotCheck, Finding, Gate, Secret, Severity
+    from pytest_deploycheck.core.model import CouldNotCheck, Finding, Gate, Secret, Severity
 
 __all__ = ["CouldNotCheck", "Finding", "Gate", "Secret", "Severity"]
 __version__ = "0.1.0"
@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 def __getattr__(name: str) -> Any:
     # Loaded on first use: pytest imports this package for every run, deploy run or not.
     if name in __all__:
-        from pytest_deploycheck import model
+        from pytest_deploycheck.core import model
 
         return getattr(model, name)
     raise AttributeError(f"module 'pytest_deploycheck' has no attribute {name!r}")

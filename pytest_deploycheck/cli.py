@@ -13,10 +13,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pytest_deploycheck.redact import markdown_text as md
-from pytest_deploycheck.redact import one_line
-from pytest_deploycheck.signoff import Verdict
-from pytest_deploycheck.signoff_json import SCHEMA_ID, read, write
+from pytest_deploycheck.core.redact import markdown_text as md
+from pytest_deploycheck.core.redact import one_line
+from pytest_deploycheck.signoff.document import SCHEMA_ID, read, write
+from pytest_deploycheck.signoff.engine import Verdict
 
 
 class CliError(Exception):

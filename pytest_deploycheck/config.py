@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pytest_deploycheck.model import Phase, Secret, Severity
-from pytest_deploycheck.options import CONFIG_FILE, ENV_PREFIX, OPTION_NAMES
-from pytest_deploycheck.signoff import Policy
+from pytest_deploycheck.core.model import Phase, Secret, Severity
+from pytest_deploycheck.core.options import CONFIG_FILE, ENV_PREFIX, OPTION_NAMES
+from pytest_deploycheck.signoff.engine import Policy
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -390,10 +390,10 @@ def _merge_suites(
 
 def _check_suite_settings(suites: Mapping[str, Mapping[str, Any]], label: str, target: str) -> None:
     """The prebuilt suites' settings are checked before the run, not when a check needs them."""
-    from pytest_deploycheck.db_settings import DbSuiteSettings
-    from pytest_deploycheck.health_settings import HealthSettings
-    from pytest_deploycheck.login_settings import LoginSettings
-    from pytest_deploycheck.rls_settings import RlsSettings
+    from pytest_deploycheck.db.settings import DbSuiteSettings
+    from pytest_deploycheck.health.settings import HealthSettings
+    from pytest_deploycheck.login.settings import LoginSettings
+    from pytest_deploycheck.rls.settings import RlsSettings
 
     parsers: dict[str, Callable[[Mapping[str, Any]], object]] = {
         "db": DbSuiteSettings.parse,
@@ -448,7 +448,7 @@ def _policy(table: Mapping[str, Any], label: str) -> Policy:
 
 
 def _baseline(path: Path) -> dict[str, float]:
-    from pytest_deploycheck.signoff_json import baseline_figures
+    from pytest_deploycheck.signoff.document import baseline_figures
 
     try:
         return baseline_figures(path)
@@ -457,7 +457,7 @@ def _baseline(path: Path) -> dict[str, float]:
 
 
 def _seconds(text: str, what: str) -> float:
-    from pytest_deploycheck.window import parse_duration
+    from pytest_deploycheck.window.judge import parse_duration
 
     try:
         seconds = parse_duration(text)
@@ -471,7 +471,7 @@ def _seconds(text: str, what: str) -> float:
 def _window(text: str, phases: str | None, configured: Mapping[str, str]) -> float:
     """``--deploy-window``: a duration, or ``auto`` for the one selected phase's window
     (``[windows]`` in the config, else the runbook's 30 min, 2 h, 24 h)."""
-    from pytest_deploycheck.window import DEFAULT_WINDOWS
+    from pytest_deploycheck.window.judge import DEFAULT_WINDOWS
 
     if text.strip() != "auto":
         return _seconds(text, "--deploy-window")
@@ -490,7 +490,7 @@ def _last_go(
     base: Path, state: tuple[Any, str] | None, window: tuple[Any, str] | None
 ) -> dict[str, float]:
     """A watch window without --deploy-baseline compares with the last GO window's sign-off."""
-    from pytest_deploycheck.window_state import LAST_GO
+    from pytest_deploycheck.window.state import LAST_GO
 
     kept = base / (state[0] if state else "deploycheck-state") / LAST_GO
     return _baseline(kept) if window and kept.exists() else {}

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_deploycheck.options import OPTION_NAMES, dest
+from pytest_deploycheck.core.options import OPTION_NAMES, dest
 
 if TYPE_CHECKING:
     import httpx
@@ -17,8 +17,8 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
     from pytest_deploycheck.config import Settings, Target
-    from pytest_deploycheck.model import Evidence, Finding, Gate
-    from pytest_deploycheck.redact import Redactor
+    from pytest_deploycheck.core.model import Evidence, Finding, Gate
+    from pytest_deploycheck.core.redact import Redactor
 
 SETTINGS = pytest.StashKey["Settings"]()
 RECORD = pytest.StashKey["Record"]()
@@ -32,7 +32,7 @@ def redactor_of(config: pytest.Config) -> Redactor:
     """The one redaction step of this run: its secrets and the patterns hooks add."""
     redactor = config.stash.get(REDACTOR, None)
     if redactor is None:
-        from pytest_deploycheck.redact import Redactor
+        from pytest_deploycheck.core.redact import Redactor
 
         extra = config.hook.pytest_deploycheck_redact_patterns(config=config)
         patterns = [pattern for patterns in extra for pattern in patterns]
@@ -72,7 +72,7 @@ class Record:
 
     def finding(self, rule: str, object: str, message: str) -> Finding:
         """Record one fact about one object of the target (a table, an URL, a cookie)."""
-        from pytest_deploycheck.model import Finding
+        from pytest_deploycheck.core.model import Finding
 
         found = Finding(rule, object, message)
         self.findings.append(found)
@@ -80,8 +80,8 @@ class Record:
 
     def attach(self, name: str, text: str, content_type: str = "text/plain") -> Evidence:
         """Keep evidence next to the result: capped, redacted, and attached to Allure when on."""
-        from pytest_deploycheck.allure_report import attach
-        from pytest_deploycheck.model import Evidence
+        from pytest_deploycheck.core.model import Evidence
+        from pytest_deploycheck.report.allure import attach
 
         if len(text) > EVIDENCE_LIMIT:
             text = text[:EVIDENCE_LIMIT] + f"\n... ({len(text) - EVIDENCE_LIMIT} more characters)"
@@ -93,8 +93,8 @@ class Record:
 
     def attach_file(self, path: Path, content_type: str) -> Evidence:
         """Keep a file (screenshot, trace) as evidence: its path here, the file in Allure."""
-        from pytest_deploycheck.allure_report import attach_file
-        from pytest_deploycheck.model import Evidence
+        from pytest_deploycheck.core.model import Evidence
+        from pytest_deploycheck.report.allure import attach_file
 
         item = Evidence(path.name, str(path), content_type)
         self.evidence.append(item)
@@ -111,7 +111,7 @@ class Record:
 
     def error_rate(self, name: str, errors: int, total: int) -> Gate:
         """Record an error rate; the policy's thresholds decide its status."""
-        from pytest_deploycheck.signoff import error_rate_gate
+        from pytest_deploycheck.signoff.engine import error_rate_gate
 
         gate = error_rate_gate(name, errors, total, self._settings.policy)
         self.gates.append(gate)
@@ -136,7 +136,7 @@ def run_problem(config: pytest.Config, problem: str) -> None:
 
 def not_configured(what: str) -> None:
     """Skip a check whose target lacks a setting; the sign-off holds for it."""
-    from pytest_deploycheck.model import NOT_CONFIGURED
+    from pytest_deploycheck.core.model import NOT_CONFIGURED
 
     pytest.skip(f"[{NOT_CONFIGURED}] {what}")
 
@@ -163,7 +163,7 @@ def base_url(pytestconfig: pytest.Config) -> str | None:
 @pytest.fixture(scope="session")
 def http(deploy_target: Target, deploy_settings: Settings) -> Iterator[httpx.Client]:
     """An httpx client bound to the base URL, with explicit timeouts and connection reuse."""
-    from pytest_deploycheck.http_client import make_client
+    from pytest_deploycheck.net.http import make_client
 
     if not deploy_target.base_url:
         not_configured(f"target {deploy_target.name} has no base_url")
@@ -180,7 +180,7 @@ def deploy_db_connection(
     On a production target a superuser session holds the deployment (``[db-superuser]``)
     unless the target sets ``allow_db_superuser``: a checker needs none of its powers.
     """
-    from pytest_deploycheck.db import connect_readonly, is_superuser
+    from pytest_deploycheck.net.postgres import connect_readonly, is_superuser
 
     if not deploy_target.db_url:
         not_configured(f"target {deploy_target.name} has no db_url")
@@ -220,7 +220,7 @@ def deploy_browser(request: pytest.FixtureRequest, deploy_target: Target) -> Ite
 
     Uses pytest-playwright's Playwright when that plugin is active, else starts its own.
     """
-    from pytest_deploycheck.browser import launch
+    from pytest_deploycheck.net.browser import launch
 
     explicit = deploy_target.suite("login").get("browser_path")
     if request.config.pluginmanager.has_plugin("playwright"):

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from pytest_deploycheck.model import CheckResult, Gate
-    from pytest_deploycheck.signoff import Decision, Verdict
-    from pytest_deploycheck.signoff_json import SignOff
+    from pytest_deploycheck.core.model import CheckResult, Gate
+    from pytest_deploycheck.signoff.document import SignOff
+    from pytest_deploycheck.signoff.engine import Decision, Verdict
 
 
 def pytest_deploycheck_gates(config: pytest.Config, checks: list[CheckResult]) -> list[Gate]:

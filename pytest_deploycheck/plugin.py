@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_deploycheck.core.options import CONFIG_FILE, ENV_PREFIX, OPTION_NAMES, dest
 from pytest_deploycheck.fixtures import (
     SETTINGS,
     base_url,
@@ -25,7 +26,6 @@ from pytest_deploycheck.fixtures import (
     redactor_of,
     settings_of,
 )
-from pytest_deploycheck.options import CONFIG_FILE, ENV_PREFIX, OPTION_NAMES, dest
 
 __all__ = [
     "base_url",
@@ -129,12 +129,12 @@ def pytest_configure(config: pytest.Config) -> None:
     if settings.suites:
         _add_suites(config, settings.suites)
     if settings.active:
-        from pytest_deploycheck.signoff_session import SignOffSession
+        from pytest_deploycheck.session import SignOffSession
 
         session = SignOffSession(config, settings, bundled_suites_dir())
         config.pluginmanager.register(session, SESSION_PLUGIN)
         if getattr(config.option, "allure_report_dir", None):
-            from pytest_deploycheck.allure_report import AllureLabels
+            from pytest_deploycheck.report.allure import AllureLabels
 
             labels = AllureLabels(settings.target.name, settings.target.version)
             config.pluginmanager.register(labels, "deploycheck-allure")

@@ -204,7 +204,7 @@ def read_signoff() -> SignOffReader:
     """Reads the sign-off a run wrote, checked against the shipped JSON Schema."""
     import jsonschema
 
-    from pytest_deploycheck.signoff_json import SCHEMA_PATH
+    from pytest_deploycheck.signoff.document import SCHEMA_PATH
 
     schema = json.loads(SCHEMA_PATH.read_text())
 

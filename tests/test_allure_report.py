@@ -56,7 +56,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
-    from pytest_deploycheck.browser import launch
+    from pytest_deploycheck.net.browser import launch
 
     with sync_playwright() as playwright:
         chromium = launch(playwright)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pytest_deploycheck.config import ConfigError, resolve
-from pytest_deploycheck.model import Phase, Secret, Severity
+from pytest_deploycheck.core.model import Phase, Secret, Severity
 
 CONFIG = """
 default_target = "staging"
@@ -209,7 +209,7 @@ def test_health_suite_settings_are_checked_up_front(tmp_path: Path) -> None:
 
 
 def test_baseline_figures_are_read_from_an_earlier_signoff(tmp_path: Path) -> None:
-    from pytest_deploycheck.signoff_json import SCHEMA_ID
+    from pytest_deploycheck.signoff.document import SCHEMA_ID
 
     earlier = tmp_path / "earlier.json"
     gates = [{"name": "latency.p95 GET /api/health", "value": 42.0}, {"name": "x", "value": None}]

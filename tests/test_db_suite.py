@@ -14,11 +14,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from pytest_deploycheck import db_rules
 from pytest_deploycheck.config import DbSettings
-from pytest_deploycheck.db import connect_readonly
-from pytest_deploycheck.db_settings import DbSuiteSettings
-from pytest_deploycheck.model import CouldNotCheck
+from pytest_deploycheck.core.model import CouldNotCheck
+from pytest_deploycheck.db import rules as db_rules
+from pytest_deploycheck.db.settings import DbSuiteSettings
+from pytest_deploycheck.net.postgres import connect_readonly
 from tests.conftest import SignOffReader
 
 SCHEMA = """

@@ -239,7 +239,7 @@ def test_slow_endpoint_over_budget_holds(
 def test_regression_against_a_baseline_holds(
     pytester: pytest.Pytester, server: LoopbackServer, read_signoff: SignOffReader
 ) -> None:
-    from pytest_deploycheck.signoff_json import SCHEMA_ID
+    from pytest_deploycheck.signoff.document import SCHEMA_ID
 
     server.routes["/slow"] = Route(200, "ok", delay_s=0.1)
     baseline = {"schema": SCHEMA_ID, "gates": [{"name": "latency.p95 GET /slow", "value": 5.0}]}

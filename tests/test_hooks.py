@@ -11,7 +11,7 @@ def test_gates_hook_adds_a_gate(pytester: pytest.Pytester, read_signoff: SignOff
     pytester.makeconftest(
         """
 from pytest_deploycheck import Gate
-from pytest_deploycheck.signoff import error_rate_gate
+from pytest_deploycheck.signoff.engine import error_rate_gate
 
 def pytest_deploycheck_gates(config, checks):
     assert [c.id for c in checks] == ["checks.a"]
@@ -31,7 +31,7 @@ def test_override_hook_replaces_the_verdict(
 ) -> None:
     pytester.makeconftest(
         """
-from pytest_deploycheck.signoff import Verdict
+from pytest_deploycheck.signoff.engine import Verdict
 
 def pytest_deploycheck_override_verdict(config, decision):
     if decision.verdict is Verdict.HOLD:

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from pytest_deploycheck.db import run
+from pytest_deploycheck.net.postgres import run
 from tests.conftest import SignOffReader
 
 MARK = uuid.uuid4().hex[:8]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_deploycheck.rate_limit import RateLimiter, SharedRateLimiter
+from pytest_deploycheck.net.rate_limit import RateLimiter, SharedRateLimiter
 
 
 def _reserve(path: str, count: int, queue: multiprocessing.Queue[list[float]]) -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_deploycheck.artifacts import artifact_path, safe_name
-from pytest_deploycheck.redact import Redactor, inert, markdown_text, one_line
+from pytest_deploycheck.core.artifacts import artifact_path, safe_name
+from pytest_deploycheck.core.redact import Redactor, inert, markdown_text, one_line
 
 
 @pytest.mark.parametrize(

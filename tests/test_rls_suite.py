@@ -11,10 +11,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from pytest_deploycheck import rls_rules
 from pytest_deploycheck.config import DbSettings
-from pytest_deploycheck.db import connect_readonly
-from pytest_deploycheck.rls_settings import RlsSettings
+from pytest_deploycheck.net.postgres import connect_readonly
+from pytest_deploycheck.rls import rules as rls_rules
+from pytest_deploycheck.rls.settings import RlsSettings
 from tests.conftest import SignOffReader
 
 SETTINGS = RlsSettings(public_tables=("public.announcements",))

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_deploycheck.model import CheckResult, Gate, Outcome, Phase, Severity
-from pytest_deploycheck.signoff import Policy, Run, Verdict, decide, error_rate_gate, override
+from pytest_deploycheck.core.model import CheckResult, Gate, Outcome, Phase, Severity
+from pytest_deploycheck.signoff.engine import (
+    Policy,
+    Run,
+    Verdict,
+    decide,
+    error_rate_gate,
+    override,
+)
 
 
 def check(

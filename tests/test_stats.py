@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_deploycheck.stats import percentile, wilson_interval
+from pytest_deploycheck.core.stats import percentile, wilson_interval
 
 
 def test_wilson_zero_failures_in_thirty_cannot_prove_one_percent() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_deploycheck.window import Sample, WindowPolicy, judge, parse_duration, sprt
+from pytest_deploycheck.window.judge import Sample, WindowPolicy, judge, parse_duration, sprt
 
 POLICY = WindowPolicy()
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pytest_deploycheck.options import OPTION_NAMES
+from pytest_deploycheck.core.options import OPTION_NAMES
 
 WORKFLOWS = sorted((Path(__file__).parent.parent / "examples" / "github-actions").glob("*.yml"))
 

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from pytest_deploycheck import db_rules
 from pytest_deploycheck.config import Settings, Target
-from pytest_deploycheck.db import fetch
-from pytest_deploycheck.db_settings import DbSuiteSettings
+from pytest_deploycheck.db import rules as db_rules
+from pytest_deploycheck.db.settings import DbSuiteSettings
 from pytest_deploycheck.fixtures import Record
+from pytest_deploycheck.net.postgres import fetch
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,9 @@ import pytest
 
 from pytest_deploycheck.config import Settings
 from pytest_deploycheck.fixtures import Record, not_configured, shared_rate_cap
-from pytest_deploycheck.health import HealthReport, latency_gate, probe
-from pytest_deploycheck.health_settings import HealthSettings
-from pytest_deploycheck.http_client import Exchange
+from pytest_deploycheck.health.probes import HealthReport, latency_gate, probe
+from pytest_deploycheck.health.settings import HealthSettings
+from pytest_deploycheck.net.http import Exchange
 
 pytestmark = pytest.mark.immediate
 

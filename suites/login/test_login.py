@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_deploycheck.artifacts import artifact_path
 from pytest_deploycheck.config import Settings, Target
+from pytest_deploycheck.core.artifacts import artifact_path
+from pytest_deploycheck.core.model import Secret
 from pytest_deploycheck.fixtures import Record, not_configured, redactor_of
-from pytest_deploycheck.http_client import make_client
-from pytest_deploycheck.login import (
+from pytest_deploycheck.login.flows import (
     FlowResult,
     api_flow,
     api_wrong_password_refused,
@@ -25,8 +25,8 @@ from pytest_deploycheck.login import (
     cookie_findings,
     wrong_password_refused,
 )
-from pytest_deploycheck.login_settings import LoginSettings
-from pytest_deploycheck.model import Secret
+from pytest_deploycheck.login.settings import LoginSettings
+from pytest_deploycheck.net.http import make_client
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser

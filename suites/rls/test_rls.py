@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from pytest_deploycheck import rls_rules
 from pytest_deploycheck.config import Settings, Target
-from pytest_deploycheck.db_rules import RuleResult
+from pytest_deploycheck.db.rules import RuleResult
 from pytest_deploycheck.fixtures import Record
-from pytest_deploycheck.rls_settings import RlsSettings
+from pytest_deploycheck.rls import rules as rls_rules
+from pytest_deploycheck.rls.settings import RlsSettings
 
 pytestmark = pytest.mark.immediate
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pytest_deploycheck.model import (
+from pytest_deploycheck.core.model import (
     CheckResult,
     Evidence,
     Finding,

@@ -10,10 +10,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pytest_deploycheck.db import fetch, run
-from pytest_deploycheck.db_rules import RuleResult
-from pytest_deploycheck.model import CouldNotCheck, Finding
-from pytest_deploycheck.rls_settings import OWNER_NAMES, RlsSettings
+from pytest_deploycheck.core.model import CouldNotCheck, Finding
+from pytest_deploycheck.db.rules import RuleResult
+from pytest_deploycheck.net.postgres import fetch, run
+from pytest_deploycheck.rls.settings import OWNER_NAMES, RlsSettings
 
 if TYPE_CHECKING:
     from psycopg import sql

@@ -11,12 +11,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pytest_deploycheck.model import CheckResult, Gate, Phase
-from pytest_deploycheck.redact import Redactor
-from pytest_deploycheck.signoff import Decision
+from pytest_deploycheck.core.model import CheckResult, Gate, Phase
+from pytest_deploycheck.core.redact import Redactor
+from pytest_deploycheck.signoff.engine import Decision
 
 SCHEMA_ID = "https://pytest-deploycheck.dev/schema/signoff-v1.json"
-SCHEMA_PATH = Path(__file__).with_name("signoff.schema.json")
+SCHEMA_PATH = Path(__file__).parent.parent / "signoff.schema.json"
 
 
 @dataclass(frozen=True)

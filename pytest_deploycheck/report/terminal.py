@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from pytest_deploycheck.model import Outcome, Phase
-from pytest_deploycheck.redact import one_line
-from pytest_deploycheck.signoff_json import SignOff
+from pytest_deploycheck.core.model import Outcome, Phase
+from pytest_deploycheck.core.redact import one_line
+from pytest_deploycheck.signoff.document import SignOff
 
 _COLUMNS = [outcome.value for outcome in Outcome]
 

@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pytest_deploycheck.model import CouldNotCheck
+from pytest_deploycheck.core.model import CouldNotCheck
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Playwright

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_deploycheck.suite_settings import parse_table
+from pytest_deploycheck.core.settings_table import parse_table
 
 SENSITIVE = (
     "password",

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pytest_deploycheck.config import DbSettings
-from pytest_deploycheck.model import CouldNotCheck
+from pytest_deploycheck.core.model import CouldNotCheck
 
 if TYPE_CHECKING:
     import psycopg

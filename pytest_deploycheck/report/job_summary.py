@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_deploycheck.redact import markdown_text as md
+from pytest_deploycheck.core.redact import markdown_text as md
 
 OUTCOMES = ("passed", "failed", "error", "skipped")
 PHASES = ("immediate", "short_term", "standard", "extended")

@@ -10,7 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from pytest_deploycheck.window import Sample
+from pytest_deploycheck.window.judge import Sample
 
 FILE = "window-samples.jsonl"
 LAST_GO = "last-go-signoff.json"  # the baseline of the next window

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_deploycheck.suite_settings import optional_bool, parse_table
+from pytest_deploycheck.core.settings_table import optional_bool, parse_table
 
 MODES = ("browser", "api")
 API_KINDS = ("form", "token")

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_deploycheck.model import CheckResult, Gate
-from pytest_deploycheck.window import Sample, WindowPolicy, judge
-from pytest_deploycheck.window_state import WindowState
+from pytest_deploycheck.core.model import CheckResult, Gate
+from pytest_deploycheck.window.judge import Sample, WindowPolicy, judge
+from pytest_deploycheck.window.state import WindowState
 
 if TYPE_CHECKING:
-    from pytest_deploycheck.signoff_session import SignOffSession
+    from pytest_deploycheck.session import SignOffSession
 
 
 class WatchWindow:
@@ -120,8 +120,8 @@ class WatchWindow:
 
     def finish(self, signoff_path: Path, verdict_go: bool) -> Path | None:
         """Keep a GO sign-off as the next window's baseline; draw the window's chart."""
-        from pytest_deploycheck.window_chart import draw
-        from pytest_deploycheck.window_state import LAST_GO
+        from pytest_deploycheck.window.chart import draw
+        from pytest_deploycheck.window.state import LAST_GO
 
         if verdict_go and signoff_path.exists():
             (self.state.path.parent / LAST_GO).write_bytes(signoff_path.read_bytes())

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from pytest_deploycheck.config import HttpSettings
-from pytest_deploycheck.health_settings import Endpoint, HealthSettings
-from pytest_deploycheck.http_client import Exchange, exchange_of, make_async_client
-from pytest_deploycheck.model import Gate
-from pytest_deploycheck.rate_limit import RateLimiter, SharedRateLimiter
-from pytest_deploycheck.stats import percentile
+from pytest_deploycheck.core.model import Gate
+from pytest_deploycheck.core.stats import percentile
+from pytest_deploycheck.health.settings import Endpoint, HealthSettings
+from pytest_deploycheck.net.http import Exchange, exchange_of, make_async_client
+from pytest_deploycheck.net.rate_limit import RateLimiter, SharedRateLimiter
 
 if TYPE_CHECKING:
     import httpx

@@ -6,8 +6,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
-from pytest_deploycheck.model import NOT_CONFIGURED, CheckResult, Gate, Outcome, Phase, Severity
-from pytest_deploycheck.stats import samples_needed, wilson_interval
+from pytest_deploycheck.core.model import (
+    NOT_CONFIGURED,
+    CheckResult,
+    Gate,
+    Outcome,
+    Phase,
+    Severity,
+)
+from pytest_deploycheck.core.stats import samples_needed, wilson_interval
 
 
 class Verdict(str, Enum):

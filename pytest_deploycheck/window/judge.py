@@ -14,8 +14,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from pytest_deploycheck.model import Gate
-from pytest_deploycheck.stats import samples_needed, wilson_interval
+from pytest_deploycheck.core.model import Gate
+from pytest_deploycheck.core.stats import samples_needed, wilson_interval
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}

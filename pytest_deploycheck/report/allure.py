@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pytest_deploycheck.redact import markdown_text as md
+from pytest_deploycheck.core.redact import markdown_text as md
 
 _TYPES = {
     "text/plain": "TEXT",
@@ -118,7 +118,7 @@ class AllureLabels:
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         import allure
 
-        from pytest_deploycheck.signoff_session import IDENTITY
+        from pytest_deploycheck.session import IDENTITY
 
         identity = item.stash.get(IDENTITY, None)
         if identity is None:
@@ -147,7 +147,7 @@ class AllureLabels:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Any:
         """A failed check also carries a short "why it failed" with the runbook's remedy."""
-        from pytest_deploycheck.signoff_session import IDENTITY
+        from pytest_deploycheck.session import IDENTITY
 
         try:
             return (yield)
@@ -160,7 +160,7 @@ class AllureLabels:
 
 def why_it_failed(identity: dict[str, str], exc: BaseException) -> str:
     """What the failure means for the deployment and what the runbook says to do."""
-    from pytest_deploycheck.model import CouldNotCheck
+    from pytest_deploycheck.core.model import CouldNotCheck
 
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if isinstance(exc, CouldNotCheck) or not isinstance(

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_deploycheck.db import deparsed, fetch, run
-from pytest_deploycheck.db_settings import DbSuiteSettings
-from pytest_deploycheck.model import CouldNotCheck, Finding, Gate
+from pytest_deploycheck.core.model import CouldNotCheck, Finding, Gate
+from pytest_deploycheck.db.settings import DbSuiteSettings
+from pytest_deploycheck.net.postgres import deparsed, fetch, run
 
 if TYPE_CHECKING:
     from psycopg import sql

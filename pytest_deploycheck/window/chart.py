@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from importlib.util import find_spec
 from pathlib import Path
 
-from pytest_deploycheck.window import Sample, WindowPolicy
+from pytest_deploycheck.window.judge import Sample, WindowPolicy
 
 
 def draw(

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
-from pytest_deploycheck.artifacts import artifact_path
-from pytest_deploycheck.http_client import Exchange, exchange_of
-from pytest_deploycheck.login_settings import LoginSettings
-from pytest_deploycheck.model import Finding
-from pytest_deploycheck.redact import Redactor
-from pytest_deploycheck.scrub import scrub_zip
+from pytest_deploycheck.core.artifacts import artifact_path
+from pytest_deploycheck.core.model import Finding
+from pytest_deploycheck.core.redact import Redactor
+from pytest_deploycheck.core.scrub import scrub_zip
+from pytest_deploycheck.login.settings import LoginSettings
+from pytest_deploycheck.net.http import Exchange, exchange_of
 
 if TYPE_CHECKING:
     import httpx

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from fnmatch import fnmatchcase
 
-from pytest_deploycheck.model import Phase, Severity
+from pytest_deploycheck.core.model import Phase, Severity
 
 # The runbook's user smoke tests run first and a failure there rolls back.
 DEFAULT_PHASE_SEVERITY = {

@@ -18,15 +18,15 @@ from typing import Any
 
 import pytest
 
-from pytest_deploycheck.allure_report import write_run_files, write_signoff_result
-from pytest_deploycheck.check_identity import default_id, default_suite, severity_for
 from pytest_deploycheck.config import Settings
+from pytest_deploycheck.core.identity import default_id, default_suite, severity_for
+from pytest_deploycheck.core.model import CouldNotCheck, Phase
 from pytest_deploycheck.fixtures import PROBLEMS, RATE_FILE, RECORD, redactor_of
-from pytest_deploycheck.model import CouldNotCheck, Phase
-from pytest_deploycheck.results import ResultBook
-from pytest_deploycheck.signoff import Run, Verdict, decide, override
-from pytest_deploycheck.signoff_json import SignOff, write
-from pytest_deploycheck.summary import lines
+from pytest_deploycheck.report.allure import write_run_files, write_signoff_result
+from pytest_deploycheck.report.terminal import lines
+from pytest_deploycheck.signoff.document import SignOff, write
+from pytest_deploycheck.signoff.engine import Run, Verdict, decide, override
+from pytest_deploycheck.signoff.results import ResultBook
 
 IDENTITY = pytest.StashKey[dict[str, str]]()
 _PHASES = [phase.value for phase in Phase]
@@ -66,7 +66,7 @@ class SignOffSession:
         the rate-cap file, the SIGTERM handler."""
         allure_dir = getattr(self.config.option, "allure_report_dir", None)
         if allure_dir and not self.is_worker and Path(allure_dir).is_dir():
-            from pytest_deploycheck.scrub import scrub_directory
+            from pytest_deploycheck.core.scrub import scrub_directory
 
             scrub_directory(Path(allure_dir), self.redact)
         if self._rate_dir is not None:
@@ -202,7 +202,7 @@ class SignOffSession:
             return None
         if self.config.pluginmanager.has_plugin("dsession"):
             raise pytest.UsageError("deploycheck: a watch window runs in one process; drop -n")
-        from pytest_deploycheck.watch import WatchWindow
+        from pytest_deploycheck.window.watch import WatchWindow
 
         self.window = WatchWindow(self, session)
         self.window.run()
@@ -263,7 +263,7 @@ class SignOffSession:
         write_signoff_result(self.config, document, files)
         write_run_files(self.config, document, dict(os.environ))
         if os.environ.get("GITHUB_STEP_SUMMARY"):
-            from pytest_deploycheck.job_summary import append, markdown
+            from pytest_deploycheck.report.job_summary import append, markdown
 
             append(os.environ["GITHUB_STEP_SUMMARY"], markdown(document, [p for p, _ in files]))
         hook.pytest_deploycheck_signoff(config=self.config, signoff=self.signoff)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from pytest_deploycheck.redact import MASK, Redactor
+from pytest_deploycheck.core.redact import MASK, Redactor
 
 
 def scrub_directory(directory: Path, redact: Redactor) -> int:

@@ -1,0 +1,1 @@
+"""The db suite: read-only database checks, their settings and their catalogue."""

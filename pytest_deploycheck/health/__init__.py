@@ -1,0 +1,1 @@
+"""The health suite: concurrent HTTP probes, their settings and their catalogue."""

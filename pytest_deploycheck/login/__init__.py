@@ -1,0 +1,1 @@
+"""The login suite: browser and HTTP login flows, their settings and their catalogue."""

@@ -1,0 +1,1 @@
+"""Writers for people: the terminal summary, the job summary, Allure results."""

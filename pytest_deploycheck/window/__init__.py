@@ -1,0 +1,1 @@
+"""Watch windows: the judgement of their samples, the samples on disk, the chart, the loop."""
