@@ -18,7 +18,8 @@ from examples.demo_app.database import open_database
 from examples.demo_app.faults import Faults
 from pytest_deploycheck.config import DbSettings
 from pytest_deploycheck.net.postgres import connect_readonly
-from pytest_deploycheck.rls import rules as rls_rules
+from pytest_deploycheck.rls import probes as rls_probes
+from pytest_deploycheck.rls import rules
 from pytest_deploycheck.rls.settings import RlsSettings
 
 ADMIN = os.environ.get("TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -45,15 +46,15 @@ def measure(tables: int) -> tuple[float, float]:
             conn.execute("ANALYZE")
         conn = connect_readonly(database.checker_url, DbSettings(statement_timeout_ms=60000))
         settings = RlsSettings(public_tables=("public.announcements",))
-        schemas, _ = rls_rules.exposed_schemas(conn, settings)
+        schemas, _ = rules.exposed_schemas(conn, settings)
         start = time.perf_counter()
-        for rule in rls_rules.STATIC_RULES.values():
+        for rule in rules.STATIC_RULES.values():
             rule(conn, settings, schemas)
             conn.rollback()
         static = time.perf_counter() - start
         start = time.perf_counter()
-        rls_rules.read_probes(conn, settings, schemas)
-        rls_rules.write_probes(conn, settings, schemas)
+        rls_probes.read_probes(conn, settings, schemas)
+        rls_probes.write_probes(conn, settings, schemas)
         probes = time.perf_counter() - start
         conn.close()
         return static, probes

@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pytest_deploycheck.core.phases import Phase
 from pytest_deploycheck.core.redact import markdown_text as md
 from pytest_deploycheck.core.redact import one_line
 from pytest_deploycheck.signoff.document import SCHEMA_ID, read, write
@@ -44,7 +45,9 @@ def merge(documents: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
         "reasons": [f"{r} (from {source})" for source, d in documents for r in d["reasons"]],
         "advisories": [f"{a} (from {source})" for source, d in documents for a in d["advisories"]],
         "target": {**first["target"], "name": ", ".join(names)},
-        "phases": sorted({p for _, d in documents for p in d["phases"]}, key=_PHASES.index),
+        "phases": sorted(
+            {p for _, d in documents for p in d["phases"]}, key=lambda p: Phase(p).rank
+        ),
         "started_at": min(d["started_at"] for _, d in documents),
         "finished_at": max(d["finished_at"] for _, d in documents),
         "checks": [
@@ -56,9 +59,6 @@ def merge(documents: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
             {**g, "name": f"{source}: {g['name']}"} for source, d in documents for g in d["gates"]
         ],
     }
-
-
-_PHASES = ["immediate", "short_term", "standard", "extended"]
 
 
 def show(document: dict[str, Any]) -> str:

@@ -14,9 +14,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pytest_deploycheck.core.model import Phase, Secret, Severity
-from pytest_deploycheck.core.options import CONFIG_FILE, ENV_PREFIX, OPTION_NAMES
-from pytest_deploycheck.signoff.engine import Policy
+from pytest_deploycheck.core.durations import parse_duration
+from pytest_deploycheck.core.model import Secret, Severity
+from pytest_deploycheck.core.options import (
+    CONFIG_FILE,
+    ENV_PREFIX,
+    LAST_GO,
+    OPTION_NAMES,
+    STATE_DIR,
+)
+from pytest_deploycheck.core.phases import Phase
+from pytest_deploycheck.core.policy import Policy
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -84,7 +92,7 @@ class Settings:
     artifacts_dir: str = DEFAULT_ARTIFACTS
     window_s: float | None = None  # a watch window's length; None runs the checks once
     interval_s: float = 30.0
-    state_dir: str = "deploycheck-state"
+    state_dir: str = STATE_DIR
     allow_destructive: bool = False
     default_phase: Phase = Phase.IMMEDIATE
     phase_severity: Mapping[Phase, Severity] = field(default_factory=dict)
@@ -196,7 +204,6 @@ def resolve(
         sources["signoff"] = signoff[1]
 
     suites_settings = _merge_suites(suite_defaults, target_table.get("suites", {}))
-    _check_suite_settings(suites_settings, label, target_name)
     target = Target(
         name=target_name,
         base_url=values.get("base_url"),
@@ -220,7 +227,7 @@ def resolve(
             else None
         ),
         interval_s=_seconds(interval[0], "--deploy-interval") if interval else 30.0,
-        state_dir=str(base / (state[0] if state else "deploycheck-state")),
+        state_dir=str(base / (state[0] if state else STATE_DIR)),
         allow_destructive=bool(destructive and _truthy(destructive[0])),
         default_phase=_parsed(table, "default_phase", Phase.parse, label) or Phase.IMMEDIATE,
         phase_severity=_phase_severity(table.get("phase_severity", {}), label),
@@ -388,27 +395,6 @@ def _merge_suites(
     return {name: {**defaults.get(name, {}), **overrides.get(name, {})} for name in names}
 
 
-def _check_suite_settings(suites: Mapping[str, Mapping[str, Any]], label: str, target: str) -> None:
-    """The prebuilt suites' settings are checked before the run, not when a check needs them."""
-    from pytest_deploycheck.db.settings import DbSuiteSettings
-    from pytest_deploycheck.health.settings import HealthSettings
-    from pytest_deploycheck.login.settings import LoginSettings
-    from pytest_deploycheck.rls.settings import RlsSettings
-
-    parsers: dict[str, Callable[[Mapping[str, Any]], object]] = {
-        "db": DbSuiteSettings.parse,
-        "health": HealthSettings.parse,
-        "login": LoginSettings.parse,
-        "rls": RlsSettings.parse,
-    }
-    for name, table in suites.items():
-        if name in parsers:
-            try:
-                parsers[name](table)
-            except ValueError as exc:
-                raise ConfigError(f"{label}: suite {name} of target {target}: {exc}") from None
-
-
 def _split(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
@@ -457,8 +443,6 @@ def _baseline(path: Path) -> dict[str, float]:
 
 
 def _seconds(text: str, what: str) -> float:
-    from pytest_deploycheck.window.judge import parse_duration
-
     try:
         seconds = parse_duration(text)
     except ValueError as exc:
@@ -471,28 +455,24 @@ def _seconds(text: str, what: str) -> float:
 def _window(text: str, phases: str | None, configured: Mapping[str, str]) -> float:
     """``--deploy-window``: a duration, or ``auto`` for the one selected phase's window
     (``[windows]`` in the config, else the runbook's 30 min, 2 h, 24 h)."""
-    from pytest_deploycheck.window.judge import DEFAULT_WINDOWS
-
     if text.strip() != "auto":
         return _seconds(text, "--deploy-window")
     selected = _parse_list(phases, Phase.parse) if phases else ()
-    if len(selected) != 1 or selected[0].value not in DEFAULT_WINDOWS:
-        raise ConfigError(
-            "--deploy-window=auto needs one of short_term, standard, extended in --deploy-phase"
-        )
+    window_s = selected[0].window_s if len(selected) == 1 else None
+    if window_s is None:
+        watched = ", ".join(p.value for p in Phase if p.window_s)
+        raise ConfigError(f"--deploy-window=auto needs one of {watched} in --deploy-phase")
     phase = selected[0].value
     if phase in configured:
         return _seconds(configured[phase], f"windows.{phase}")
-    return DEFAULT_WINDOWS[phase]
+    return window_s
 
 
 def _last_go(
     base: Path, state: tuple[Any, str] | None, window: tuple[Any, str] | None
 ) -> dict[str, float]:
     """A watch window without --deploy-baseline compares with the last GO window's sign-off."""
-    from pytest_deploycheck.window.state import LAST_GO
-
-    kept = base / (state[0] if state else "deploycheck-state") / LAST_GO
+    kept = base / (state[0] if state else STATE_DIR) / LAST_GO
     return _baseline(kept) if window and kept.exists() else {}
 
 

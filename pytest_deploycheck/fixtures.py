@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
@@ -17,15 +17,16 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
     from pytest_deploycheck.config import Settings, Target
+    from pytest_deploycheck.core.catalogue import Check
     from pytest_deploycheck.core.model import Evidence, Finding, Gate
     from pytest_deploycheck.core.redact import Redactor
+    from pytest_deploycheck.core.result import Result
 
 SETTINGS = pytest.StashKey["Settings"]()
 RECORD = pytest.StashKey["Record"]()
 PROBLEMS = pytest.StashKey[list[str]]()
-
-
 REDACTOR = pytest.StashKey["Redactor"]()
+IDENTITY = pytest.StashKey[dict[str, str]]()  # a check's id, suite, phase and severity
 
 
 def redactor_of(config: pytest.Config) -> Redactor:
@@ -45,11 +46,13 @@ def settings_of(config: pytest.Config) -> Settings:
     """The run's settings, resolved once; a bad configuration is a usage error."""
     settings = config.stash.get(SETTINGS, None)
     if settings is None:
+        from pytest_deploycheck.bundled import check_suite_settings
         from pytest_deploycheck.config import ConfigError, resolve
 
         options = {key: getattr(config.option, dest(key), None) for key in OPTION_NAMES}
         try:
             settings = resolve(options, os.environ, config.rootpath, config.invocation_params.dir)
+            check_suite_settings(settings)
         except ConfigError as exc:
             raise pytest.UsageError(f"deploycheck: {exc}") from None
         config.stash[SETTINGS] = settings
@@ -62,9 +65,10 @@ EVIDENCE_LIMIT = 16 * 1024  # characters kept of one piece of evidence
 class Record:
     """What a check records besides its outcome: findings, gates, evidence, flakiness."""
 
-    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+    def __init__(self, config: pytest.Config, settings: Settings, check_id: str = "") -> None:
         self._config = config
         self._settings = settings
+        self._check_id = check_id
         self.findings: list[Finding] = []
         self.gates: list[Gate] = []
         self.evidence: list[Evidence] = []
@@ -116,6 +120,55 @@ class Record:
         gate = error_rate_gate(name, errors, total, self._settings.policy)
         self.gates.append(gate)
         return gate
+
+    def conclude(self, result: Result) -> None:
+        """End the check with what a rule concluded: its findings, gates, evidence and files
+        recorded, then a skip when it does not apply, a failure with its reason code (and the
+        catalogue's fix for it), or a pass."""
+        from pytest_deploycheck.bundled import CATALOGUE
+
+        self.findings += result.findings
+        self.gates += result.gates
+        for item in result.evidence:
+            self.attach(item.name, item.text, item.content_type)
+        for path in result.files:
+            self.attach_file(path, FILE_TYPES.get(path.suffix, "application/octet-stream"))
+        self.flaky_because = result.flaky
+        fixes = {
+            f"- {found.rule}: {declared.fix}"
+            for found in result.findings
+            if (declared := CATALOGUE.code(self._check_id, found.rule)) and declared.fix
+        }
+        if fixes:
+            self.attach("how to fix", "\n".join(sorted(fixes)), "text/markdown")
+        if result.skip is not None:
+            pytest.skip(result.skip)
+        if result.problem is not None:
+            name, message = result.problem
+            code = CATALOGUE.code(self._check_id, name)
+            fix = f". Fix: {code.fix}" if code and code.fix else ""
+            pytest.fail(f"[{name}] {message}{fix}", pytrace=False)
+
+
+FILE_TYPES = {".png": "image/png", ".zip": "application/zip"}
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def marks(check: Check) -> list[pytest.MarkDecorator]:
+    """The marks a bundled check carries: its phases and its catalogue identity."""
+    phases = [getattr(pytest.mark, phase.value) for phase in check.phases]
+    return [*phases, pytest.mark.deploy_check(id=check.id, severity=check.severity.value)]
+
+
+def catalogued(check: Check) -> Callable[[F], F]:
+    """Mark a bundled check's test function from its catalogue entry."""
+
+    def apply(function: F) -> F:
+        for mark in marks(check):
+            function = mark(function)
+        return function
+
+    return apply
 
 
 RATE_FILE = "deploycheck_rate_file"  # in xdist's workerinput
@@ -209,7 +262,8 @@ def db(deploy_db_connection: psycopg.Connection[Any]) -> Iterator[psycopg.Connec
 @pytest.fixture
 def deploy_record(request: pytest.FixtureRequest, deploy_settings: Settings) -> Record:
     """Record findings and measured gates; they go into the sign-off with the check's result."""
-    record = Record(request.config, deploy_settings)
+    identity = request.node.stash.get(IDENTITY, {})
+    record = Record(request.config, deploy_settings, identity.get("id", ""))
     request.node.stash[RECORD] = record
     return record
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_deploycheck.core.options import CONFIG_FILE, ENV_PREFIX, OPTION_NAMES, dest
+from pytest_deploycheck.core.options import CONFIG_FILE, ENV_PREFIX, OPTION_NAMES, STATE_DIR, dest
+from pytest_deploycheck.core.phases import NAMES, Phase
 from pytest_deploycheck.fixtures import (
     SETTINGS,
     base_url,
@@ -39,12 +40,6 @@ __all__ = [
 ]
 
 SESSION_PLUGIN = "deploycheck-session"
-PHASE_MARKERS = {
-    "immediate": "0-5 min after the deploy",
-    "short_term": "5-30 min after the deploy",
-    "standard": "30 min-2 h after the deploy",
-    "extended": "2-24 h after the deploy",
-}
 
 
 def bundled_suites_dir() -> Path:
@@ -79,7 +74,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "version": ("VERSION", "Version the target is expected to run"),
         "phase": (
             "PHASES",
-            "Run only these phases, comma-separated: immediate, short_term, standard, extended",
+            f"Run only these phases, comma-separated: {NAMES}",
         ),
         "suites": ("SUITES", "Prebuilt suites to run, comma-separated, or 'all'"),
         "signoff": ("PATH", "Where to write the sign-off JSON (default deploycheck-signoff.json)"),
@@ -92,7 +87,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "interval": ("DURATION", "Time between the rounds of a watch window (default 30s)"),
         "state": (
             "DIR",
-            "Where a watch window keeps its samples, to resume (default deploycheck-state)",
+            f"Where a watch window keeps its samples, to resume (default {STATE_DIR})",
         ),
     }
     for key, (metavar, text) in helps.items():
@@ -110,8 +105,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    for name, window in PHASE_MARKERS.items():
-        config.addinivalue_line("markers", f"{name}: validation phase, {window}")
+    for phase in Phase:
+        config.addinivalue_line("markers", f"{phase.value}: validation phase, {phase.span}")
     config.addinivalue_line(
         "markers",
         "deploy_check(id=None, severity=None, suite=None): a check's stable id, severity "

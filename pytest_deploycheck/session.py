@@ -20,16 +20,14 @@ import pytest
 
 from pytest_deploycheck.config import Settings
 from pytest_deploycheck.core.identity import default_id, default_suite, severity_for
-from pytest_deploycheck.core.model import CouldNotCheck, Phase
-from pytest_deploycheck.fixtures import PROBLEMS, RATE_FILE, RECORD, redactor_of
+from pytest_deploycheck.core.model import CouldNotCheck
+from pytest_deploycheck.core.phases import Phase
+from pytest_deploycheck.fixtures import IDENTITY, PROBLEMS, RATE_FILE, RECORD, redactor_of
 from pytest_deploycheck.report.allure import write_run_files, write_signoff_result
 from pytest_deploycheck.report.terminal import lines
 from pytest_deploycheck.signoff.document import SignOff, write
 from pytest_deploycheck.signoff.engine import Run, Verdict, decide, override
 from pytest_deploycheck.signoff.results import ResultBook
-
-IDENTITY = pytest.StashKey[dict[str, str]]()
-_PHASES = [phase.value for phase in Phase]
 
 
 class SignOffSession:
@@ -97,8 +95,8 @@ class SignOffSession:
 
     def _phase_of(self, item: pytest.Item) -> Phase | None:
         marked = sorted(
-            {Phase(m.name) for m in item.iter_markers() if m.name in _PHASES},
-            key=_PHASE_RANK.__getitem__,
+            {Phase(m.name) for m in item.iter_markers() if m.name in _PHASE_NAMES},
+            key=lambda phase: phase.rank,
         )
         if not marked:
             marked = [self.settings.default_phase]
@@ -295,7 +293,7 @@ class SignOffSession:
             terminalreporter.line(f"window chart written to {self.chart}")
 
 
-_PHASE_RANK = {phase: rank for rank, phase in enumerate(Phase)}
+_PHASE_NAMES = {phase.value for phase in Phase}
 
 
 def _kind(call: pytest.CallInfo[None]) -> str | None:

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from pytest_deploycheck.bundled import check_suite_settings
 from pytest_deploycheck.config import ConfigError, resolve
-from pytest_deploycheck.core.model import Phase, Secret, Severity
+from pytest_deploycheck.core.model import Secret, Severity
+from pytest_deploycheck.core.phases import Phase
 
 CONFIG = """
 default_target = "staging"
@@ -202,10 +204,11 @@ def test_health_suite_settings_are_checked_up_front(tmp_path: Path) -> None:
     text = (
         '[targets.p]\nbase_url = "http://h"\n[targets.p.suites.health]\nburst_requests = "many"\n'
     )
+    settings = settle(tmp_path, text, {"target": "p"})
     with pytest.raises(
         ConfigError, match="suite health of target p: burst_requests must be a whole number"
     ):
-        settle(tmp_path, text, {"target": "p"})
+        check_suite_settings(settings)
 
 
 def test_baseline_figures_are_read_from_an_earlier_signoff(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from psycopg import sql
 
 from pytest_deploycheck.config import DbSettings
 from pytest_deploycheck.net.postgres import connect_readonly
-from pytest_deploycheck.rls import rules as rls_rules
+from pytest_deploycheck.rls import probes, rules
 from pytest_deploycheck.rls.settings import RlsSettings
 from tests.conftest import SignOffReader
 
@@ -25,29 +25,25 @@ def findings(
 ) -> list[tuple[str, str]]:
     conn = connect_readonly(supa["checker"], DbSettings())
     try:
-        schemas, _ = rls_rules.exposed_schemas(conn, settings)
+        schemas, _ = rules.exposed_schemas(conn, settings)
         return [(f.rule, f.object) for f in rule(conn, settings, schemas).findings]
     finally:
         conn.close()
 
 
-ALL = [*rls_rules.STATIC_RULES.values(), rls_rules.read_probes, rls_rules.write_probes]
+ALL = {**rules.STATIC_RULES, "read_probes": probes.read_probes, "write_probes": probes.write_probes}
 
 
 def test_clean_schema_has_no_findings(supa: dict[str, Any]) -> None:
     conn = connect_readonly(supa["checker"], DbSettings())
     try:
-        schemas, missing = rls_rules.exposed_schemas(conn, SETTINGS)
+        schemas, missing = rules.exposed_schemas(conn, SETTINGS)
         assert (schemas, missing) == (["public"], [])
-        found = {
-            rule.__name__ if hasattr(rule, "__name__") else str(rule): rule(
-                conn, SETTINGS, schemas
-            ).findings
-            for rule in ALL
-        }
+        found = {name: rule(conn, SETTINGS, schemas).findings for name, rule in ALL.items()}
     finally:
         conn.close()
-    assert {k: v for k, v in found.items() if v} == {}
+    assert len(found) == len(rules.STATIC_RULES) + 2  # every rule and both probes ran
+    assert {name: findings for name, findings in found.items() if findings} == {}
 
 
 def test_exposed_schemas_setting_missing_is_reported(supa: dict[str, Any]) -> None:
@@ -58,7 +54,7 @@ def test_exposed_schemas_setting_missing_is_reported(supa: dict[str, Any]) -> No
     )
     conn = connect_readonly(supa["checker"], DbSettings())
     try:
-        schemas, missing = rls_rules.exposed_schemas(conn, SETTINGS)
+        schemas, missing = rules.exposed_schemas(conn, SETTINGS)
     finally:
         conn.close()
     assert schemas == ["public"]
@@ -196,14 +192,14 @@ def test_static_rule_fires(
     supa: dict[str, Any], rule: str, defect: str, expected: list[tuple[str, str]]
 ) -> None:
     supa["admin"].execute(defect)
-    assert findings(supa, rls_rules.STATIC_RULES[rule]) == expected
+    assert findings(supa, rules.STATIC_RULES[rule]) == expected
 
 
 def test_api_role_that_bypasses_rls(supa: dict[str, Any]) -> None:
     # Roles belong to the whole server: the change is seen inside one transaction only.
     with psycopg.connect(supa["checker"].replace("user=deploycheck", "user=postgres")) as conn:
         conn.execute("ALTER ROLE authenticated BYPASSRLS")
-        result = rls_rules.api_role_privileges(conn, SETTINGS, ["public"])
+        result = rules.api_role_privileges(conn, SETTINGS, ["public"])
         conn.rollback()
     assert [(f.rule, f.object) for f in result.findings] == [
         ("api_role_bypasses_rls", "authenticated")
@@ -215,9 +211,9 @@ def test_allow_list_keeps_public_tables_quiet(supa: dict[str, Any]) -> None:
         "ALTER TABLE announcements ADD COLUMN author_id uuid REFERENCES auth.users (id);"
         "CREATE POLICY announcements_anon ON announcements FOR SELECT TO anon USING (true)"
     )
-    assert findings(supa, rls_rules.anon_policy_always_true) == []
+    assert findings(supa, rules.anon_policy_always_true) == []
     strict = RlsSettings()
-    assert findings(supa, rls_rules.anon_policy_always_true, strict) == [
+    assert findings(supa, rules.anon_policy_always_true, strict) == [
         ("anon_policy_always_true", "public.announcements.announcements_anon"),
         ("anon_policy_always_true", "public.announcements.announcements_read_all"),
     ]
@@ -245,14 +241,14 @@ def test_read_probes_fire(
     supa: dict[str, Any], defect: str, expected: set[tuple[str, str]]
 ) -> None:
     supa["admin"].execute(defect)
-    assert set(findings(supa, rls_rules.read_probes)) == expected
+    assert set(findings(supa, probes.read_probes)) == expected
 
 
 def test_read_probe_findings_say_how_to_reproduce(supa: dict[str, Any]) -> None:
     supa["admin"].execute("CREATE POLICY notes_debug ON notes FOR SELECT USING (true)")
     conn = connect_readonly(supa["checker"], DbSettings())
     try:
-        [finding] = rls_rules.read_probes(conn, SETTINGS, ["public"]).findings
+        [finding] = probes.read_probes(conn, SETTINGS, ["public"]).findings
     finally:
         conn.close()
     steps = finding.message.split("Reproduce: ", 1)[1]
@@ -308,7 +304,7 @@ def test_write_probes_fire_and_change_nothing(
 ) -> None:
     supa["admin"].execute(policy)
     before = supa["admin"].execute("SELECT id, owner_id FROM notes ORDER BY id").fetchall()
-    assert set(findings(supa, rls_rules.write_probes)) == expected
+    assert set(findings(supa, probes.write_probes)) == expected
     assert supa["admin"].execute("SELECT id, owner_id FROM notes ORDER BY id").fetchall() == before
 
 
@@ -328,4 +324,4 @@ def test_suite_on_the_clean_schema_is_go(
     outcomes = {c["id"]: c["outcome"] for c in document["checks"]}
     assert outcomes.pop("rls.write_probes") == "skipped"  # production: only when allowed
     assert set(outcomes.values()) == {"passed"}
-    assert len(outcomes) == len(rls_rules.STATIC_RULES) + 2
+    assert len(outcomes) == len(rules.STATIC_RULES) + 2

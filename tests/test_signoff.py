@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_deploycheck.core.model import CheckResult, Gate, Outcome, Phase, Severity
-from pytest_deploycheck.signoff.engine import (
-    Policy,
-    Run,
-    Verdict,
-    decide,
-    error_rate_gate,
-    override,
-)
+from pytest_deploycheck.core.model import CheckResult, Gate, Outcome, Severity
+from pytest_deploycheck.core.phases import Phase
+from pytest_deploycheck.core.policy import Policy
+from pytest_deploycheck.signoff.engine import Run, Verdict, decide, error_rate_gate, override
 
 
 def check(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_deploycheck.window.judge import Sample, WindowPolicy, judge, parse_duration, sprt
+from pytest_deploycheck.core.durations import parse_duration
+from pytest_deploycheck.window.judge import Sample, WindowPolicy, judge, sprt
 
 POLICY = WindowPolicy()
 

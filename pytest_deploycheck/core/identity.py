@@ -5,15 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from fnmatch import fnmatchcase
 
-from pytest_deploycheck.core.model import Phase, Severity
-
-# The runbook's user smoke tests run first and a failure there rolls back.
-DEFAULT_PHASE_SEVERITY = {
-    Phase.IMMEDIATE: Severity.CRITICAL,
-    Phase.SHORT_TERM: Severity.MAJOR,
-    Phase.STANDARD: Severity.MAJOR,
-    Phase.EXTENDED: Severity.MAJOR,
-}
+from pytest_deploycheck.core.model import Severity
+from pytest_deploycheck.core.phases import Phase
 
 
 def default_suite(module_stem: str, bundled_suite: str | None) -> str:
@@ -40,4 +33,4 @@ def severity_for(
     for pattern, severity in overrides:
         if fnmatchcase(check_id, pattern):
             return severity
-    return phase_severity.get(phase, DEFAULT_PHASE_SEVERITY[phase])
+    return phase_severity.get(phase, phase.severity)

@@ -1,28 +1,14 @@
-"""What a check found: phases, severities, outcomes, findings, gates and secrets."""
+"""What a check found: severities, outcomes, findings, gates, evidence and secrets."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import TYPE_CHECKING
 
-
-class Phase(str, Enum):
-    """The runbook's validation phases, in the order they run after a deploy."""
-
-    IMMEDIATE = "immediate"  # 0-5 min
-    SHORT_TERM = "short_term"  # 5-30 min
-    STANDARD = "standard"  # 30 min-2 h
-    EXTENDED = "extended"  # 2-24 h
-
-    @classmethod
-    def parse(cls, name: str) -> Phase:
-        """Read a phase name; ``short-term`` and ``short_term`` are the same phase."""
-        try:
-            return cls(name.strip().lower().replace("-", "_"))
-        except ValueError:
-            choices = ", ".join(p.value for p in cls)
-            raise ValueError(f"unknown phase {name!r} (choose from {choices})") from None
+if TYPE_CHECKING:
+    from pytest_deploycheck.core.phases import Phase
 
 
 class Severity(str, Enum):

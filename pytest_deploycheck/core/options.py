@@ -1,8 +1,11 @@
-"""Names of the settings that come from the command line or the environment."""
+"""Names of the settings that come from the command line or the environment, and of the files
+they default to."""
 
 from __future__ import annotations
 
 CONFIG_FILE = "deploycheck.toml"
+STATE_DIR = "deploycheck-state"  # a watch window's samples and the last GO sign-off
+LAST_GO = "last-go-signoff.json"  # in STATE_DIR: the baseline of the next window
 ENV_PREFIX = "DEPLOYCHECK_"
 # setting -> command-line option; the environment variable is ENV_PREFIX + setting.upper()
 OPTION_NAMES = {

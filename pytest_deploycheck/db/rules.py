@@ -4,47 +4,39 @@ rule could not check, never that it passed."""
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_deploycheck.core.model import CouldNotCheck, Finding, Gate
+from pytest_deploycheck.core.result import Result
 from pytest_deploycheck.db.settings import DbSuiteSettings
-from pytest_deploycheck.net.postgres import deparsed, fetch, run
+from pytest_deploycheck.net.postgres import RuleResult, deparsed, fetch, run
 
 if TYPE_CHECKING:
     from psycopg import sql
 
-# Objects are named as PostgreSQL quotes them (``quote_ident``): exact and unambiguous,
-# whatever characters a name holds. Queries that compose SQL read the raw names beside them.
 
-
-@dataclass
-class RuleResult:
-    """What a rule found, the rows that prove it, and the gates it measured."""
-
-    rule: str
-    findings: list[Finding] = field(default_factory=list)
-    query: str = ""
-    columns: list[str] = field(default_factory=list)
-    rows: list[tuple[Any, ...]] = field(default_factory=list)
-    gates: list[Gate] = field(default_factory=list)
-    note: str = ""
-
-    def evidence(self, limit: int) -> str:
-        """The query and up to ``limit`` rows, as CSV."""
-        out = io.StringIO()
-        out.write(f"-- {self.query.strip()}\n")
-        writer = csv.writer(out)
-        writer.writerow(self.columns)
-        writer.writerows(self.rows[:limit])
-        if len(self.rows) > limit:
-            out.write(f"-- ... {len(self.rows) - limit} more rows\n")
-        return out.getvalue()
+def connectivity(conn: Any, settings: DbSuiteSettings) -> Result:
+    """The session is read-only, on PostgreSQL 12 or later, in recovery only when expected."""
+    _, rows = fetch(
+        conn,
+        "SELECT current_setting('server_version_num')::int, pg_is_in_recovery(),"
+        " current_setting('transaction_read_only')",
+    )
+    version_num, in_recovery, read_only = rows[0]
+    result = Result()  # the first unmet condition is the one reported
+    result.require(read_only == "on", "db-not-read-only", "the check session is not read-only")
+    result.require(
+        version_num >= 120000, "db-version", f"PostgreSQL {version_num} is older than 12"
+    )
+    result.require(
+        in_recovery == settings.expect_replica,
+        "db-recovery",
+        f"server in recovery is {in_recovery}, expected {settings.expect_replica}",
+    )
+    return result
 
 
 def _simple(
@@ -533,7 +525,9 @@ def migrations(conn: Any, settings: DbSuiteSettings, base: Path | None = None) -
     findings, status = judge_migrations(tool, rows, expected, settings.expected_latest)
     detail = "; ".join(f.message for f in findings[:3]) or f"{len(rows)} applied"
     gate = Gate("db.migrations", float(len(findings)), 0.0, status, f"{tool}: {detail}")
-    return RuleResult("migrations", findings, query, ["version", "failed"], rows, [gate], note=tool)
+    return RuleResult(
+        "migrations", findings, query, ["version", "failed"], rows, [gate], tool, "migrations"
+    )
 
 
 DETECT = """SELECT ARRAY(SELECT to_regclass(t) IS NOT NULL

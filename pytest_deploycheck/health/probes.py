@@ -239,16 +239,16 @@ def latency_gate(
     exchanges: list[Exchange],
     settings: HealthSettings,
     baseline: dict[str, float] | None = None,
-) -> tuple[Gate, str | None]:
+) -> tuple[Gate, tuple[str, str] | None]:
     """p95 of the successful samples against the budget and, when known, the baseline.
 
-    Returns the gate and, when it does not pass, the failure message.
+    Returns the gate and, when it does not pass, the reason code and message.
     """
     gate_name = f"latency.p95 {name}"
     times = [e.elapsed_s * 1000 for e in exchanges if not e.server_error]
     if not times:
         gate = Gate(gate_name, None, settings.latency_budget_ms, "hold", "no sample succeeded", 0)
-        return gate, f"[latency-unmeasured] {name}: no sample succeeded"
+        return gate, ("latency-unmeasured", f"{name}: no sample succeeded")
     p50, p95 = percentile(times, 50), percentile(times, 95)
     limit, why, code = settings.latency_budget_ms, "the budget", "latency-budget"
     earlier = (baseline or {}).get(gate_name)
@@ -258,9 +258,5 @@ def latency_gate(
     status = "pass" if p95 <= limit else "hold"
     detail = f"p50 {p50:.0f} ms, p95 {p95:.0f} ms over {len(times)} samples; limit: {why}"
     gate = Gate(gate_name, round(p95, 1), round(limit, 1), status, detail, len(times))
-    problem = (
-        None
-        if status == "pass"
-        else f"[{code}] {name}: p95 {p95:.0f} ms over {limit:.0f} ms ({why})"
-    )
-    return gate, problem
+    message = f"{name}: p95 {p95:.0f} ms over {limit:.0f} ms ({why})"
+    return gate, None if status == "pass" else (code, message)

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from pytest_deploycheck.core.artifacts import artifact_path
-from pytest_deploycheck.core.model import Finding
+from pytest_deploycheck.core.model import Evidence, Finding
 from pytest_deploycheck.core.redact import Redactor
+from pytest_deploycheck.core.result import Result
 from pytest_deploycheck.core.scrub import scrub_zip
 from pytest_deploycheck.login.settings import LoginSettings
 from pytest_deploycheck.net.http import Exchange, exchange_of
@@ -57,28 +58,52 @@ class FlowResult:
         if self.failure is None:
             self.failure = (code, message)
 
+    def result(self) -> Result:
+        """What the check concludes: the flow's first failure with the files, the page state
+        and the exchanges that show why; a pass keeps no evidence."""
+        if self.failure is None:
+            return Result()
+        page = [Evidence("page", self.page_state)] if self.page_state else []
+        exchanges = [exchange.evidence() for exchange in self.exchanges]
+        return Result(self.failure, evidence=[*page, *exchanges], files=list(self.artifacts))
+
+
+# The flags a session cookie must carry: (flag, code of its absence, needed on plain http).
+COOKIE_FLAGS = (
+    ("HttpOnly", "cookie-no-httponly", True),
+    ("SameSite", "cookie-no-samesite", True),
+    ("Secure", "cookie-no-secure", False),
+)
+
 
 def cookie_findings(
     cookies: list[SetCookie], https: bool, session_cookie: str | None
 ) -> list[Finding]:
     """HttpOnly, SameSite, and Secure on https, for the session cookie(s) set at login."""
     wanted = [c for c in cookies if session_cookie in (None, c.name)]
-    findings = []
-    for cookie in wanted:
-        missing = [
-            flag
-            for flag, needed in (("HttpOnly", True), ("SameSite", True), ("Secure", https))
-            if needed and flag.lower() not in cookie.attributes
-        ]
-        findings += [
-            Finding(f"cookie-no-{flag.lower()}", cookie.name, f"cookie {cookie.name} lacks {flag}")
-            for flag in missing
-        ]
+    findings = [
+        Finding(code, cookie.name, f"cookie {cookie.name} lacks {flag}")
+        for cookie in wanted
+        for flag, code, always in COOKIE_FLAGS
+        if (always or https) and flag.lower() not in cookie.attributes
+    ]
     if session_cookie and not wanted:
         findings.append(
             Finding("cookie-missing", session_cookie, f"login set no cookie {session_cookie}")
         )
     return findings
+
+
+def session_cookie(flow: FlowResult, https: bool, settings: LoginSettings) -> Result:
+    """The session cookie the login set carries the flags that keep it from scripts and other
+    sites."""
+    if not flow.cookies and not settings.session_cookie:
+        return Result(skip="login set no cookie (a token-based session?)")
+    findings = cookie_findings(flow.cookies, https, settings.session_cookie)
+    result = Result(findings=findings)
+    if findings:
+        result.fail("cookie-flags", "; ".join(f.message for f in findings))
+    return result
 
 
 # -- the browser flow -------------------------------------------------------------------------

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pytest_deploycheck.core.model import CouldNotCheck
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Playwright
+    from playwright.sync_api import Browser, BrowserContext, Playwright
 
 BROWSER_ENV = "DEPLOYCHECK_BROWSER"
 SYSTEM_BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -56,3 +58,13 @@ def launch(playwright: Playwright, explicit: str | None = None) -> Browser:
         return playwright.chromium.launch(executable_path=path, headless=True, args=LAUNCH_ARGS)
     except Exception as exc:  # Playwright raises its own Error for every launch failure
         raise CouldNotCheck(f"[no-browser] Chromium did not start: {exc}".splitlines()[0]) from None
+
+
+@contextmanager
+def fresh_context(browser: Browser) -> Iterator[BrowserContext]:
+    """A new browser context (cookies, storage) for one flow, closed after it."""
+    context = browser.new_context()
+    try:
+        yield context
+    finally:
+        context.close()

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from pytest_deploycheck import __version__
 from pytest_deploycheck.config import HttpSettings
+from pytest_deploycheck.core.model import Evidence
 
 if TYPE_CHECKING:
     import httpx
@@ -91,6 +92,10 @@ class Exchange:
         except ValueError:
             return None
         return data.get(name) if isinstance(data, dict) else None
+
+    def evidence(self) -> Evidence:
+        """The exchange as a piece of evidence, named after the request."""
+        return Evidence(f"{self.method} {self.url}", self.describe())
 
     def describe(self) -> str:
         """The exchange as evidence: credentials masked, body capped."""

@@ -8,11 +8,15 @@ through the extended query protocol, which runs exactly one statement per call.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pytest_deploycheck.config import DbSettings
-from pytest_deploycheck.core.model import CouldNotCheck
+from pytest_deploycheck.core.model import CouldNotCheck, Evidence, Finding, Gate
+from pytest_deploycheck.core.result import Result
 
 if TYPE_CHECKING:
     import psycopg
@@ -23,6 +27,49 @@ if TYPE_CHECKING:
 APPLICATION_NAME = "pytest-deploycheck"
 
 Params = Sequence[Any] | Mapping[str, Any] | None
+
+
+# Objects are named as PostgreSQL quotes them (``quote_ident``): exact and unambiguous, whatever
+# characters a name holds. Queries that compose SQL read the raw names beside them.
+
+
+@dataclass
+class RuleResult:
+    """What a rule found, the rows that prove it, and the gates it measured."""
+
+    rule: str
+    findings: list[Finding] = field(default_factory=list)
+    query: str = ""
+    columns: list[str] = field(default_factory=list)
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    gates: list[Gate] = field(default_factory=list)
+    note: str = ""
+    code: str | None = None  # the failure's reason code; default: the first finding's rule
+
+    def evidence(self, limit: int) -> str:
+        """The query and up to ``limit`` rows, as CSV."""
+        out = io.StringIO()
+        out.write(f"-- {self.query.strip()}\n")
+        writer = csv.writer(out)
+        writer.writerow(self.columns)
+        writer.writerows(self.rows[:limit])
+        if len(self.rows) > limit:
+            out.write(f"-- ... {len(self.rows) - limit} more rows\n")
+        return out.getvalue()
+
+    def result(self, limit: int) -> Result:
+        """The conclusion: a failure naming the objects found, the query and up to ``limit``
+        rows as CSV evidence, and the gates measured."""
+        result = Result(findings=list(self.findings), gates=list(self.gates))
+        if self.findings:
+            objects = sorted({found.object for found in self.findings})
+            named = ", ".join(objects[:5]) + (
+                f" and {len(objects) - 5} more" if objects[5:] else ""
+            )
+            first = self.findings[0]
+            result.fail(self.code or first.rule, f"{first.message} (objects: {named})")
+            result.evidence.append(Evidence(f"{self.rule}.csv", self.evidence(limit), "text/csv"))
+        return result
 
 
 def connect_readonly(dsn: str, settings: DbSettings) -> psycopg.Connection[tuple[object, ...]]:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from pytest_deploycheck.core.phases import Phase
 from pytest_deploycheck.core.redact import markdown_text as md
 
 _TYPES = {
@@ -104,7 +105,6 @@ def write_signoff_result(
 
 
 _SEVERITY = {"critical": "critical", "major": "normal", "minor": "minor"}
-_PHASE_ORDER = {"immediate": 1, "short_term": 2, "standard": 3, "extended": 4}
 
 
 class AllureLabels:
@@ -118,7 +118,7 @@ class AllureLabels:
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         import allure
 
-        from pytest_deploycheck.session import IDENTITY
+        from pytest_deploycheck.fixtures import IDENTITY
 
         identity = item.stash.get(IDENTITY, None)
         if identity is None:
@@ -131,7 +131,7 @@ class AllureLabels:
         )
         dynamic: Any = allure.dynamic  # allure-python is untyped
         dynamic.parent_suite(self.target)
-        dynamic.suite(f"{_PHASE_ORDER[phase]}. {phase}")
+        dynamic.suite(f"{Phase(phase).rank}. {phase}")
         dynamic.sub_suite(suite)
         dynamic.epic(self.target)
         dynamic.feature(phase)
@@ -147,7 +147,7 @@ class AllureLabels:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Any:
         """A failed check also carries a short "why it failed" with the runbook's remedy."""
-        from pytest_deploycheck.session import IDENTITY
+        from pytest_deploycheck.fixtures import IDENTITY
 
         try:
             return (yield)

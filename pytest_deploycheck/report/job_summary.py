@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pytest_deploycheck.core.phases import Phase
 from pytest_deploycheck.core.redact import markdown_text as md
 
 OUTCOMES = ("passed", "failed", "error", "skipped")
-PHASES = ("immediate", "short_term", "standard", "extended")
 
 
 def markdown(document: dict[str, Any], files: Sequence[Path] = ()) -> str:
@@ -32,7 +32,7 @@ def markdown(document: dict[str, Any], files: Sequence[Path] = ()) -> str:
     counts: Counter[tuple[str, str, str]] = Counter(
         (c["phase"], c["suite"], c["outcome"]) for c in document["checks"]
     )
-    rows = sorted({(p, s) for p, s, _ in counts}, key=lambda row: (PHASES.index(row[0]), row[1]))
+    rows = sorted({(p, s) for p, s, _ in counts}, key=lambda row: (Phase(row[0]).rank, row[1]))
     if rows:
         lines += [
             "",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from pytest_deploycheck.core.model import Outcome, Phase
+from pytest_deploycheck.core.model import Outcome
+from pytest_deploycheck.core.phases import Phase
 from pytest_deploycheck.core.redact import one_line
 from pytest_deploycheck.signoff.document import SignOff
 
@@ -41,4 +42,4 @@ def _table(signoff: SignOff) -> list[str]:
 
 
 def _row_order(row: tuple[str, str]) -> tuple[int, str]:
-    return list(Phase).index(Phase(row[0])), row[1]
+    return Phase(row[0]).rank, row[1]

@@ -4,19 +4,16 @@ always rolled back."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pytest_deploycheck.core.model import CouldNotCheck, Finding
-from pytest_deploycheck.db.rules import RuleResult
-from pytest_deploycheck.net.postgres import fetch, run
+from pytest_deploycheck.core.model import Finding
+from pytest_deploycheck.net.postgres import RuleResult, fetch
 from pytest_deploycheck.rls.settings import OWNER_NAMES, RlsSettings
 
 if TYPE_CHECKING:
-    from psycopg import sql
+    pass
 
 API_ROLES = ("anon", "authenticated")
 USES_USER = re.compile(r"auth\.(uid|jwt)\(\)")
@@ -220,8 +217,7 @@ ORDER BY 1""",
 )
 
 
-def _definer(role: str) -> Callable[[Any, RlsSettings, list[str]], RuleResult]:
-    rule = f"{role}_security_definer_function_executable"
+def _definer(rule: str, role: str) -> Callable[[Any, RlsSettings, list[str]], RuleResult]:
     return _rule(
         rule,
         """SELECT quote_ident(n.nspname) || '.' || quote_ident(p.proname)
@@ -239,8 +235,12 @@ ORDER BY 1""",
     )
 
 
-anon_security_definer_function_executable = _definer("anon")
-authenticated_security_definer_function_executable = _definer("authenticated")
+anon_security_definer_function_executable = _definer(
+    "anon_security_definer_function_executable", "anon"
+)
+authenticated_security_definer_function_executable = _definer(
+    "authenticated_security_definer_function_executable", "authenticated"
+)
 
 extension_in_public = _rule(
     "extension_in_public",
@@ -500,289 +500,4 @@ STATIC_RULES = {
     "policy_ignores_row": policy_ignores_row,
     "privileged_column_user_updatable": privileged_column_user_updatable,
     "api_role_privileges": api_role_privileges,
-}
-
-
-# -- impersonation probes ---------------------------------------------------------------------
-
-OWNER_IN_POLICY = re.compile(r"\(?(\w+) = auth\.uid\(\)|auth\.uid\(\) = (\w+)")
-
-
-def pick_users(conn: Any, settings: RlsSettings) -> tuple[str, str]:
-    """Users A and B: from the config, else the two oldest of ``auth.users`` (read-only)."""
-    if settings.user_a and settings.user_b:
-        return settings.user_a, settings.user_b
-    _, rows = fetch(conn, "SELECT id::text FROM auth.users ORDER BY created_at, id LIMIT 2")
-    if len(rows) < 2:
-        raise CouldNotCheck("[rls-no-users] need two users: set user_a and user_b in suites.rls")
-    return rows[0][0], rows[1][0]
-
-
-@dataclass(frozen=True)
-class Table:
-    """An exposed table: its name as PostgreSQL quotes it, its raw parts, and the column that
-    holds the owning user's id (None when it has none)."""
-
-    name: str
-    schema: str
-    relation: str
-    owner: str | None
-
-    def identifier(self) -> sql.Identifier:
-        from psycopg import sql
-
-        return sql.Identifier(self.schema, self.relation)
-
-    def owner_identifier(self) -> sql.Identifier:
-        from psycopg import sql
-
-        assert self.owner is not None
-        return sql.Identifier(self.owner)
-
-
-EXPOSED_TABLES = """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname),
-  n.nspname, c.relname,
-  ARRAY(SELECT coalesce(pg_get_expr(p.polqual, p.polrelid), '') || ' ' ||
-               coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '')
-        FROM pg_policy p WHERE p.polrelid = c.oid),
-  (SELECT a.attname::text FROM pg_constraint f
-   JOIN pg_attribute a ON a.attrelid = f.conrelid AND a.attnum = f.conkey[1]
-   WHERE f.conrelid = c.oid AND f.contype = 'f' AND f.confrelid = to_regclass('auth.users')
-   LIMIT 1)
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY(%(schemas)s) ORDER BY 1"""
-
-
-def exposed_tables(conn: Any, settings: RlsSettings, schemas: list[str]) -> list[Table]:
-    """Each exposed table with its owner column: configured, from its policies, or its key to
-    auth.users."""
-    _, rows = fetch(conn, EXPOSED_TABLES, {"schemas": schemas})
-    tables = []
-    for name, schema, relation, expressions, fk_column in rows:
-        owner = settings.owner_columns.get(name)
-        for expression in expressions:
-            match = OWNER_IN_POLICY.search(expression)
-            owner = owner or (match and (match.group(1) or match.group(2))) or None
-        tables.append(Table(name, schema, relation, owner or fk_column))
-    return tables
-
-
-def _impersonation(role: str, user: str | None) -> sql.Composed:
-    """What PostgREST does for a request: ``SET LOCAL ROLE`` and the token's claims, as the
-    ``set_config(..., true)`` calls it makes."""
-    from psycopg import sql
-
-    claims = json.dumps({"role": role, **({"sub": user} if user else {})})
-    return sql.SQL(
-        "SELECT set_config('role', {}, true), set_config('request.jwt.claims', {}, true)"
-    ).format(sql.Literal(role), sql.Literal(claims))
-
-
-def _reproduce(
-    conn: Any, role: str, user: str | None, statement: sql.Composed, write: bool = False
-) -> str:
-    """The probe as statements a person can paste into psql: what was run."""
-    steps = [_impersonation(role, user), statement]
-    begin = "BEGIN READ WRITE" if write else "BEGIN"
-    return "; ".join([begin, *(step.as_string(conn) for step in steps), "ROLLBACK;"])
-
-
-def _probe(
-    conn: Any,
-    role: str,
-    user: str | None,
-    statement: sql.Composed,
-    settings: RlsSettings,
-    write: bool = False,
-) -> list[tuple[Any, ...]] | None:
-    """Run ``statement`` as the API would for ``user``, in a transaction always rolled back
-    (READ WRITE only for ``write``). None when the role may not run it at all (no grant).
-
-    The role is set before the statement runs, each step is one statement through the
-    extended protocol, and the statement is composed from identifiers and literals only:
-    nothing in a name can leave the role or the transaction.
-    """
-    import psycopg
-    from psycopg import sql
-
-    timeout = sql.SQL(", set_config('statement_timeout', {}, true)").format(
-        sql.Literal(str(settings.probe_timeout_ms))
-    )
-    conn.rollback()
-    conn.read_only = not write  # BEGIN READ WRITE or READ ONLY
-    try:
-        with conn.transaction(force_rollback=True):
-            run(conn, _impersonation(role, user) + timeout)
-            cursor = run(conn, statement)
-            return list(cursor.fetchall()) if cursor.description else [(cursor.rowcount,)]
-    except psycopg.errors.InsufficientPrivilege:
-        return None
-    except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable) as exc:
-        raise CouldNotCheck(f"[db-timeout] {str(exc).strip()}") from None
-    except (psycopg.errors.IntegrityError, psycopg.errors.DataError):
-        return None  # the row could not be made at all: no hole shown
-    finally:
-        conn.read_only = True
-
-
-def read_probes(conn: Any, settings: RlsSettings, schemas: list[str]) -> RuleResult:
-    """Signed out, nothing that belongs to a user is readable; as A, none of B's rows are."""
-    from psycopg import sql
-
-    a, b = pick_users(conn, settings)
-    result = RuleResult("rls_read_probes", columns=["table", "probe", "rows", "reproduce"])
-    for table in exposed_tables(conn, settings, schemas):
-        if settings.is_public(table.name):
-            continue
-        anon_sql = sql.SQL("SELECT count(*) FROM {}").format(table.identifier())
-        if table.owner:
-            anon_sql += sql.SQL(" WHERE {} IS NOT NULL").format(table.owner_identifier())
-        seen = _probe(conn, "anon", None, anon_sql, settings)
-        if seen and seen[0][0]:
-            steps = _reproduce(conn, "anon", None, anon_sql)
-            result.findings.append(
-                Finding(
-                    "anon_reads_user_rows",
-                    table.name,
-                    f"signed out, the API reads {seen[0][0]} rows of {table.name}."
-                    f" Reproduce: {steps}",
-                )
-            )
-            result.rows.append((table.name, "anon", seen[0][0], steps))
-        count = _cross_user_rows(conn, settings, table, a, b)
-        if count:
-            shown = sql.SQL("SELECT * FROM {}").format(table.identifier())
-            if table.owner:
-                shown += sql.SQL(" WHERE {} = {}").format(table.owner_identifier(), sql.Literal(b))
-            whose = f"that belong to user {b}" if table.owner else f"that user {b} reads too"
-            steps = _reproduce(conn, "authenticated", a, shown)
-            message = f"user {a} reads {count} rows of {table.name} {whose}. Reproduce: {steps}"
-            result.findings.append(Finding("cross_user_read", table.name, message))
-            result.rows.append((table.name, "authenticated A reads B", count, steps))
-    return result
-
-
-def _cross_user_rows(conn: Any, settings: RlsSettings, table: Table, a: str, b: str) -> int:
-    from psycopg import sql
-
-    if table.owner:
-        count = sql.SQL("SELECT count(*) FROM {} WHERE {} = {}").format(
-            table.identifier(), table.owner_identifier(), sql.Literal(b)
-        )
-        rows = _probe(conn, "authenticated", a, count, settings)
-        return int(rows[0][0]) if rows else 0
-    # No owner column (a tenant's table): rows B sees that A sees too.
-    every = sql.SQL("SELECT ctid::text FROM {}").format(table.identifier())
-    theirs = _probe(conn, "authenticated", b, every, settings) or []
-    mine = _probe(conn, "authenticated", a, every, settings) or []
-    return len(set(theirs) & set(mine))
-
-
-def write_probes(conn: Any, settings: RlsSettings, schemas: list[str]) -> RuleResult:
-    """As A, inside rolled-back transactions: B's rows cannot be updated or deleted, and A
-    cannot give their own rows to B."""
-    a, b = pick_users(conn, settings)
-    result = RuleResult("rls_write_probes", columns=["table", "probe", "rows", "reproduce"])
-    required = _required_columns(conn, schemas)
-    for table in exposed_tables(conn, settings, schemas):
-        if table.owner is None or settings.is_public(table.name):
-            continue
-        copied = [c for c in required.get(table.name, []) if c != table.owner]
-        for name, statement in _write_statements(table, copied, a, b).items():
-            changed = _probe(conn, "authenticated", a, statement, settings, write=True)
-            if changed and changed[0][0]:
-                steps = _reproduce(conn, "authenticated", a, statement, write=True)
-                result.findings.append(
-                    Finding(
-                        f"cross_user_{name}",
-                        table.name,
-                        f"user {a} could {name.replace('_', ' ')} on {table.name}"
-                        f" ({changed[0][0]} rows). Reproduce: {steps}",
-                    )
-                )
-                result.rows.append((table.name, name, changed[0][0], steps))
-    return result
-
-
-def _write_statements(table: Table, copied: list[str], a: str, b: str) -> dict[str, sql.Composed]:
-    """The writes user A must not be able to make on ``table``."""
-    from psycopg import sql
-
-    statements = {
-        "update_others": sql.SQL("UPDATE {t} SET {o} = {o} WHERE {o} = {b}"),
-        "delete_others": sql.SQL("DELETE FROM {t} WHERE {o} = {b}"),
-        "reassign_own": sql.SQL("UPDATE {t} SET {o} = {b} WHERE {o} = {a}"),
-        # A copy of one of A's rows, made out as B's.
-        "insert_as_other": sql.SQL(
-            "INSERT INTO {t} ({f}{o}) SELECT {f}{b} FROM {t} WHERE {o} = {a} LIMIT 1"
-        ),
-    }
-    parts = {
-        "t": table.identifier(),
-        "o": table.owner_identifier(),
-        "a": sql.Literal(a),
-        "b": sql.Literal(b),
-        "f": sql.SQL("").join(sql.Identifier(c) + sql.SQL(", ") for c in copied),
-    }
-    return {name: statement.format(**parts) for name, statement in statements.items()}
-
-
-REQUIRED_COLUMNS = """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname),
-       array_agg(a.attname::text ORDER BY a.attnum)
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY(%(schemas)s)
-  AND a.attnotnull AND NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = ''
-GROUP BY 1"""
-
-
-def _required_columns(conn: Any, schemas: list[str]) -> dict[str, list[str]]:
-    """Per exposed table, the columns an INSERT must give (NOT NULL, no default, not generated)."""
-    _, rows = fetch(conn, REQUIRED_COLUMNS, {"schemas": schemas})
-    return {table: list(columns) for table, columns in rows}
-
-
-# What to do about each finding, shown with it.
-REMEDIATION = {
-    "rls_disabled_in_public": "ALTER TABLE ... ENABLE ROW LEVEL SECURITY and add policies, or"
-    " stop exposing the schema",
-    "policy_exists_rls_disabled": "ALTER TABLE ... ENABLE ROW LEVEL SECURITY: the policies"
-    " exist but do nothing",
-    "rls_enabled_no_policy": "add the policies the API needs, or revoke the API roles' grants",
-    "security_definer_view": "ALTER VIEW ... SET (security_invoker = true), or move the view"
-    " out of the API",
-    "auth_users_exposed": "revoke anon/authenticated access to the view, or drop its use of"
-    " auth.users",
-    "function_search_path_mutable": "ALTER FUNCTION ... SET search_path = ''",
-    "anon_security_definer_function_executable": "REVOKE EXECUTE ... FROM anon, or make it"
-    " SECURITY INVOKER",
-    "authenticated_security_definer_function_executable": "REVOKE EXECUTE ... FROM"
-    " authenticated, or make it SECURITY"
-    " INVOKER",
-    "rls_references_user_metadata": "decide on app_metadata or a table users cannot write,"
-    " never user_metadata",
-    "sensitive_columns_exposed": "enable RLS on the table, or move the columns out of the"
-    " exposed schema",
-    "materialized_view_in_api": "revoke SELECT from anon and authenticated, or move it out of"
-    " the API",
-    "rls_policy_always_true": "tie the condition to the row and the user (auth.uid())",
-    "multiple_permissive_policies": "merge the policies into one per role and action",
-    "extension_in_public": "ALTER EXTENSION ... SET SCHEMA extensions",
-    "fkey_to_auth_unique": "reference auth.users (id), the primary key",
-    "public_bucket_allows_listing": "drop the broad SELECT policy on storage.objects; public"
-    " files need none",
-    "anon_policy_always_true": "restrict the policy to authenticated users and their own rows",
-    "write_check_not_tied_to_user": "WITH CHECK (owner_column = auth.uid())",
-    "policy_ignores_row": "correlate the subquery with the row, e.g. m.org_id = table.org_id",
-    "privileged_column_user_updatable": "REVOKE UPDATE (column) ... FROM authenticated",
-    "api_role_bypasses_rls": "ALTER ROLE ... NOBYPASSRLS NOSUPERUSER",
-    "table_owned_by_api_role": "ALTER TABLE ... OWNER TO a role the API does not use",
-    "exposed_schemas_unknown": "ALTER ROLE authenticator SET pgrst.db_schemas = '...', or set"
-    " exposed_schemas",
-    "anon_reads_user_rows": "restrict the table's SELECT policies (or grants) for anon",
-    "cross_user_read": "restrict the table's SELECT policies to the user's own (or tenant's) rows",
-    "cross_user_update_others": "restrict the UPDATE policy's USING to the user's own rows",
-    "cross_user_delete_others": "restrict the DELETE policy's USING to the user's own rows",
-    "cross_user_reassign_own": "add WITH CHECK (owner_column = auth.uid()) to the UPDATE policy",
-    "cross_user_insert_as_other": "add WITH CHECK (owner_column = auth.uid()) to the INSERT policy",
 }

@@ -11,7 +11,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pytest_deploycheck.core.model import CheckResult, Gate, Phase
+from pytest_deploycheck.core.model import CheckResult, Gate
+from pytest_deploycheck.core.phases import Phase
 from pytest_deploycheck.core.redact import Redactor
 from pytest_deploycheck.signoff.engine import Decision
 

@@ -6,14 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
-from pytest_deploycheck.core.model import (
-    NOT_CONFIGURED,
-    CheckResult,
-    Gate,
-    Outcome,
-    Phase,
-    Severity,
-)
+from pytest_deploycheck.core.model import NOT_CONFIGURED, CheckResult, Gate, Outcome
+from pytest_deploycheck.core.phases import Phase
+from pytest_deploycheck.core.policy import DEFAULT_POLICY, Policy
 from pytest_deploycheck.core.stats import samples_needed, wilson_interval
 
 
@@ -36,23 +31,6 @@ class Verdict(str, Enum):
 
 
 _EXIT_CODES = {Verdict.GO: 0, Verdict.HOLD: 10, Verdict.ROLLBACK: 20}
-
-
-@dataclass(frozen=True)
-class Policy:
-    """Thresholds and severities the verdict is decided by (defaults from the runbook)."""
-
-    error_rate_hold: float = 0.01
-    error_rate_rollback: float = 0.10
-    baseline_error_ratio: float = 2.0  # a window's error rate may reach this times the baseline's
-    rollback_severities: frozenset[Severity] = frozenset({Severity.CRITICAL})
-    hold_severities: frozenset[Severity] = frozenset({Severity.MAJOR})
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.error_rate_hold <= self.error_rate_rollback <= 1:
-            raise ValueError(
-                "error rates must satisfy 0 <= error_rate_hold <= error_rate_rollback <= 1"
-            )
 
 
 @dataclass(frozen=True)
@@ -85,7 +63,7 @@ class Decision:
     advisories: tuple[str, ...] = field(default=())
 
 
-def decide(run: Run, policy: Policy = Policy()) -> Decision:
+def decide(run: Run, policy: Policy = DEFAULT_POLICY) -> Decision:
     """Decide GO, HOLD or ROLLBACK; an empty, partial or interrupted run is never GO."""
     reasons = [*_run_reasons(run), *_check_reasons(run.checks, policy), *_gate_reasons(run.gates)]
     reasons.sort(key=lambda reason: -reason.verdict.rank)
@@ -105,7 +83,7 @@ def override(decision: Decision, verdict: Verdict, why: str) -> Decision:
     return Decision(verdict, (note, *decision.reasons), decision.advisories)
 
 
-def error_rate_gate(name: str, errors: int, total: int, policy: Policy = Policy()) -> Gate:
+def error_rate_gate(name: str, errors: int, total: int, policy: Policy = DEFAULT_POLICY) -> Gate:
     """A gate on a measured error rate that knows how sure it is (95 % Wilson interval).
 
     ROLLBACK only when even the interval's bottom is above the rollback threshold; GO only

@@ -6,15 +6,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pytest_deploycheck.core.model import (
-    CheckResult,
-    Evidence,
-    Finding,
-    Gate,
-    Outcome,
-    Phase,
-    Severity,
-)
+from pytest_deploycheck.core.model import CheckResult, Evidence, Finding, Gate, Outcome, Severity
+from pytest_deploycheck.core.phases import Phase
 
 
 @dataclass

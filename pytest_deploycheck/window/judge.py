@@ -10,24 +10,11 @@ rounds in a row; it passes only when the condition held throughout and the evide
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pytest_deploycheck.core.model import Gate
 from pytest_deploycheck.core.stats import samples_needed, wilson_interval
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
-DEFAULT_WINDOWS = {"short_term": 1800.0, "standard": 7200.0, "extended": 86400.0}
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in ``30s``, ``30m``, ``2h``, ``1d`` or a plain number of seconds."""
-    match = _DURATION.match(text)
-    if not match:
-        raise ValueError(f"{text!r} is not a duration (like 30s, 30m, 2h)")
-    return float(match.group(1)) * _UNITS[match.group(2)]
 
 
 @dataclass(frozen=True)

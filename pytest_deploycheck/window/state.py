@@ -13,7 +13,6 @@ from typing import Any
 from pytest_deploycheck.window.judge import Sample
 
 FILE = "window-samples.jsonl"
-LAST_GO = "last-go-signoff.json"  # the baseline of the next window
 
 
 class WindowState:

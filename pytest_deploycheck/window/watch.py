@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_deploycheck.core.model import CheckResult, Gate
+from pytest_deploycheck.core.options import LAST_GO
 from pytest_deploycheck.window.judge import Sample, WindowPolicy, judge
 from pytest_deploycheck.window.state import WindowState
 
@@ -121,7 +122,6 @@ class WatchWindow:
     def finish(self, signoff_path: Path, verdict_go: bool) -> Path | None:
         """Keep a GO sign-off as the next window's baseline; draw the window's chart."""
         from pytest_deploycheck.window.chart import draw
-        from pytest_deploycheck.window.state import LAST_GO
 
         if verdict_go and signoff_path.exists():
             (self.state.path.parent / LAST_GO).write_bytes(signoff_path.read_bytes())
