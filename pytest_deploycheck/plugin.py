@@ -129,7 +129,7 @@ def pytest_configure(config: pytest.Config) -> None:
         session = SignOffSession(config, settings, bundled_suites_dir())
         config.pluginmanager.register(session, SESSION_PLUGIN)
         if getattr(config.option, "allure_report_dir", None):
-            from pytest_deploycheck.report.allure import AllureLabels
+            from pytest_deploycheck.allure_plugin import AllureLabels
 
             labels = AllureLabels(settings.target.name, settings.target.version)
             config.pluginmanager.register(labels, "deploycheck-allure")

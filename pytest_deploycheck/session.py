@@ -18,11 +18,13 @@ from typing import Any
 
 import pytest
 
+from pytest_deploycheck.bundled import CATALOGUE
 from pytest_deploycheck.config import Settings
 from pytest_deploycheck.core.identity import default_id, default_suite, severity_for
 from pytest_deploycheck.core.model import CouldNotCheck
 from pytest_deploycheck.core.phases import Phase
 from pytest_deploycheck.fixtures import IDENTITY, PROBLEMS, RATE_FILE, RECORD, redactor_of
+from pytest_deploycheck.health.settings import HealthSettings
 from pytest_deploycheck.report.allure import write_run_files, write_signoff_result
 from pytest_deploycheck.report.terminal import lines
 from pytest_deploycheck.signoff.document import SignOff, write
@@ -202,7 +204,7 @@ class SignOffSession:
             raise pytest.UsageError("deploycheck: a watch window runs in one process; drop -n")
         from pytest_deploycheck.window.watch import WatchWindow
 
-        self.window = WatchWindow(self, session)
+        self.window = WatchWindow(session, self.settings, self.book)
         self.window.run()
         return True
 
@@ -253,13 +255,15 @@ class SignOffSession:
         )
         self.written = write(self.settings.signoff_path, self.signoff.to_dict(self.redact))
         if self.window:
-            self.chart = self.window.finish(self.written, decision.verdict is Verdict.GO)
+            budget = HealthSettings.parse(target.suite("health")).latency_budget_ms
+            self.chart = self.window.finish(self.written, decision.verdict is Verdict.GO, budget)
         files = [(self.written, "application/json")]
         files += [(self.chart, "image/png")] if self.chart else []
         document = self.signoff.to_dict(self.redact)
         self._junit_properties(document)
         write_signoff_result(self.config, document, files)
-        write_run_files(self.config, document, dict(os.environ))
+        codes = [code for _, code in CATALOGUE.codes()]
+        write_run_files(self.config, document, os.environ, codes)
         if os.environ.get("GITHUB_STEP_SUMMARY"):
             from pytest_deploycheck.report.job_summary import append, markdown
 

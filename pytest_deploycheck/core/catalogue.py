@@ -25,7 +25,7 @@ class Category(str, Enum):
     DATA = "Data integrity"
     DATABASE = "Database health"
     UNREACHABLE = "Target unreachable"
-    NOT_RUN = "Not run"
+    SETUP = "Checker set-up"
 
 
 @dataclass(frozen=True)
@@ -68,10 +68,8 @@ COMMON = (
         "unreachable",
         "db-unreachable",
         "db-timeout",
-        "db-privilege",
-        "no-browser",
     ),
-    *codes(Category.NOT_RUN, "not-configured", "destructive-not-allowed"),
+    *codes(Category.SETUP, "db-privilege", "no-browser", "destructive-not-allowed"),
 )
 
 

@@ -28,7 +28,7 @@ CATALOGUE = Catalogue(
             IMMEDIATE,
             CRITICAL,
             (
-                *codes(Category.NOT_RUN, "db-not-read-only"),
+                *codes(Category.SETUP, "db-not-read-only"),
                 *codes(HEALTH, "db-version", "db-recovery"),
             ),
             "Troubleshooting: smoke tests failing; check the database's connectivity and role.",
@@ -41,7 +41,7 @@ CATALOGUE = Catalogue(
                 *codes(
                     DATA, "migrations", "migration_failed", "migration_pending", "migration_unknown"
                 ),
-                *codes(Category.NOT_RUN, "migrations-unknown", "migrations-dir"),
+                *codes(Category.SETUP, "migrations-unknown", "migrations-dir"),
             ),
             MIGRATION,
             gated=True,

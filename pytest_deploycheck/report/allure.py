@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import time
 import uuid
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pytest_deploycheck.core.catalogue import Category, Code
 from pytest_deploycheck.core.phases import Phase
 from pytest_deploycheck.core.redact import markdown_text as md
+from pytest_deploycheck.signoff.engine import SIGNOFF_CODES, Verdict
 
 _TYPES = {
     "text/plain": "TEXT",
@@ -107,68 +111,37 @@ def write_signoff_result(
 _SEVERITY = {"critical": "critical", "major": "normal", "minor": "minor"}
 
 
-class AllureLabels:
-    """Labels every check's Allure result so QA can read the deployment's state by target,
-    phase and suite; registered only when ``--alluredir`` is given."""
+def label(identity: Mapping[str, str], target: str, version: str | None) -> None:
+    """Label the running test's result so QA reads the deployment by target, phase and suite."""
+    import allure
 
-    def __init__(self, target: str, version: str | None) -> None:
-        self.target = target
-        self.version = version
-
-    def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        import allure
-
-        from pytest_deploycheck.fixtures import IDENTITY
-
-        identity = item.stash.get(IDENTITY, None)
-        if identity is None:
-            return
-        phase, suite, check, severity = (
-            identity["phase"],
-            identity["suite"],
-            identity["id"],
-            identity["severity"],
-        )
-        dynamic: Any = allure.dynamic  # allure-python is untyped
-        dynamic.parent_suite(self.target)
-        dynamic.suite(f"{Phase(phase).rank}. {phase}")
-        dynamic.sub_suite(suite)
-        dynamic.epic(self.target)
-        dynamic.feature(phase)
-        dynamic.story(check)
-        dynamic.severity(getattr(allure.severity_level, _SEVERITY[severity].upper()))
-        dynamic.tag(phase, "advisory" if severity == "minor" else "gating")
-        dynamic.label("target", self.target)
-        dynamic.parameter("target", self.target)
-        if self.version:
-            dynamic.label("version", self.version)
-            dynamic.parameter("version", self.version, excluded=True)
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_call(self, item: pytest.Item) -> Any:
-        """A failed check also carries a short "why it failed" with the runbook's remedy."""
-        from pytest_deploycheck.fixtures import IDENTITY
-
-        try:
-            return (yield)
-        except BaseException as exc:
-            identity = item.stash.get(IDENTITY, None)
-            if identity is not None and not isinstance(exc, pytest.skip.Exception):
-                attach(item.config, "why it failed", why_it_failed(identity, exc), "text/markdown")
-            raise
+    phase, severity = identity["phase"], identity["severity"]
+    dynamic: Any = allure.dynamic  # allure-python is untyped
+    dynamic.parent_suite(target)
+    dynamic.suite(f"{Phase(phase).rank}. {phase}")
+    dynamic.sub_suite(identity["suite"])
+    dynamic.epic(target)
+    dynamic.feature(phase)
+    dynamic.story(identity["id"])
+    dynamic.severity(getattr(allure.severity_level, _SEVERITY[severity].upper()))
+    dynamic.tag(phase, "advisory" if severity == "minor" else "gating")
+    dynamic.label("target", target)
+    dynamic.parameter("target", target)
+    if version:
+        dynamic.label("version", version)
+        dynamic.parameter("version", version, excluded=True)
 
 
-def why_it_failed(identity: dict[str, str], exc: BaseException) -> str:
-    """What the failure means for the deployment and what the runbook says to do."""
-    from pytest_deploycheck.core.model import CouldNotCheck
-
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if isinstance(exc, CouldNotCheck) or not isinstance(
-        exc, AssertionError | pytest.fail.Exception
-    ):
+def why_it_failed(
+    identity: Mapping[str, str], message: str, could_not_check: bool, runbook: str = ""
+) -> str:
+    """What the failure means for the deployment and what the runbook says to do: the
+    catalogue's remedy for the check when it has one, else the severity's."""
+    if could_not_check:
         meaning, remedy = "could not check (HOLD)", _REMEDIES["error"]
     else:
-        meaning, remedy = _MEANING[identity["severity"]], _REMEDIES[identity["severity"]]
+        meaning = _MEANING[identity["severity"]]
+        remedy = runbook or _REMEDIES[identity["severity"]]
     return (
         f"### {identity['id']} ({identity['severity']}, {identity['phase']})\n\n"
         f"{md(message)}\n\n**Means:** {meaning}\n\n**Runbook:** {remedy}\n"
@@ -192,39 +165,30 @@ _REMEDIES = {
 }
 
 
-# Categories QA sees in the report, by the reason codes messages start with.
-CATEGORIES = [
-    {
-        "name": "Rollback triggers",
-        "matchedStatuses": ["failed"],
-        "messageRegex": r"(?s).*\[(critical-failure|gate-rollback)\].*",
-    },
-    {
-        "name": "Holds",
-        "matchedStatuses": ["failed", "broken"],
-        "messageRegex": r"(?s).*\[(major-failure|gate-hold|could-not-check|not-configured"
-        r"|incomplete|interrupted|nothing-collected|collection-error)\].*",
-    },
-    {
-        "name": "Target unreachable",
-        "matchedStatuses": ["failed", "broken"],
-        "messageRegex": r"(?s).*\[(unreachable|db-unreachable|no-browser|db-timeout)\].*",
-    },
-    {
-        "name": "Security findings",
-        "matchedStatuses": ["failed"],
-        "messageRegex": r"(?s).*\[(rls_\w+|anon_\w+|cross_user_\w+|auth-bypass|cookie-flags"
-        r"|tls-[\w-]+|security_definer_view|auth_users_exposed|sensitive_columns_exposed|policy_ignores_row"
-        r"|write_check_not_tied_to_user|privileged_column_user_updatable|api_role_privileges)\].*",
-    },
-    {
-        "name": "Data integrity",
-        "matchedStatuses": ["failed"],
-        "messageRegex": r"(?s).*\[(fk_orphan|check_violation|invalid_index|not_valid_constraint"
-        r"|amcheck|migration_\w+|sequence_exhaustion|xid_wraparound)\].*",
-    },
-    {"name": "Could not check", "matchedStatuses": ["broken"]},
-]
+def categories(codes: Iterable[Code]) -> list[dict[str, Any]]:
+    """Allure's categories, by the reason code a message starts with: the sign-off's rollback
+    triggers and holds, then one category per kind of check failure, then whatever else could
+    not check. Each code is in exactly one."""
+    by_kind: dict[str, list[str]] = {category.value: [] for category in Category}
+    for code in codes:
+        by_kind[code.category.value].append(code.name)
+    verdicts = {Verdict.ROLLBACK: "Rollback triggers", Verdict.HOLD: "Holds"}
+    found = [
+        (name, ["failed", "broken"], [c for c, v in SIGNOFF_CODES.items() if v is verdict])
+        for verdict, name in verdicts.items()
+    ] + [(name, ["failed", "broken"], names) for name, names in by_kind.items() if names]
+    rules = [
+        {"name": name, "matchedStatuses": statuses, "messageRegex": message_regex(names)}
+        for name, statuses, names in found
+    ]
+    return [*rules, {"name": "Could not check", "matchedStatuses": ["broken"]}]
+
+
+def message_regex(codes: Iterable[str]) -> str:
+    """A message that starts with one of ``codes`` in brackets; the same in Java (Allure 2)
+    and JavaScript (Allure 3): no flags, ``[\\s\\S]`` for any character."""
+    return r"^\[(" + "|".join(re.escape(code) for code in codes) + r")\][\s\S]*"
+
 
 _CI = (  # (name, type, variable that marks it, build URL, build id, commit)
     ("GitHub Actions", "github", "GITHUB_ACTIONS", None, "GITHUB_RUN_ID", "GITHUB_SHA"),
@@ -234,7 +198,10 @@ _CI = (  # (name, type, variable that marks it, build URL, build id, commit)
 
 
 def write_run_files(
-    config: pytest.Config, document: dict[str, Any], environ: dict[str, str]
+    config: pytest.Config,
+    document: dict[str, Any],
+    environ: Mapping[str, str],
+    codes: Iterable[Code],
 ) -> None:
     """``environment.properties``, ``executor.json`` and ``categories.json``: written once, by
     the process that decides the verdict."""
@@ -280,7 +247,7 @@ def write_run_files(
         "reportName": f"Deployment sign-off: {document['verdict']} - {target['name']}",
     }
     (out / "executor.json").write_text(json.dumps({k: v for k, v in executor.items() if v}))
-    (out / "categories.json").write_text(json.dumps(CATEGORIES, indent=2))
+    (out / "categories.json").write_text(json.dumps(categories(codes), indent=2))
 
 
 def _escape(value: str) -> str:

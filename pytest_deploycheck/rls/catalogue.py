@@ -303,7 +303,7 @@ CATALOGUE = Catalogue(
                     SECURITY,
                     "restrict the table's SELECT policies (or grants) for anon",
                 ),
-                Code("rls-no-users", Category.NOT_RUN),
+                Code("rls-no-users", Category.SETUP),
                 Code(
                     "cross_user_read",
                     SECURITY,

@@ -32,6 +32,24 @@ class Verdict(str, Enum):
 
 _EXIT_CODES = {Verdict.GO: 0, Verdict.HOLD: 10, Verdict.ROLLBACK: 20}
 
+# The reason codes a sign-off's reasons start with, and the verdict each calls for: a failed
+# check's by its severity, a gate's by its status, and the run's own faults (the session glue
+# reports interruptions, collection and internal errors, a superuser session on production).
+SIGNOFF_CODES = {
+    "critical-failure": Verdict.ROLLBACK,
+    "gate-rollback": Verdict.ROLLBACK,
+    "major-failure": Verdict.HOLD,
+    "gate-hold": Verdict.HOLD,
+    "could-not-check": Verdict.HOLD,
+    NOT_CONFIGURED: Verdict.HOLD,
+    "incomplete": Verdict.HOLD,
+    "nothing-collected": Verdict.HOLD,
+    "interrupted": Verdict.HOLD,
+    "collection-error": Verdict.HOLD,
+    "internal-error": Verdict.HOLD,
+    "db-superuser": Verdict.HOLD,
+}
+
 
 @dataclass(frozen=True)
 class Run:

@@ -17,15 +17,17 @@ from pytest_deploycheck.window.judge import Sample, WindowPolicy, judge
 from pytest_deploycheck.window.state import WindowState
 
 if TYPE_CHECKING:
-    from pytest_deploycheck.session import SignOffSession
+    from pytest_deploycheck.config import Settings
+    from pytest_deploycheck.signoff.results import ResultBook
 
 
 class WatchWindow:
-    """One window over the selected checks of one session."""
+    """One window over the selected checks of one session; ``book`` gathers each round's
+    results (the sign-off session folds every report into it)."""
 
-    def __init__(self, owner: SignOffSession, session: pytest.Session) -> None:
-        settings = owner.settings
-        self.owner = owner
+    def __init__(self, session: pytest.Session, settings: Settings, book: ResultBook) -> None:
+        self.settings = settings
+        self.book = book
         self.session = session
         self.window_s = float(settings.window_s or 0)
         self.interval_s = settings.interval_s
@@ -40,12 +42,12 @@ class WatchWindow:
         }
         self.state = WindowState.open(Path(settings.state_dir), identity)
         self.judgement = judge(self.state.samples, self.policy)
-        self.reporter: Any = owner.config.pluginmanager.get_plugin("terminalreporter")
+        self.reporter: Any = session.config.pluginmanager.get_plugin("terminalreporter")
 
     def run(self) -> None:
         """Rounds until the window ends or the evidence stops it early."""
         failed = self.session.testsfailed
-        if failed and not self.owner.config.option.continue_on_collection_errors:
+        if failed and not self.session.config.option.continue_on_collection_errors:
             raise self.session.Interrupted(f"{failed} errors during collection")
         while not self.done:
             started = time.monotonic()
@@ -67,7 +69,7 @@ class WatchWindow:
     def _round(self) -> None:
         items = self.session.items
         number = self.state.next_round
-        self.owner.book.clear()
+        self.book.clear()
         for index, item in enumerate(items):
             following = items[index + 1] if index + 1 < len(items) else None
             item.config.hook.pytest_runtest_protocol(item=item, nextitem=following)
@@ -76,7 +78,7 @@ class WatchWindow:
                     str(self.session.shouldfail or self.session.shouldstop)
                 )
         now = time.time()
-        self.state.append([_sample(number, now, check) for check in self.owner.book.results()])
+        self.state.append([_sample(number, now, check) for check in self.book.results()])
         self.judgement = judge(self.state.samples, self.policy)
         self._progress(number)
 
@@ -87,7 +89,7 @@ class WatchWindow:
         _, requests = self.judgement.error_rate
         worst = max((g.status for g in self.judgement.gates), key=_RANK.__getitem__, default="pass")
         elapsed = time.time() - self.state.started
-        phases = ",".join(p.value for p in self.owner.settings.phases) or "all phases"
+        phases = ",".join(p.value for p in self.settings.phases) or "all phases"
         line = (
             f"window {phases} {elapsed:.0f}/{self.window_s:.0f} s, round {number + 1},"
             f" {requests} requests"
@@ -105,11 +107,11 @@ class WatchWindow:
     def gates(self) -> list[Gate]:
         """The window's gates, and the error rate against the baseline's when there is one."""
         gates = list(self.judgement.gates)
-        baseline = self.owner.settings.baseline
+        baseline = self.settings.baseline
         earlier = baseline.get("window error_rate", baseline.get("error_rate"))
         errors, requests = self.judgement.error_rate
         if earlier is not None and requests:
-            ratio = self.owner.settings.policy.baseline_error_ratio
+            ratio = self.settings.policy.baseline_error_ratio
             limit = max(earlier * ratio, self.policy.hold / 10)  # a clean baseline allows a little
             rate = errors / requests
             status = "hold" if rate > limit else "pass"
@@ -119,15 +121,16 @@ class WatchWindow:
             )
         return gates
 
-    def finish(self, signoff_path: Path, verdict_go: bool) -> Path | None:
+    def finish(
+        self, signoff_path: Path, verdict_go: bool, latency_budget_ms: float | None
+    ) -> Path | None:
         """Keep a GO sign-off as the next window's baseline; draw the window's chart."""
         from pytest_deploycheck.window.chart import draw
 
         if verdict_go and signoff_path.exists():
             (self.state.path.parent / LAST_GO).write_bytes(signoff_path.read_bytes())
-        budget = self.owner.settings.target.suite("health").get("latency_budget_ms", 1000.0)
         chart = signoff_path.with_name(signoff_path.stem + "-window.png")
-        return draw(self.state.samples, self.policy, float(budget), chart)
+        return draw(self.state.samples, self.policy, latency_budget_ms, chart)
 
     def judged(self, checks: list[CheckResult]) -> list[CheckResult]:
         """The last round's results, each carrying its window gate, which sets its level."""

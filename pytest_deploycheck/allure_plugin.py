@@ -1,0 +1,45 @@
+"""Allure on every check's result: labels by target, phase and suite, and, when a check fails,
+a short "why it failed" with the catalogue's remedy. Registered only with ``--alluredir``."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from pytest_deploycheck.core.model import CouldNotCheck
+from pytest_deploycheck.fixtures import IDENTITY
+from pytest_deploycheck.report.allure import attach, label, why_it_failed
+
+
+class AllureLabels:
+    """The plugin object: one per run, for one target."""
+
+    def __init__(self, target: str, version: str | None) -> None:
+        self.target = target
+        self.version = version
+
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        identity = item.stash.get(IDENTITY, None)
+        if identity is not None:
+            label(identity, self.target, self.version)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, Any, Any]:
+        try:
+            return (yield)
+        except BaseException as exc:
+            identity = item.stash.get(IDENTITY, None)
+            if identity is not None and not isinstance(exc, pytest.skip.Exception):
+                from pytest_deploycheck.bundled import CATALOGUE
+
+                entry = CATALOGUE.get(identity["id"])
+                text = str(exc).strip()
+                message = text.splitlines()[0] if text else type(exc).__name__
+                failed = isinstance(exc, AssertionError | pytest.fail.Exception)
+                could_not_check = isinstance(exc, CouldNotCheck) or not failed
+                runbook = entry.runbook if entry else ""
+                why = why_it_failed(identity, message, could_not_check, runbook)
+                attach(item.config, "why it failed", why, "text/markdown")
+            raise
