@@ -189,9 +189,9 @@ def run_problem(config: pytest.Config, problem: str) -> None:
 
 def not_configured(what: str) -> None:
     """Skip a check whose target lacks a setting; the sign-off holds for it."""
-    from pytest_deploycheck.core.model import NOT_CONFIGURED
+    from pytest_deploycheck.core.model import NOT_CONFIGURED_CODE
 
-    pytest.skip(f"[{NOT_CONFIGURED}] {what}")
+    pytest.skip(f"[{NOT_CONFIGURED_CODE}] {what}")
 
 
 @pytest.fixture(scope="session")

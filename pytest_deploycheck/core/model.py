@@ -43,7 +43,7 @@ class CouldNotCheck(Exception):
 
 _REASON_CODE = re.compile(r"^\[([a-z0-9][a-z0-9._-]*)\]")
 
-NOT_CONFIGURED = "not-configured"
+NOT_CONFIGURED_CODE = "not-configured"
 
 
 def reason_code(message: str) -> str | None:

@@ -526,7 +526,7 @@ def migrations(conn: Any, settings: DbSuiteSettings, base: Path | None = None) -
     detail = "; ".join(f.message for f in findings[:3]) or f"{len(rows)} applied"
     gate = Gate("db.migrations", float(len(findings)), 0.0, status, f"{tool}: {detail}")
     return RuleResult(
-        "migrations", findings, query, ["version", "failed"], rows, [gate], tool, "migrations"
+        "migrations", findings, query, ["version", "failed"], rows, [gate], tool, code="migrations"
     )
 
 

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import httpx
 
 # OpenSSL verification results, by what they mean for the deployment.
+UNTRUSTED_CODE = "tls-untrusted"  # any other refusal of the chain
 _TLS_CODES = {
     10: "tls-expired",
     18: "tls-self-signed",
@@ -223,7 +224,7 @@ def _tls(base_url: str, ca_bundle: str | None, http: HttpSettings) -> TlsResult:
         ):
             cert = tls.getpeercert() or {}
     except ssl.SSLCertVerificationError as exc:
-        code = _TLS_CODES.get(exc.verify_code, "tls-untrusted")
+        code = _TLS_CODES.get(exc.verify_code, UNTRUSTED_CODE)
         return TlsResult(code, f"{host}:{port}: {exc.verify_message}")
     except (OSError, ssl.SSLError) as exc:
         return TlsResult("tls-handshake", f"{host}:{port}: {exc}")
@@ -232,6 +233,13 @@ def _tls(base_url: str, ca_bundle: str | None, http: HttpSettings) -> TlsResult:
     )
     days = (not_after - datetime.now(timezone.utc)).days
     return TlsResult(None, f"{host}:{port}: valid until {not_after:%Y-%m-%d}", days)
+
+
+LATENCY_CODES = {
+    "unmeasured": "latency-unmeasured",
+    "budget": "latency-budget",
+    "regression": "latency-regression",
+}
 
 
 def latency_gate(
@@ -248,12 +256,12 @@ def latency_gate(
     times = [e.elapsed_s * 1000 for e in exchanges if not e.server_error]
     if not times:
         gate = Gate(gate_name, None, settings.latency_budget_ms, "hold", "no sample succeeded", 0)
-        return gate, ("latency-unmeasured", f"{name}: no sample succeeded")
+        return gate, (LATENCY_CODES["unmeasured"], f"{name}: no sample succeeded")
     p50, p95 = percentile(times, 50), percentile(times, 95)
-    limit, why, code = settings.latency_budget_ms, "the budget", "latency-budget"
+    limit, why, code = settings.latency_budget_ms, "the budget", LATENCY_CODES["budget"]
     earlier = (baseline or {}).get(gate_name)
     if earlier is not None and earlier * settings.baseline_ratio < limit:
-        limit, code = earlier * settings.baseline_ratio, "latency-regression"
+        limit, code = earlier * settings.baseline_ratio, LATENCY_CODES["regression"]
         why = f"{settings.baseline_ratio}x the baseline {earlier:.0f} ms"
     status = "pass" if p95 <= limit else "hold"
     detail = f"p50 {p50:.0f} ms, p95 {p95:.0f} ms over {len(times)} samples; limit: {why}"

@@ -68,12 +68,13 @@ class FlowResult:
         return Result(self.failure, evidence=[*page, *exchanges], files=list(self.artifacts))
 
 
-# The flags a session cookie must carry: (flag, code of its absence, needed on plain http).
-COOKIE_FLAGS = (
-    ("HttpOnly", "cookie-no-httponly", True),
-    ("SameSite", "cookie-no-samesite", True),
-    ("Secure", "cookie-no-secure", False),
-)
+# The flags a session cookie must carry, with the reason code of each one's absence; Secure
+# only on https.
+COOKIE_CODES = {
+    "HttpOnly": "cookie-no-httponly",
+    "SameSite": "cookie-no-samesite",
+    "Secure": "cookie-no-secure",
+}
 
 
 def cookie_findings(
@@ -84,8 +85,8 @@ def cookie_findings(
     findings = [
         Finding(code, cookie.name, f"cookie {cookie.name} lacks {flag}")
         for cookie in wanted
-        for flag, code, always in COOKIE_FLAGS
-        if (always or https) and flag.lower() not in cookie.attributes
+        for flag, code in COOKIE_CODES.items()
+        if (https or flag != "Secure") and flag.lower() not in cookie.attributes
     ]
     if session_cookie and not wanted:
         findings.append(

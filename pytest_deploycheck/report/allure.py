@@ -172,7 +172,7 @@ def categories(codes: Iterable[Code]) -> list[dict[str, Any]]:
     by_kind: dict[str, list[str]] = {category.value: [] for category in Category}
     for code in codes:
         by_kind[code.category.value].append(code.name)
-    verdicts = {Verdict.ROLLBACK: "Rollback triggers", Verdict.HOLD: "Holds"}
+    verdicts = {Verdict.ROLLBACK: "Rollback triggers", Verdict.HOLD: "Holds", None: "Overrides"}
     found = [
         (name, ["failed", "broken"], [c for c, v in SIGNOFF_CODES.items() if v is verdict])
         for verdict, name in verdicts.items()

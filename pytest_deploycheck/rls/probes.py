@@ -214,28 +214,28 @@ def write_probes(conn: Any, settings: RlsSettings, schemas: list[str]) -> RuleRe
     return result
 
 
+# What user A must not be able to do to others' rows, in the order _write_statements makes them.
+WRITE_PROBE_CODES = (
+    "cross_user_update_others",
+    "cross_user_delete_others",
+    "cross_user_reassign_own",
+    "cross_user_insert_as_other",
+)
+
+
 def _write_statements(
     table: Table, copied: list[str], a: str, b: str
 ) -> dict[str, tuple[str, sql.Composed]]:
     """The writes user A must not be able to make on ``table``: code -> (what, statement)."""
     from psycopg import sql
 
-    statements = {
-        "cross_user_update_others": (
-            "update others",
-            sql.SQL("UPDATE {t} SET {o} = {o} WHERE {o} = {b}"),
-        ),
-        "cross_user_delete_others": ("delete others", sql.SQL("DELETE FROM {t} WHERE {o} = {b}")),
-        "cross_user_reassign_own": (
-            "reassign own",
-            sql.SQL("UPDATE {t} SET {o} = {b} WHERE {o} = {a}"),
-        ),
+    statements = (
+        sql.SQL("UPDATE {t} SET {o} = {o} WHERE {o} = {b}"),
+        sql.SQL("DELETE FROM {t} WHERE {o} = {b}"),
+        sql.SQL("UPDATE {t} SET {o} = {b} WHERE {o} = {a}"),
         # A copy of one of A's rows, made out as B's.
-        "cross_user_insert_as_other": (
-            "insert as other",
-            sql.SQL("INSERT INTO {t} ({f}{o}) SELECT {f}{b} FROM {t} WHERE {o} = {a} LIMIT 1"),
-        ),
-    }
+        sql.SQL("INSERT INTO {t} ({f}{o}) SELECT {f}{b} FROM {t} WHERE {o} = {a} LIMIT 1"),
+    )
     parts = {
         "t": table.identifier(),
         "o": table.owner_identifier(),
@@ -243,7 +243,10 @@ def _write_statements(
         "b": sql.Literal(b),
         "f": sql.SQL("").join(sql.Identifier(c) + sql.SQL(", ") for c in copied),
     }
-    return {code: (what, text.format(**parts)) for code, (what, text) in statements.items()}
+    return {
+        code: (code.removeprefix("cross_user_").replace("_", " "), statement.format(**parts))
+        for code, statement in zip(WRITE_PROBE_CODES, statements, strict=True)
+    }
 
 
 REQUIRED_COLUMNS = """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname),

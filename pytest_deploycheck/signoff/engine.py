@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
-from pytest_deploycheck.core.model import NOT_CONFIGURED, CheckResult, Gate, Outcome
+from pytest_deploycheck.core.model import NOT_CONFIGURED_CODE, CheckResult, Gate, Outcome, Severity
 from pytest_deploycheck.core.phases import Phase
 from pytest_deploycheck.core.policy import DEFAULT_POLICY, Policy
 from pytest_deploycheck.core.stats import samples_needed, wilson_interval
@@ -32,16 +32,23 @@ class Verdict(str, Enum):
 
 _EXIT_CODES = {Verdict.GO: 0, Verdict.HOLD: 10, Verdict.ROLLBACK: 20}
 
-# The reason codes a sign-off's reasons start with, and the verdict each calls for: a failed
-# check's by its severity, a gate's by its status, and the run's own faults (the session glue
-# reports interruptions, collection and internal errors, a superuser session on production).
-SIGNOFF_CODES = {
+# The reason code of a failed check, by its severity, and of a gate, by its status.
+FAILURE_CODES = {Severity.CRITICAL: "critical-failure", Severity.MAJOR: "major-failure"}
+GATE_CODES = {"rollback": "gate-rollback", "hold": "gate-hold"}
+
+# The reason codes a sign-off's reasons and advisories start with, and the verdict each calls
+# for: a failed check's by its severity, a gate's by its status, the run's own faults (the
+# session glue reports interruptions, collection and internal errors, a superuser session on
+# production); a hook's override calls for whatever it says (None), a flaky check for nothing.
+SIGNOFF_CODES: dict[str, Verdict | None] = {
+    "override": None,
+    "flaky": Verdict.GO,
     "critical-failure": Verdict.ROLLBACK,
     "gate-rollback": Verdict.ROLLBACK,
     "major-failure": Verdict.HOLD,
     "gate-hold": Verdict.HOLD,
     "could-not-check": Verdict.HOLD,
-    NOT_CONFIGURED: Verdict.HOLD,
+    NOT_CONFIGURED_CODE: Verdict.HOLD,
     "incomplete": Verdict.HOLD,
     "nothing-collected": Verdict.HOLD,
     "interrupted": Verdict.HOLD,
@@ -147,17 +154,18 @@ def _check_reasons(checks: Sequence[CheckResult], policy: Policy) -> list[Reason
         detail = f"{check.id}: {check.message}".rstrip(": ")
         if check.outcome is Outcome.FAILED and any(g.status != "pass" for g in check.gates):
             continue  # failed on a measured gate: the gate's own reason sets the level
+        failure = f"[{FAILURE_CODES.get(check.severity)}] {detail}"
         if check.outcome is Outcome.FAILED and check.severity in policy.rollback_severities:
-            reasons.append(Reason(Verdict.ROLLBACK, f"[{check.severity.value}-failure] {detail}"))
+            reasons.append(Reason(Verdict.ROLLBACK, failure))
         elif check.outcome is Outcome.FAILED and check.severity in policy.hold_severities:
-            reasons.append(Reason(Verdict.HOLD, f"[{check.severity.value}-failure] {detail}"))
+            reasons.append(Reason(Verdict.HOLD, failure))
         elif check.outcome is Outcome.ERROR:
             reasons.append(Reason(Verdict.HOLD, f"[could-not-check] {detail}"))
-        elif check.outcome is Outcome.SKIPPED and check.code == NOT_CONFIGURED:
-            why = check.message.removeprefix(f"[{NOT_CONFIGURED}]").strip()
+        elif check.outcome is Outcome.SKIPPED and check.code == NOT_CONFIGURED_CODE:
+            why = check.message.removeprefix(f"[{NOT_CONFIGURED_CODE}]").strip()
             unconfigured.setdefault(check.suite, why)
     reasons += [
-        Reason(Verdict.HOLD, f"[{NOT_CONFIGURED}] suite {suite} was skipped: {why}")
+        Reason(Verdict.HOLD, f"[{NOT_CONFIGURED_CODE}] suite {suite} was skipped: {why}")
         for suite, why in unconfigured.items()
     ]
     return reasons
@@ -166,7 +174,7 @@ def _check_reasons(checks: Sequence[CheckResult], policy: Policy) -> list[Reason
 def _gate_reasons(gates: Sequence[Gate]) -> list[Reason]:
     verdicts = {"rollback": Verdict.ROLLBACK, "hold": Verdict.HOLD}
     return [
-        Reason(verdicts[gate.status], f"[gate-{gate.status}] {_describe(gate)}")
+        Reason(verdicts[gate.status], f"[{GATE_CODES[gate.status]}] {_describe(gate)}")
         for gate in gates
         if gate.status in verdicts
     ]
