@@ -18,6 +18,7 @@ import psycopg
 from psycopg import sql
 
 from pytest_deploycheck.config import DbSettings
+from pytest_deploycheck.db import migrations
 from pytest_deploycheck.db import rules as db_rules
 from pytest_deploycheck.db.settings import DbSuiteSettings
 from pytest_deploycheck.net.postgres import connect_readonly
@@ -53,7 +54,7 @@ def immediate_phase(dsn: str) -> float:
     for rule in RULES:
         rule(conn, settings)
         conn.rollback()
-    db_rules.migrations(conn, settings)
+    migrations.migrations(conn, settings)
     elapsed = time.perf_counter() - start
     conn.close()
     return elapsed

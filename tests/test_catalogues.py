@@ -29,6 +29,7 @@ EMITTERS = {
     "TlsResult": 0,
     "_simple": 0,
     "_each": 0,
+    "_on_policy": 0,
     "_definer": 0,
     "_answered": 2,
     "_sessions": 1,

@@ -16,9 +16,10 @@ from psycopg import sql
 
 from pytest_deploycheck.config import DbSettings
 from pytest_deploycheck.core.model import CouldNotCheck
+from pytest_deploycheck.db import migrations, scans
 from pytest_deploycheck.db import rules as db_rules
 from pytest_deploycheck.db.settings import DbSuiteSettings
-from pytest_deploycheck.net.postgres import connect_readonly
+from pytest_deploycheck.net.postgres import RuleResult, connect_readonly
 from tests.conftest import SignOffReader
 
 SCHEMA = """
@@ -47,8 +48,8 @@ def reader(pg_database: str, admin: psycopg.Connection[Any]) -> Iterator[psycopg
 
 
 def run(
-    rule: Callable[..., db_rules.RuleResult], conn: psycopg.Connection[Any], **settings: Any
-) -> db_rules.RuleResult:
+    rule: Callable[..., RuleResult], conn: psycopg.Connection[Any], **settings: Any
+) -> RuleResult:
     try:
         return rule(conn, DbSuiteSettings.parse(settings))
     finally:
@@ -63,8 +64,8 @@ QUIET = [
     db_rules.connections,
     db_rules.long_queries,
     db_rules.idle_in_transaction,
-    db_rules.fk_orphans,
-    db_rules.check_violations,
+    scans.fk_orphans,
+    scans.check_violations,
     db_rules.sequences,
     db_rules.wraparound,
     db_rules.replication_lag,
@@ -116,11 +117,11 @@ def test_fk_orphans_of_a_validated_constraint(
     # A load with triggers off (replication role) bypasses the foreign key.
     admin.execute("SET session_replication_role = replica")
     admin.execute("INSERT INTO docs (org_id, title) VALUES (99, 'orphan'), (98, 'orphan')")
-    result = run(db_rules.fk_orphans, reader, scan_limit=10)
+    result = run(scans.fk_orphans, reader, scan_limit=10)
     [finding] = result.findings
     assert finding.object == "public.docs.docs_org_id_fkey"
     assert finding.message.startswith("2 rows of public.docs point to no row of public.orgs")
-    assert sorted(row[2] for row in result.rows) == ["98", "99"]
+    assert sorted(row["key"] for row in result.rows) == ["98", "99"]
 
 
 def test_check_violations(admin: psycopg.Connection[Any], reader: psycopg.Connection[Any]) -> None:
@@ -128,7 +129,7 @@ def test_check_violations(admin: psycopg.Connection[Any], reader: psycopg.Connec
     admin.execute("ALTER TABLE docs DROP CONSTRAINT docs_pages_check")
     admin.execute("INSERT INTO docs (org_id, title, pages) VALUES (1, 'neg', -5)")
     admin.execute("ALTER TABLE docs ADD CONSTRAINT docs_pages_check CHECK (pages >= 0) NOT VALID")
-    result = run(db_rules.check_violations, reader)
+    result = run(scans.check_violations, reader)
     assert [(f.rule, f.object) for f in result.findings] == [
         ("check_violation", "public.docs.docs_pages_check")
     ]
@@ -201,7 +202,7 @@ def test_blocked_session_and_lock_timeout(
         # A scan that needs the locked table gives up within the lock timeout: could not check.
         started = time.monotonic()
         with pytest.raises(CouldNotCheck, match=r"\[db-timeout\] .*docs"):
-            run(db_rules.fk_orphans, reader, scan_timeout_ms=60000)
+            run(scans.fk_orphans, reader, scan_timeout_ms=60000)
         assert time.monotonic() - started < 30  # bounded, not hung: the lock timeout is 0.3 s
 
 
@@ -222,27 +223,45 @@ def test_connection_saturation(pg_database: str, reader: psycopg.Connection[Any]
 
 def test_replication_and_archiving_judgements() -> None:
     settings = DbSuiteSettings(replication_lag_s=30)
-    rows = [("r1", "10.0.0.2", "streaming", 45.0), ("r2", "10.0.0.3", "catchup", None)]
+    replica = ("application_name", "client_addr", "state", "replay_lag_s")
+    rows = [
+        dict(zip(replica, ("r1", "10.0.0.2", "streaming", 45.0), strict=True)),
+        dict(zip(replica, ("r2", "10.0.0.3", "catchup", None), strict=True)),
+    ]
     assert [f.message for f in db_rules.judge_replication(rows, settings)] == [
         "replica r1 (10.0.0.2) replays 45 s behind",
         "replica r2 (10.0.0.3) is catchup, not streaming",
     ]
-    assert db_rules.judge_replication([("r1", "x", "streaming", 1.0)], settings) == []
-    failing = ("on", 10, "000001", 5.0, 3, "000002", True)
+    caught_up = dict(zip(replica, ("r1", "x", "streaming", 1.0), strict=True))
+    assert db_rules.judge_replication([caught_up], settings) == []
+    archiver = (
+        "archive_mode",
+        "archived_count",
+        "last_archived_wal",
+        "archived_ago_s",
+        "failed_count",
+        "last_failed_wal",
+        "failing",
+    )
+
+    def row(*values: Any) -> dict[str, Any]:
+        return dict(zip(archiver, values, strict=True))
+
+    failing = row("on", 10, "000001", 5.0, 3, "000002", True)
     assert db_rules.judge_archiver(failing, settings)[0].message.startswith("WAL archiving fails")
-    stale = ("on", 10, "000001", 5000.0, 0, None, False)
+    stale = row("on", 10, "000001", 5000.0, 0, None, False)
     assert (
         db_rules.judge_archiver(stale, settings)[0].message == "no WAL segment archived for 5000 s"
     )
-    assert db_rules.judge_archiver(("off", 0, None, None, 0, None, False), settings) == []
+    assert db_rules.judge_archiver(row("off", 0, None, None, 0, None, False), settings) == []
 
 
 def test_amcheck_checks_btree_indexes(
     admin: psycopg.Connection[Any], reader: psycopg.Connection[Any], read_only_role: str
 ) -> None:
-    assert run(db_rules.amcheck, reader).note == "the amcheck extension is not installed"
+    assert run(scans.amcheck, reader).note == "the amcheck extension is not installed"
     admin.execute("CREATE EXTENSION amcheck")
-    result = run(db_rules.amcheck, reader)
+    result = run(scans.amcheck, reader)
     assert (result.findings, result.note) == ([], "")
     # An expression index whose "immutable" function changed no longer matches its table.
     admin.execute("CREATE FUNCTION flip(int) RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT $1'")
@@ -250,12 +269,12 @@ def test_amcheck_checks_btree_indexes(
     admin.execute(
         "CREATE OR REPLACE FUNCTION flip(int) RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT -$1'"
     )
-    corrupt = run(db_rules.amcheck, reader)
+    corrupt = run(scans.amcheck, reader)
     assert [(f.rule, f.object) for f in corrupt.findings] == [("amcheck", "public.docs_flip")]
     admin.execute("DROP INDEX docs_flip")
     # Not being allowed to run it is "could not check", never a corrupt index.
     with psycopg.connect(read_only_role) as conn, pytest.raises(CouldNotCheck, match="privilege"):
-        db_rules.amcheck(conn, DbSuiteSettings())
+        scans.amcheck(conn, DbSuiteSettings())
 
 
 # -- migrations -------------------------------------------------------------------------------
@@ -329,7 +348,7 @@ def test_migration_history_of_each_tool(
     expected: tuple[str, list[str]],
 ) -> None:
     admin.execute(TOOLS[tool])
-    result = run(db_rules.migrations, reader, **settings)
+    result = run(migrations.migrations, reader, **settings)
     assert result.note == tool  # detected, not told
     assert (result.gates[0].status, [f"{f.rule} {f.object}" for f in result.findings]) == expected
 
@@ -340,14 +359,14 @@ def test_migrations_from_a_folder(
     admin.execute(TOOLS["supabase"])
     for name in ("20260101_init.sql", "20260102_notes.sql", "20260103_index.sql"):
         (tmp_path / name).write_text("-- sql")
-    result = db_rules.migrations(reader, DbSuiteSettings(migrations_dir="."), tmp_path)
+    result = migrations.migrations(reader, DbSuiteSettings(migrations_dir="."), tmp_path)
     assert [f.object for f in result.findings] == ["20260103"]
 
 
 def test_no_history_with_expectations_could_not_check(reader: psycopg.Connection[Any]) -> None:
     with pytest.raises(CouldNotCheck, match="no migration history table"):
-        run(db_rules.migrations, reader, expected_latest="5")
-    assert run(db_rules.migrations, reader).gates == []
+        run(migrations.migrations, reader, expected_latest="5")
+    assert run(migrations.migrations, reader).gates == []
 
 
 # -- the suite as a whole: read-only, as a read-only role ---------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING
@@ -84,7 +85,24 @@ class Gate:
             raise ValueError(f"gate status must be one of {GATE_STATUSES}, not {self.status!r}")
 
 
-GATE_STATUSES = ("pass", "hold", "rollback")
+GATE_STATUSES = ("pass", "hold", "rollback")  # from best to worst
+
+
+def worst(statuses: Iterable[str], default: str = "pass") -> str:
+    """The worst of some gate statuses."""
+    return max(statuses, key=GATE_STATUSES.index, default=default)
+
+
+def grade(value: float, hold: float, rollback: float, reaching: bool = False) -> tuple[str, float]:
+    """A measured value's gate status — over ``rollback``, over ``hold``, or ``pass`` (with
+    ``reaching``, at a threshold counts as over it) — and the threshold that decided it."""
+
+    def over(limit: float) -> bool:
+        return value >= limit if reaching else value > limit
+
+    if over(rollback):
+        return "rollback", rollback
+    return ("hold" if over(hold) else "pass"), hold
 
 
 @dataclass(frozen=True)

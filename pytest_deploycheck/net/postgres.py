@@ -1,9 +1,12 @@
 """Read-only PostgreSQL sessions, bounded in time, that name the tool (psycopg imported lazily),
-and the one way the suites run SQL on them.
+the one way the suites run SQL on them, and the result every SQL rule returns.
 
 Everything a suite sends is a literal string or a ``psycopg.sql`` composition; names and values
 read from the target travel as ``sql.Identifier`` or bound parameters, and every statement goes
-through the extended query protocol, which runs exactly one statement per call.
+through the extended query protocol, which runs exactly one statement per call. Rows come back
+as dicts, read by column name. Objects are named as PostgreSQL quotes them (``quote_ident``):
+exact and unambiguous whatever characters a name holds; queries that compose SQL read the raw
+names beside them.
 """
 
 from __future__ import annotations
@@ -22,26 +25,23 @@ if TYPE_CHECKING:
     import psycopg
     from psycopg import sql
 
+    Connection = psycopg.Connection[Any]
     Statement = str | sql.SQL | sql.Composed
 
 APPLICATION_NAME = "pytest-deploycheck"
 
 Params = Sequence[Any] | Mapping[str, Any] | None
-
-
-# Objects are named as PostgreSQL quotes them (``quote_ident``): exact and unambiguous, whatever
-# characters a name holds. Queries that compose SQL read the raw names beside them.
+Row = dict[str, Any]
 
 
 @dataclass
 class RuleResult:
-    """What a rule found, the rows that prove it, and the gates it measured."""
+    """What a SQL rule found, the query and rows that prove it, and the gates it measured."""
 
     rule: str
     findings: list[Finding] = field(default_factory=list)
     query: str = ""
-    columns: list[str] = field(default_factory=list)
-    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
     gates: list[Gate] = field(default_factory=list)
     note: str = ""
     code: str | None = None  # the failure's reason code; default: the first finding's rule
@@ -50,8 +50,9 @@ class RuleResult:
         """The query and up to ``limit`` rows, as CSV."""
         out = io.StringIO()
         out.write(f"-- {self.query.strip()}\n")
-        writer = csv.writer(out)
-        writer.writerow(self.columns)
+        columns = list(self.rows[0]) if self.rows else []
+        writer = csv.DictWriter(out, columns)
+        writer.writeheader()
         writer.writerows(self.rows[:limit])
         if len(self.rows) > limit:
             out.write(f"-- ... {len(self.rows) - limit} more rows\n")
@@ -63,20 +64,19 @@ class RuleResult:
         result = Result(findings=list(self.findings), gates=list(self.gates))
         if self.findings:
             objects = sorted({found.object for found in self.findings})
-            named = ", ".join(objects[:5]) + (
-                f" and {len(objects) - 5} more" if objects[5:] else ""
-            )
+            more = f" and {len(objects) - 5} more" if len(objects) > 5 else ""
             first = self.findings[0]
-            result.fail(self.code or first.rule, f"{first.message} (objects: {named})")
+            message = f"{first.message} (objects: {', '.join(objects[:5])}{more})"
+            result.fail(self.code or first.rule, message)
             result.evidence.append(Evidence(f"{self.rule}.csv", self.evidence(limit), "text/csv"))
         return result
 
 
-def connect_readonly(dsn: str, settings: DbSettings) -> psycopg.Connection[tuple[object, ...]]:
+def connect_readonly(dsn: str, settings: DbSettings) -> Connection:
     """A connection whose every transaction is READ ONLY and whose waits are all bounded.
 
-    The limits are set with SET after connecting rather than as startup options, which
-    connection poolers in session mode accept.
+    The limits are set after connecting rather than as startup options, which connection
+    poolers in session mode accept.
     """
     import psycopg
 
@@ -102,31 +102,28 @@ def connect_readonly(dsn: str, settings: DbSettings) -> psycopg.Connection[tuple
     return conn
 
 
-def run(conn: Any, query: Statement, params: Params = None) -> psycopg.Cursor[Any]:
-    """Execute one statement through the extended query protocol.
+def run(conn: Connection, query: Statement, params: Params = None) -> psycopg.Cursor[Row]:
+    """Execute one statement through the extended query protocol; rows as dicts.
 
     psycopg sends a statement without parameters by the simple protocol, which runs every
     statement in the text; a binary cursor always takes the extended one, where a second
     statement is a syntax error. So a name that ends the statement early runs nothing.
     """
-    cursor: psycopg.Cursor[Any] = conn.cursor(binary=True)
-    return cursor.execute(query, params)
+    from psycopg.rows import dict_row
+
+    return conn.cursor(binary=True, row_factory=dict_row).execute(query, params)
 
 
-def fetch(
-    conn: Any, query: Statement, params: Params = None
-) -> tuple[list[str], list[tuple[Any, ...]]]:
+def fetch(conn: Connection, query: Statement, params: Params = None) -> list[Row]:
     """Run a read-only query; a lock or statement timeout is "could not check"."""
     import psycopg
 
     try:
-        cursor = run(conn, query, params)
+        return run(conn, query, params).fetchall()
     except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled) as exc:
         raise CouldNotCheck(f"[db-timeout] {type(exc).__name__}: {str(exc).strip()}") from None
     except psycopg.OperationalError as exc:
         raise CouldNotCheck(f"[db-unreachable] {str(exc).strip()}") from None
-    columns = [c.name for c in cursor.description or []]
-    return columns, list(cursor.fetchall())
 
 
 def deparsed(expression: str) -> sql.Composed:
@@ -138,8 +135,10 @@ def deparsed(expression: str) -> sql.Composed:
     return sql.SQL("({})").format(sql.SQL(expression))
 
 
-def is_superuser(conn: Any) -> tuple[str, bool]:
+def is_superuser(conn: Connection) -> tuple[str, bool]:
     """The role the session logged in as, and whether it is a superuser."""
-    _, rows = fetch(conn, "SELECT session_user::text, current_setting('is_superuser') = 'on'")
-    user, superuser = rows[0]
-    return str(user), bool(superuser)
+    [row] = fetch(
+        conn,
+        "SELECT session_user::text AS name, current_setting('is_superuser') = 'on' AS superuser",
+    )
+    return str(row["name"]), bool(row["superuser"])

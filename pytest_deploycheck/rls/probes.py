@@ -6,26 +6,28 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pytest_deploycheck.core.model import CouldNotCheck, Finding
-from pytest_deploycheck.net.postgres import RuleResult, fetch, run
+from pytest_deploycheck.net.postgres import Row, RuleResult, fetch, run
 from pytest_deploycheck.rls.settings import RlsSettings
 
 if TYPE_CHECKING:
     from psycopg import sql
 
+    from pytest_deploycheck.net.postgres import Connection
+
 OWNER_IN_POLICY = re.compile(r"\(?(\w+) = auth\.uid\(\)|auth\.uid\(\) = (\w+)")
 
 
-def pick_users(conn: Any, settings: RlsSettings) -> tuple[str, str]:
+def pick_users(conn: Connection, settings: RlsSettings) -> tuple[str, str]:
     """Users A and B: from the config, else the two oldest of ``auth.users`` (read-only)."""
     if settings.user_a and settings.user_b:
         return settings.user_a, settings.user_b
-    _, rows = fetch(conn, "SELECT id::text FROM auth.users ORDER BY created_at, id LIMIT 2")
+    rows = fetch(conn, "SELECT id::text AS id FROM auth.users ORDER BY created_at, id LIMIT 2")
     if len(rows) < 2:
         raise CouldNotCheck("[rls-no-users] need two users: set user_a and user_b in suites.rls")
-    return rows[0][0], rows[1][0]
+    return rows[0]["id"], rows[1]["id"]
 
 
 @dataclass(frozen=True)
@@ -50,30 +52,30 @@ class Table:
         return sql.Identifier(self.owner)
 
 
-EXPOSED_TABLES = """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname),
-  n.nspname, c.relname,
+EXPOSED_TABLES = """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name,
+  n.nspname AS schema, c.relname AS relation,
   ARRAY(SELECT coalesce(pg_get_expr(p.polqual, p.polrelid), '') || ' ' ||
                coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '')
-        FROM pg_policy p WHERE p.polrelid = c.oid),
+        FROM pg_policy p WHERE p.polrelid = c.oid) AS expressions,
   (SELECT a.attname::text FROM pg_constraint f
    JOIN pg_attribute a ON a.attrelid = f.conrelid AND a.attnum = f.conkey[1]
    WHERE f.conrelid = c.oid AND f.contype = 'f' AND f.confrelid = to_regclass('auth.users')
-   LIMIT 1)
+   LIMIT 1) AS fk_column
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY(%(schemas)s) ORDER BY 1"""
 
 
-def exposed_tables(conn: Any, settings: RlsSettings, schemas: list[str]) -> list[Table]:
+def exposed_tables(conn: Connection, settings: RlsSettings, schemas: list[str]) -> list[Table]:
     """Each exposed table with its owner column: configured, from its policies, or its key to
     auth.users."""
-    _, rows = fetch(conn, EXPOSED_TABLES, {"schemas": schemas})
     tables = []
-    for name, schema, relation, expressions, fk_column in rows:
-        owner = settings.owner_columns.get(name)
-        for expression in expressions:
+    for row in fetch(conn, EXPOSED_TABLES, {"schemas": schemas}):
+        owner = settings.owner_columns.get(row["name"])
+        for expression in row["expressions"]:
             match = OWNER_IN_POLICY.search(expression)
             owner = owner or (match and (match.group(1) or match.group(2))) or None
-        tables.append(Table(name, schema, relation, owner or fk_column))
+        owner = owner or row["fk_column"]
+        tables.append(Table(row["name"], row["schema"], row["relation"], owner))
     return tables
 
 
@@ -89,7 +91,7 @@ def _impersonation(role: str, user: str | None) -> sql.Composed:
 
 
 def _reproduce(
-    conn: Any, role: str, user: str | None, statement: sql.Composed, write: bool = False
+    conn: Connection, role: str, user: str | None, statement: sql.Composed, write: bool = False
 ) -> str:
     """The probe as statements a person can paste into psql: what was run."""
     steps = [_impersonation(role, user), statement]
@@ -98,15 +100,16 @@ def _reproduce(
 
 
 def _probe(
-    conn: Any,
+    conn: Connection,
     role: str,
     user: str | None,
     statement: sql.Composed,
     settings: RlsSettings,
     write: bool = False,
-) -> list[tuple[Any, ...]] | None:
+) -> list[Row] | None:
     """Run ``statement`` as the API would for ``user``, in a transaction always rolled back
-    (READ WRITE only for ``write``). None when the role may not run it at all (no grant).
+    (READ WRITE only for ``write``): the rows it read, or one ``{"rows": n}`` for the rows it
+    changed; None when the role may not run it at all (no grant).
 
     The role is set before the statement runs, each step is one statement through the
     extended protocol, and the statement is composed from identifiers and literals only:
@@ -124,7 +127,7 @@ def _probe(
         with conn.transaction(force_rollback=True):
             run(conn, _impersonation(role, user) + timeout)
             cursor = run(conn, statement)
-            return list(cursor.fetchall()) if cursor.description else [(cursor.rowcount,)]
+            return cursor.fetchall() if cursor.description else [{"rows": cursor.rowcount}]
     except psycopg.errors.InsufficientPrivilege:
         return None
     except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable) as exc:
@@ -135,30 +138,24 @@ def _probe(
         conn.read_only = True
 
 
-def read_probes(conn: Any, settings: RlsSettings, schemas: list[str]) -> RuleResult:
+def read_probes(conn: Connection, settings: RlsSettings, schemas: list[str]) -> RuleResult:
     """Signed out, nothing that belongs to a user is readable; as A, none of B's rows are."""
     from psycopg import sql
 
     a, b = pick_users(conn, settings)
-    result = RuleResult("rls_read_probes", columns=["table", "probe", "rows", "reproduce"])
+    result = RuleResult("rls_read_probes")
     for table in exposed_tables(conn, settings, schemas):
         if settings.is_public(table.name):
             continue
-        anon_sql = sql.SQL("SELECT count(*) FROM {}").format(table.identifier())
+        anon_sql = sql.SQL("SELECT count(*) AS rows FROM {}").format(table.identifier())
         if table.owner:
             anon_sql += sql.SQL(" WHERE {} IS NOT NULL").format(table.owner_identifier())
         seen = _probe(conn, "anon", None, anon_sql, settings)
-        if seen and seen[0][0]:
-            steps = _reproduce(conn, "anon", None, anon_sql)
-            result.findings.append(
-                Finding(
-                    "anon_reads_user_rows",
-                    table.name,
-                    f"signed out, the API reads {seen[0][0]} rows of {table.name}."
-                    f" Reproduce: {steps}",
-                )
-            )
-            result.rows.append((table.name, "anon", seen[0][0], steps))
+        if seen and seen[0]["rows"]:
+            count, steps = seen[0]["rows"], _reproduce(conn, "anon", None, anon_sql)
+            message = f"signed out, the API reads {count} rows of {table.name}. Reproduce: {steps}"
+            result.findings.append(Finding("anon_reads_user_rows", table.name, message))
+            result.rows.append(_probe_row(table, "anon", count, steps))
         count = _cross_user_rows(conn, settings, table, a, b)
         if count:
             shown = sql.SQL("SELECT * FROM {}").format(table.identifier())
@@ -168,31 +165,36 @@ def read_probes(conn: Any, settings: RlsSettings, schemas: list[str]) -> RuleRes
             steps = _reproduce(conn, "authenticated", a, shown)
             message = f"user {a} reads {count} rows of {table.name} {whose}. Reproduce: {steps}"
             result.findings.append(Finding("cross_user_read", table.name, message))
-            result.rows.append((table.name, "authenticated A reads B", count, steps))
+            result.rows.append(_probe_row(table, "authenticated A reads B", count, steps))
     return result
 
 
-def _cross_user_rows(conn: Any, settings: RlsSettings, table: Table, a: str, b: str) -> int:
+def _probe_row(table: Table, probe: str, rows: int, reproduce: str) -> Row:
+    """A probe that found a hole, as a row of the evidence."""
+    return {"table": table.name, "probe": probe, "rows": rows, "reproduce": reproduce}
+
+
+def _cross_user_rows(conn: Connection, settings: RlsSettings, table: Table, a: str, b: str) -> int:
     from psycopg import sql
 
     if table.owner:
-        count = sql.SQL("SELECT count(*) FROM {} WHERE {} = {}").format(
+        count = sql.SQL("SELECT count(*) AS rows FROM {} WHERE {} = {}").format(
             table.identifier(), table.owner_identifier(), sql.Literal(b)
         )
         rows = _probe(conn, "authenticated", a, count, settings)
-        return int(rows[0][0]) if rows else 0
+        return int(rows[0]["rows"]) if rows else 0
     # No owner column (a tenant's table): rows B sees that A sees too.
     every = sql.SQL("SELECT ctid::text FROM {}").format(table.identifier())
-    theirs = _probe(conn, "authenticated", b, every, settings) or []
-    mine = _probe(conn, "authenticated", a, every, settings) or []
-    return len(set(theirs) & set(mine))
+    theirs = {row["ctid"] for row in _probe(conn, "authenticated", b, every, settings) or []}
+    mine = {row["ctid"] for row in _probe(conn, "authenticated", a, every, settings) or []}
+    return len(theirs & mine)
 
 
-def write_probes(conn: Any, settings: RlsSettings, schemas: list[str]) -> RuleResult:
+def write_probes(conn: Connection, settings: RlsSettings, schemas: list[str]) -> RuleResult:
     """As A, inside rolled-back transactions: B's rows cannot be updated or deleted, and A
     cannot give their own rows to B."""
     a, b = pick_users(conn, settings)
-    result = RuleResult("rls_write_probes", columns=["table", "probe", "rows", "reproduce"])
+    result = RuleResult("rls_write_probes")
     required = _required_columns(conn, schemas)
     for table in exposed_tables(conn, settings, schemas):
         if table.owner is None or settings.is_public(table.name):
@@ -200,17 +202,14 @@ def write_probes(conn: Any, settings: RlsSettings, schemas: list[str]) -> RuleRe
         copied = [c for c in required.get(table.name, []) if c != table.owner]
         for code, (what, statement) in _write_statements(table, copied, a, b).items():
             changed = _probe(conn, "authenticated", a, statement, settings, write=True)
-            if changed and changed[0][0]:
+            if changed and changed[0]["rows"]:
+                count = changed[0]["rows"]
                 steps = _reproduce(conn, "authenticated", a, statement, write=True)
-                result.findings.append(
-                    Finding(
-                        code,
-                        table.name,
-                        f"user {a} could {what} on {table.name}"
-                        f" ({changed[0][0]} rows). Reproduce: {steps}",
-                    )
+                message = (
+                    f"user {a} could {what} on {table.name} ({count} rows). Reproduce: {steps}"
                 )
-                result.rows.append((table.name, code, changed[0][0], steps))
+                result.findings.append(Finding(code, table.name, message))
+                result.rows.append(_probe_row(table, code, count, steps))
     return result
 
 
@@ -249,8 +248,8 @@ def _write_statements(
     }
 
 
-REQUIRED_COLUMNS = """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname),
-       array_agg(a.attname::text ORDER BY a.attnum)
+REQUIRED_COLUMNS = """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS table_name,
+       array_agg(a.attname::text ORDER BY a.attnum) AS columns
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY(%(schemas)s)
@@ -258,7 +257,7 @@ WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY(%(schemas)s)
 GROUP BY 1"""
 
 
-def _required_columns(conn: Any, schemas: list[str]) -> dict[str, list[str]]:
+def _required_columns(conn: Connection, schemas: list[str]) -> dict[str, list[str]]:
     """Per exposed table, the columns an INSERT must give (NOT NULL, no default, not generated)."""
-    _, rows = fetch(conn, REQUIRED_COLUMNS, {"schemas": schemas})
-    return {table: list(columns) for table, columns in rows}
+    rows = fetch(conn, REQUIRED_COLUMNS, {"schemas": schemas})
+    return {row["table_name"]: list(row["columns"]) for row in rows}

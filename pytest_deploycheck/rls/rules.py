@@ -1,37 +1,37 @@
-"""Row Level Security: static rules over the catalog (splinter's lint names where the rule is
-the same) and impersonation probes that act as the API does, inside transactions that are
-always rolled back."""
+"""Row Level Security's static rules: one query over the catalog each (splinter's lint names
+where the rule is the same), judged row by row; objects named as PostgreSQL quotes them."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pytest_deploycheck.core.model import Finding
-from pytest_deploycheck.net.postgres import RuleResult, fetch
+from pytest_deploycheck.net.postgres import Row, RuleResult, fetch
 from pytest_deploycheck.rls.settings import OWNER_NAMES, RlsSettings
 
 if TYPE_CHECKING:
-    pass
+    from pytest_deploycheck.net.postgres import Connection
+
+Rule = Callable[["Connection", RlsSettings, list[str]], RuleResult]
 
 API_ROLES = ("anon", "authenticated")
 USES_USER = re.compile(r"auth\.(uid|jwt)\(\)")
 
 
-def exposed_schemas(conn: Any, settings: RlsSettings) -> tuple[list[str], list[Finding]]:
+def exposed_schemas(conn: Connection, settings: RlsSettings) -> tuple[list[str], list[Finding]]:
     """The schemas the API exposes: the config's, else the authenticator's pgrst.db_schemas
     as PostgREST reads it. A missing setting is a finding, and ``public`` is assumed."""
     if settings.exposed_schemas:
         return list(settings.exposed_schemas), []
-    query = """SELECT unnest(s.setconfig) FROM pg_db_role_setting s JOIN pg_roles r ON r.oid =
-  s.setrole
-WHERE r.rolname = %s AND s.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname =
-  current_database()))
+    query = """SELECT unnest(s.setconfig) AS setting
+FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole
+WHERE r.rolname = %s
+  AND s.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database()))
 ORDER BY s.setdatabase DESC"""
-    _, rows = fetch(conn, query, (settings.authenticator,))
-    for (entry,) in rows:
-        name, _, value = str(entry).partition("=")
+    for row in fetch(conn, query, (settings.authenticator,)):
+        name, _, value = str(row["setting"]).partition("=")
         if name == "pgrst.db_schemas":
             return [s.strip() for s in value.split(",") if s.strip()], []
     missing = Finding(
@@ -42,89 +42,98 @@ ORDER BY s.setdatabase DESC"""
     return ["public"], [missing]
 
 
-Judge = Callable[[tuple[Any, ...], RlsSettings], Finding | None]
+Judge = Callable[[Row, RlsSettings], Finding | None]
 
 
-def _rule(
-    rule: str, query: str, judge: Judge, params: Mapping[str, Any] | None = None
-) -> Callable[[Any, RlsSettings, list[str]], RuleResult]:
+def _rule(rule: str, query: str, judge: Judge, params: Mapping[str, Any] | None = None) -> Rule:
     """A catalog rule: one query (``%(schemas)s`` = the exposed schemas, and ``params``), a
-    judgement per row. Objects are named as PostgreSQL quotes them (``quote_ident``)."""
+    judgement per row."""
 
-    def check(conn: Any, settings: RlsSettings, schemas: list[str]) -> RuleResult:
-        columns, rows = fetch(conn, query, {"schemas": schemas, **(params or {})})
+    def check(conn: Connection, settings: RlsSettings, schemas: list[str]) -> RuleResult:
+        rows = fetch(conn, query, {"schemas": schemas, **(params or {})})
         findings = [f for f in (judge(row, settings) for row in rows) if f is not None]
-        return RuleResult(rule, findings, query, columns, rows)
+        return RuleResult(rule, findings, query, rows)
 
     return check
 
 
-def _each(rule: str, message: str) -> Judge:
-    """Every row is a finding on the object in its first column, unless allow-listed."""
+def _each(rule: str, message: str, exempt_public: bool = False) -> Judge:
+    """Every row is a finding on its ``object`` (``message`` formats the row); with
+    ``exempt_public``, not when the object is public by design (``public_tables``)."""
 
-    def judge(row: tuple[Any, ...], settings: RlsSettings) -> Finding | None:
-        if settings.is_public(str(row[0])):
+    def judge(row: Row, settings: RlsSettings) -> Finding | None:
+        if exempt_public and settings.is_public(str(row["object"])):
             return None
-        return Finding(rule, str(row[0]), message.format(*row))
+        return Finding(rule, str(row["object"]), message.format(**row))
 
     return judge
 
 
 rls_disabled_in_public = _rule(
     "rls_disabled_in_public",
-    """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+    """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS object
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY(%(schemas)s) AND NOT c.relrowsecurity
 ORDER BY 1""",
-    _each("rls_disabled_in_public", "table {0} is exposed to the API without Row Level Security"),
+    _each(
+        "rls_disabled_in_public",
+        "table {object} is exposed to the API without Row Level Security",
+        exempt_public=True,
+    ),
 )
 
 policy_exists_rls_disabled = _rule(
     "policy_exists_rls_disabled",
-    """SELECT DISTINCT quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+    """SELECT DISTINCT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS object
 FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE NOT c.relrowsecurity
   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_'
 ORDER BY 1""",
-    lambda row, s: Finding(
+    _each(
         "policy_exists_rls_disabled",
-        row[0],
-        f"table {row[0]} has policies but RLS is disabled, so none applies",
+        "table {object} has policies but RLS is disabled, so none applies",
     ),
 )
 
 rls_enabled_no_policy = _rule(
     "rls_enabled_no_policy",
-    """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+    """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS object
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY(%(schemas)s) AND c.relrowsecurity
   AND NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid)
 ORDER BY 1""",
-    lambda row, s: Finding(
+    _each(
         "rls_enabled_no_policy",
-        row[0],
-        f"table {row[0]} has RLS enabled and no policy: the API can read nothing",
+        "table {object} has RLS enabled and no policy: the API can read nothing",
     ),
 )
 
+USER_METADATA = ("user_metadata", "raw_user_meta_data")
 POLICIES = """SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) AS table_name,
-  quote_ident(policyname), permissive, roles::text[], cmd,
-       coalesce(qual, '') AS qual, coalesce(with_check, '') AS with_check
+  quote_ident(policyname) AS policy, permissive, roles::text[] AS roles, cmd,
+  coalesce(qual, '') AS qual, coalesce(with_check, '') AS with_check
 FROM pg_policies WHERE schemaname = ANY(%(schemas)s) ORDER BY 1, 2"""
+
+
+def _on_policy(rule: str, row: Row, message: str) -> Finding:
+    """A finding on a policy, named after its table: ``schema.table.policy``."""
+    return Finding(rule, f"{row['table_name']}.{row['policy']}", message)
+
 
 rls_policy_always_true = _rule(
     "rls_policy_always_true",
     POLICIES,
     lambda row, s: (
-        Finding(
+        _on_policy(
             "rls_policy_always_true",
-            f"{row[0]}.{row[1]}",
-            f"policy {row[1]} on {row[0]} allows {row[4]} with a condition that is always true",
+            row,
+            f"policy {row['policy']} on {row['table_name']} allows {row['cmd']} with a"
+            " condition that is always true",
         )
-        if row[4] in ("UPDATE", "DELETE", "INSERT", "ALL")
-        and "true" in (row[5], row[6])
-        and not s.is_public(row[0])
+        if row["cmd"] in ("UPDATE", "DELETE", "INSERT", "ALL")
+        and "true" in (row["qual"], row["with_check"])
+        and not s.is_public(row["table_name"])
         else None
     ),
 )
@@ -133,49 +142,51 @@ rls_references_user_metadata = _rule(
     "rls_references_user_metadata",
     POLICIES,
     lambda row, s: (
-        Finding(
+        _on_policy(
             "rls_references_user_metadata",
-            f"{row[0]}.{row[1]}",
-            f"policy {row[1]} on {row[0]} trusts user_metadata, which users can edit",
+            row,
+            f"policy {row['policy']} on {row['table_name']} trusts user_metadata, which users"
+            " can edit",
         )
-        if "user_metadata" in row[5] + row[6] or "raw_user_meta_data" in row[5] + row[6]
+        if any(word in row["qual"] + row["with_check"] for word in USER_METADATA)
         else None
     ),
 )
 
+
 multiple_permissive_policies = _rule(
     "multiple_permissive_policies",
-    """SELECT quote_ident(schemaname) || '.' || quote_ident(tablename), quote_ident(role), cmd,
-  array_agg(quote_ident(policyname) ORDER BY policyname)
+    """SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) AS object,
+  quote_ident(role) AS role, cmd, array_agg(quote_ident(policyname) ORDER BY policyname) AS policies
 FROM pg_policies, unnest(roles) AS role
 WHERE permissive = 'PERMISSIVE' AND schemaname = ANY(%(schemas)s)
 GROUP BY 1, 2, 3 HAVING count(*) > 1 ORDER BY 1, 2, 3""",
     lambda row, s: Finding(
         "multiple_permissive_policies",
-        str(row[0]),
-        f"{row[0]} has {len(row[3])} permissive {row[2]} policies for {row[1]}: "
-        + ", ".join(row[3]),
+        str(row["object"]),
+        f"{row['object']} has {len(row['policies'])} permissive {row['cmd']} policies for"
+        f" {row['role']}: " + ", ".join(row["policies"]),
     ),
 )
 
 security_definer_view = _rule(
     "security_definer_view",
-    """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+    """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS object
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'v' AND n.nspname = ANY(%(schemas)s)
   AND NOT coalesce('security_invoker=true' = ANY(c.reloptions) OR 'security_invoker=on' =
   ANY(c.reloptions), false)
 ORDER BY 1""",
-    lambda row, s: Finding(
+    _each(
         "security_definer_view",
-        row[0],
-        f"view {row[0]} runs with its owner's rights, bypassing RLS (set security_invoker)",
+        "view {object} runs with its owner's rights, bypassing RLS (set security_invoker)",
     ),
 )
 
 auth_users_exposed = _rule(
     "auth_users_exposed",
-    """SELECT DISTINCT quote_ident(n.nspname) || '.' || quote_ident(v.relname) FROM pg_depend d
+    """SELECT DISTINCT quote_ident(n.nspname) || '.' || quote_ident(v.relname) AS object
+FROM pg_depend d
 JOIN pg_rewrite rw ON rw.oid = d.objid JOIN pg_class v ON v.oid = rw.ev_class
 JOIN pg_namespace n ON n.oid = v.relnamespace
 WHERE d.refobjid = to_regclass('auth.users') AND v.relkind IN ('v', 'm') AND n.nspname =
@@ -183,12 +194,12 @@ WHERE d.refobjid = to_regclass('auth.users') AND v.relkind IN ('v', 'm') AND n.n
   AND (has_table_privilege('anon', v.oid, 'SELECT') OR has_table_privilege('authenticated',
   v.oid, 'SELECT'))
 ORDER BY 1""",
-    lambda row, s: Finding("auth_users_exposed", row[0], f"{row[0]} exposes auth.users to the API"),
+    _each("auth_users_exposed", "{object} exposes auth.users to the API"),
 )
 
 materialized_view_in_api = _rule(
     "materialized_view_in_api",
-    """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+    """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS object
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'm' AND n.nspname = ANY(%(schemas)s)
   AND (has_table_privilege('anon', c.oid, 'SELECT') OR has_table_privilege('authenticated',
@@ -196,14 +207,15 @@ WHERE c.relkind = 'm' AND n.nspname = ANY(%(schemas)s)
 ORDER BY 1""",
     _each(
         "materialized_view_in_api",
-        "materialized view {0} is readable through the API and has no RLS",
+        "materialized view {object} is readable through the API and has no RLS",
+        exempt_public=True,
     ),
 )
 
 function_search_path_mutable = _rule(
     "function_search_path_mutable",
     """SELECT quote_ident(n.nspname) || '.' || quote_ident(p.proname)
-  || '(' || pg_get_function_identity_arguments(p.oid) || ')'
+  || '(' || pg_get_function_identity_arguments(p.oid) || ')' AS object
 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'auth', 'extensions')
   AND n.nspname !~ '^pg_' AND p.prokind IN ('f', 'p')
@@ -211,26 +223,20 @@ WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'auth', 'extensions'
   AND NOT coalesce(EXISTS (SELECT 1 FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%%'),
   false)
 ORDER BY 1""",
-    lambda row, s: Finding(
-        "function_search_path_mutable", row[0], f"function {row[0]} has no fixed search_path"
-    ),
+    _each("function_search_path_mutable", "function {object} has no fixed search_path"),
 )
 
 
-def _definer(rule: str, role: str) -> Callable[[Any, RlsSettings, list[str]], RuleResult]:
+def _definer(rule: str, role: str) -> Rule:
     return _rule(
         rule,
         """SELECT quote_ident(n.nspname) || '.' || quote_ident(p.proname)
-  || '(' || pg_get_function_identity_arguments(p.oid) || ')'
+  || '(' || pg_get_function_identity_arguments(p.oid) || ')' AS object
 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE p.prosecdef AND n.nspname = ANY(%(schemas)s)
   AND has_function_privilege(%(role)s, p.oid, 'EXECUTE')
 ORDER BY 1""",
-        lambda row, s: Finding(
-            rule,
-            row[0],
-            f"SECURITY DEFINER function {row[0]} is callable by {role} through the API",
-        ),
+        _each(rule, f"SECURITY DEFINER function {{object}} is callable by {role} through the API"),
         {"role": role},
     )
 
@@ -244,54 +250,47 @@ authenticated_security_definer_function_executable = _definer(
 
 extension_in_public = _rule(
     "extension_in_public",
-    "SELECT quote_ident(e.extname) FROM pg_extension e"
+    "SELECT quote_ident(e.extname) AS object FROM pg_extension e"
     " JOIN pg_namespace n ON n.oid = e.extnamespace WHERE n.nspname = 'public' ORDER BY 1",
-    lambda row, s: Finding(
-        "extension_in_public", row[0], f"extension {row[0]} is installed in public"
-    ),
+    _each("extension_in_public", "extension {object} is installed in public"),
 )
 
 fkey_to_auth_unique = _rule(
     "fkey_to_auth_unique",
     """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) || '.'
-  || quote_ident(con.conname)
+  || quote_ident(con.conname) AS object
 FROM pg_constraint con
 JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_index i ON i.indexrelid = con.conindid
 WHERE con.contype = 'f' AND con.confrelid = to_regclass('auth.users') AND NOT i.indisprimary
   ORDER BY 1""",
-    lambda row, s: Finding(
+    _each(
         "fkey_to_auth_unique",
-        row[0],
-        f"foreign key {row[0]} references a unique key of auth.users other than its primary key",
+        "foreign key {object} references a unique key of auth.users other than its primary key",
     ),
 )
 
 public_bucket_allows_listing = _rule(
     "public_bucket_allows_listing",
-    """SELECT b.id::text FROM storage.buckets b WHERE b.public AND EXISTS (
+    """SELECT b.id::text AS object FROM storage.buckets b WHERE b.public AND EXISTS (
   SELECT 1 FROM pg_policies p WHERE p.schemaname = 'storage' AND p.tablename = 'objects'
   AND p.cmd IN ('SELECT', 'ALL')) AND to_regclass('storage.buckets') IS NOT NULL ORDER BY 1""",
-    lambda row, s: Finding(
-        "public_bucket_allows_listing",
-        str(row[0]),
-        f"public bucket {row[0]} lets clients list every file",
-    ),
+    _each("public_bucket_allows_listing", "public bucket {object} lets clients list every file"),
 )
 
 
-def storage_rules(conn: Any, settings: RlsSettings, schemas: list[str]) -> RuleResult:
+def storage_rules(conn: Connection, settings: RlsSettings, schemas: list[str]) -> RuleResult:
     """``public_bucket_allows_listing``, where the storage schema exists."""
-    _, present = fetch(conn, "SELECT to_regclass('storage.buckets') IS NOT NULL")
-    if not present[0][0]:
+    [row] = fetch(conn, "SELECT to_regclass('storage.buckets') IS NOT NULL AS present")
+    if not row["present"]:
         return RuleResult("public_bucket_allows_listing", note="no storage schema")
     return public_bucket_allows_listing(conn, settings, schemas)
 
 
 sensitive_columns_exposed = _rule(
     "sensitive_columns_exposed",
-    """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname),
-  array_agg(a.attname::text ORDER BY a.attnum)
+    """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS object,
+  array_agg(a.attname::text ORDER BY a.attnum) AS columns
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY(%(schemas)s) AND NOT c.relrowsecurity
@@ -299,10 +298,10 @@ GROUP BY 1 ORDER BY 1""",
     lambda row, s: (
         Finding(
             "sensitive_columns_exposed",
-            row[0],
-            f"table {row[0]} exposes {', '.join(hits)} without RLS",
+            row["object"],
+            f"table {row['object']} exposes {', '.join(hits)} without RLS",
         )
-        if (hits := [c for c in row[1] if any(word in c.lower() for word in s.sensitive_columns)])
+        if (hits := [c for c in row["columns"] if any(w in c.lower() for w in s.sensitive_columns)])
         else None
     ),
 )
@@ -311,7 +310,7 @@ GROUP BY 1 ORDER BY 1""",
 
 # One row per policy on an exposed table, with what it takes to judge it.
 POLICY_FACTS = """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS table_name,
-  quote_ident(p.polname),
+  quote_ident(p.polname) AS policy,
   CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'
                 WHEN 'd' THEN 'DELETE' ELSE 'ALL' END AS cmd,
   ARRAY(SELECT CASE r WHEN 0 THEN 'public' ELSE pg_get_userbyid(r) END FROM unnest(p.polroles)
@@ -323,69 +322,67 @@ POLICY_FACTS = """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname)
           AND f.confrelid = to_regclass('auth.users')) AS references_users,
   ARRAY(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0
         AND NOT a.attisdropped) AS columns,
-  p.polpermissive
+  p.polpermissive AS permissive
 FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = ANY(%(schemas)s) ORDER BY 1, 2"""
 
 
-def _user_owned(row: Sequence[Any]) -> bool:
-    return bool(row[7]) or any(column in OWNER_NAMES for column in row[8])
+def _user_owned(row: Row) -> bool:
+    return bool(row["references_users"]) or any(c in OWNER_NAMES for c in row["columns"])
 
 
-def _applies_to(row: Sequence[Any], *roles: str) -> bool:
-    return any(role in row[3] for role in (*roles, "public"))
+def _applies_to(row: Row, *roles: str) -> bool:
+    return any(role in row["roles"] for role in (*roles, "public"))
 
 
 anon_policy_always_true = _rule(
     "anon_policy_always_true",
     POLICY_FACTS,
     lambda row, s: (
-        Finding(
+        _on_policy(
             "anon_policy_always_true",
-            f"{row[0]}.{row[1]}",
-            f"policy {row[1]} lets anyone signed out read every row of {row[0]},"
-            " which looks user-owned",
+            row,
+            f"policy {row['policy']} lets anyone signed out read every row of"
+            f" {row['table_name']}, which looks user-owned",
         )
-        if row[2] in ("SELECT", "ALL")
-        and row[4] == "true"
+        if row["cmd"] in ("SELECT", "ALL")
+        and row["qual"] == "true"
         and _applies_to(row, "anon")
         and _user_owned(row)
-        and not s.is_public(row[0])
+        and not s.is_public(row["table_name"])
         else None
     ),
 )
 
 
 def write_check_not_tied_to_user(
-    conn: Any, settings: RlsSettings, schemas: list[str]
+    conn: Connection, settings: RlsSettings, schemas: list[str]
 ) -> RuleResult:
     """Write policies whose check never asks who the user is (directly or in a function it
     calls): a user may create rows as someone else, or give their rows away."""
-    columns, rows = fetch(conn, POLICY_FACTS, {"schemas": schemas})
-    _, functions = fetch(
+    rows = fetch(conn, POLICY_FACTS, {"schemas": schemas})
+    functions = fetch(
         conn,
-        "SELECT p.proname, n.nspname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+        "SELECT p.proname AS name, n.nspname AS schema FROM pg_proc p"
+        " JOIN pg_namespace n ON n.oid = p.pronamespace"
         " WHERE p.prosrc ~ 'auth\\.(uid|jwt)\\(\\)'",
     )
-    asks = {name for name, _ in functions} | {f"{schema}.{name}" for name, schema in functions}
+    asks = {f["name"] for f in functions} | {f"{f['schema']}.{f['name']}" for f in functions}
     findings = []
     for row in rows:
-        check = row[5] or row[4]  # PostgreSQL reuses USING as WITH CHECK when there is none
-        writes = row[2] in ("INSERT", "UPDATE", "ALL")
+        check = row["with_check"] or row["qual"]  # PostgreSQL reuses USING as WITH CHECK
+        writes = row["cmd"] in ("INSERT", "UPDATE", "ALL")
         if not writes or not _applies_to(row, "authenticated") or not _user_owned(row):
             continue
         called = set(re.findall(r"([\w.]+)\(", check))
-        if USES_USER.search(check) or called & asks or settings.is_public(row[0]):
+        if USES_USER.search(check) or called & asks or settings.is_public(row["table_name"]):
             continue
-        findings.append(
-            Finding(
-                "write_check_not_tied_to_user",
-                f"{row[0]}.{row[1]}",
-                f"policy {row[1]} lets {row[2]} on {row[0]} write rows for any user:"
-                f" its check ({check}) never asks auth.uid()",
-            )
+        message = (
+            f"policy {row['policy']} lets {row['cmd']} on {row['table_name']} write rows for any"
+            f" user: its check ({check}) never asks auth.uid()"
         )
-    return RuleResult("write_check_not_tied_to_user", findings, POLICY_FACTS, columns, rows)
+        findings.append(_on_policy("write_check_not_tied_to_user", row, message))
+    return RuleResult("write_check_not_tied_to_user", findings, POLICY_FACTS, rows)
 
 
 def _ignores_row(tree: str) -> bool:
@@ -414,23 +411,24 @@ policy_ignores_row = _rule(
     "policy_ignores_row",
     POLICY_FACTS,
     lambda row, s: (
-        Finding(
+        _on_policy(
             "policy_ignores_row",
-            f"{row[0]}.{row[1]}",
-            f"policy {row[1]} on {row[0]} asks about the user but not about the row: {row[4]}",
+            row,
+            f"policy {row['policy']} on {row['table_name']} asks about the user but not about"
+            f" the row: {row['qual']}",
         )
-        if _ignores_row(row[6]) and not s.is_public(row[0])
+        if _ignores_row(row["qual_tree"]) and not s.is_public(row["table_name"])
         else None
     ),
 )
 
 
 def privileged_column_user_updatable(
-    conn: Any, settings: RlsSettings, schemas: list[str]
+    conn: Connection, settings: RlsSettings, schemas: list[str]
 ) -> RuleResult:
     """A column like ``is_admin`` or ``role`` that users may update on their own row."""
-    query = """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname),
-  quote_ident(a.attname)
+    query = """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS table_name,
+  quote_ident(a.attname) AS column_name
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_attribute a ON a.attrelid = c.oid
 WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY(%(schemas)s) AND a.attnum > 0
@@ -439,20 +437,20 @@ WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY(%(schemas)s) AND a.attnum > 0
   AND EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid AND p.polcmd IN ('w', '*'))
 ORDER BY 1, 2"""
     params = {"schemas": schemas, "privileged": list(settings.privileged_columns)}
-    columns, rows = fetch(conn, query, params)
+    rows = fetch(conn, query, params)
     findings = [
         Finding(
             "privileged_column_user_updatable",
-            f"{table}.{column}",
-            f"users may set {column} on their own rows of {table}",
+            f"{row['table_name']}.{row['column_name']}",
+            f"users may set {row['column_name']} on their own rows of {row['table_name']}",
         )
-        for table, column in rows
-        if not settings.is_public(table)
+        for row in rows
+        if not settings.is_public(row["table_name"])
     ]
-    return RuleResult("privileged_column_user_updatable", findings, query, columns, rows)
+    return RuleResult("privileged_column_user_updatable", findings, query, rows)
 
 
-def api_role_privileges(conn: Any, settings: RlsSettings, schemas: list[str]) -> RuleResult:
+def api_role_privileges(conn: Connection, settings: RlsSettings, schemas: list[str]) -> RuleResult:
     """API roles that bypass RLS or are superusers, and exposed tables an API role owns."""
     query = """SELECT 'role' AS kind, quote_ident(rolname) AS name FROM pg_roles
 WHERE rolname = ANY(%(roles)s) AND (rolbypassrls OR rolsuper)
@@ -462,21 +460,25 @@ FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p', 'v', 'm') AND n.nspname = ANY(%(schemas)s)
   AND pg_get_userbyid(c.relowner) = ANY(%(roles)s)"""
     roles = [*API_ROLES, settings.authenticator]
-    columns, rows = fetch(conn, query, {"roles": roles, "schemas": schemas})
+    rows = fetch(conn, query, {"roles": roles, "schemas": schemas})
     findings = [
-        Finding("api_role_bypasses_rls", name, f"API role {name} bypasses RLS or is a superuser")
-        if kind == "role"
+        Finding(
+            "api_role_bypasses_rls",
+            row["name"],
+            f"API role {row['name']} bypasses RLS or is a superuser",
+        )
+        if row["kind"] == "role"
         else Finding(
             "table_owned_by_api_role",
-            name,
-            f"{name} is owned by an API role, so RLS does not bind it",
+            row["name"],
+            f"{row['name']} is owned by an API role, so RLS does not bind it",
         )
-        for kind, name in rows
+        for row in rows
     ]
-    return RuleResult("api_role_privileges", findings, query, columns, rows)
+    return RuleResult("api_role_privileges", findings, query, rows)
 
 
-STATIC_RULES = {
+STATIC_RULES: dict[str, Rule] = {
     "rls_disabled_in_public": rls_disabled_in_public,
     "policy_exists_rls_disabled": policy_exists_rls_disabled,
     "rls_enabled_no_policy": rls_enabled_no_policy,

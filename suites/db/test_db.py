@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 
 from pytest_deploycheck.config import Settings, Target
-from pytest_deploycheck.db import rules
+from pytest_deploycheck.db import migrations, rules, scans
 from pytest_deploycheck.db.catalogue import CATALOGUE
 from pytest_deploycheck.db.settings import DbSuiteSettings
 from pytest_deploycheck.fixtures import Record, catalogued
+from pytest_deploycheck.net.postgres import RuleResult
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,7 @@ def settings(deploy_target: Target) -> DbSuiteSettings:
     return DbSuiteSettings.parse(deploy_target.suite("db"))
 
 
-def conclude(record: Record, result: rules.RuleResult, settings: DbSuiteSettings) -> None:
+def conclude(record: Record, result: RuleResult, settings: DbSuiteSettings) -> None:
     record.conclude(result.result(settings.sample_rows))
 
 
@@ -38,7 +39,7 @@ def test_migrations(
     db: Any, settings: DbSuiteSettings, deploy_settings: Settings, deploy_record: Record
 ) -> None:
     base = deploy_settings.config_path.parent if deploy_settings.config_path else Path.cwd()
-    result = rules.migrations(db, settings, base)
+    result = migrations.migrations(db, settings, base)
     if not result.gates:
         pytest.skip(result.note)
     conclude(deploy_record, result, settings)
@@ -81,12 +82,12 @@ def test_idle_in_transaction(db: Any, settings: DbSuiteSettings, deploy_record: 
 
 @catalogued(CATALOGUE["db.fk_orphans"])
 def test_fk_orphans(db: Any, settings: DbSuiteSettings, deploy_record: Record) -> None:
-    conclude(deploy_record, rules.fk_orphans(db, settings), settings)
+    conclude(deploy_record, scans.fk_orphans(db, settings), settings)
 
 
 @catalogued(CATALOGUE["db.check_violations"])
 def test_check_violations(db: Any, settings: DbSuiteSettings, deploy_record: Record) -> None:
-    conclude(deploy_record, rules.check_violations(db, settings), settings)
+    conclude(deploy_record, scans.check_violations(db, settings), settings)
 
 
 @catalogued(CATALOGUE["db.sequences"])
@@ -113,7 +114,7 @@ def test_wal_archiving(db: Any, settings: DbSuiteSettings, deploy_record: Record
 def test_amcheck(db: Any, settings: DbSuiteSettings, deploy_record: Record) -> None:
     if not settings.deep:
         pytest.skip("deep verification is opt-in: suites.db.deep = true")
-    result = rules.amcheck(db, settings)
+    result = scans.amcheck(db, settings)
     if result.note and not result.findings:
         pytest.skip(result.note)
     conclude(deploy_record, result, settings)
