@@ -33,6 +33,7 @@ else:  # pragma: no cover
 
 DEFAULT_SIGNOFF = "deploycheck-signoff.json"
 DEFAULT_ARTIFACTS = "deploycheck-artifacts"
+DEFAULT_INTERVAL_S = 30.0  # between a watch window's rounds
 
 _SECRET_KEY = re.compile(r"(?i)(^|_)(pass(word|wd)?|secret|token|api_?key|private_?key)$")
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -91,7 +92,7 @@ class Settings:
     signoff_path: str = DEFAULT_SIGNOFF
     artifacts_dir: str = DEFAULT_ARTIFACTS
     window_s: float | None = None  # a watch window's length; None runs the checks once
-    interval_s: float = 30.0
+    interval_s: float = DEFAULT_INTERVAL_S
     state_dir: str = STATE_DIR
     allow_destructive: bool = False
     default_phase: Phase = Phase.IMMEDIATE
@@ -170,64 +171,19 @@ def resolve(
     label = path.name if path else "config"
     _check_shape(table, _TOP_KEYS, label, "")
     _refuse_literal_secrets(table, label)
-
     name = given.get("target") or _from_file(table, "default_target", label)
-    targets = table.get("targets", {})
-    if name and targets and name[0] not in targets:
-        known = ", ".join(sorted(targets))
-        raise ConfigError(f"unknown target {name[0]!r}; {label} defines: {known}")
-    target_name = name[0] if name else "default"
-    raw_target = dict(targets.get(target_name, {}))
-    secrets: set[str] = set()
-    target_table = _interpolate(raw_target, environ, f"{label}: targets.{target_name}", secrets)
-    suite_defaults = _interpolate(table.get("suites", {}), environ, f"{label}: suites", secrets)
-
-    sources: dict[str, str] = {"target": name[1] if name else "default"}
-    values: dict[str, Any] = {}
-    for key in ("base_url", "db_url", "version"):
-        chosen = given.get(key) or _from_file(target_table, key, label)
-        if chosen:
-            values[key], sources[key] = chosen
-    _check_urls(values)
-    secrets |= _url_passwords(values.get("db_url"))
-
-    phases = given.get("phase")
-    suites = given.get("suites")
+    target, sources, secrets = _target(name, table, given, environ, label)
+    phases, suites = given.get("phase"), given.get("suites")
     signoff = given.get("signoff") or _from_file(table, "signoff", label)
+    sources.update({"phases": phases[1]} if phases else {})
+    sources.update({"signoff": signoff[1]} if signoff else {})
     destructive = given.get("allow_destructive")
-    baseline = given.get("baseline")
-    artifacts = given.get("artifacts") or _from_file(table, "artifacts", label)
-    window, interval, state = given.get("window"), given.get("interval"), given.get("state")
-    if phases:
-        sources["phases"] = phases[1]
-    if signoff:
-        sources["signoff"] = signoff[1]
-
-    suites_settings = _merge_suites(suite_defaults, target_table.get("suites", {}))
-    target = Target(
-        name=target_name,
-        base_url=values.get("base_url"),
-        db_url=values.get("db_url"),
-        version=values.get("version"),
-        production=bool(target_table.get("production", False)),
-        allow_db_superuser=bool(target_table.get("allow_db_superuser", False)),
-        credentials=_credentials(target_table.get("credentials", {})),
-        suites=suites_settings,
-    )
     return Settings(
         target=target,
         active=bool(name or phases or suites or signoff),
         phases=_parse_list(phases[0], Phase.parse) if phases else (),
         suites=tuple(_split(suites[0])) if suites else (),
         signoff_path=str(base / signoff[0]) if signoff else str(base / DEFAULT_SIGNOFF),
-        artifacts_dir=str(base / (artifacts[0] if artifacts else DEFAULT_ARTIFACTS)),
-        window_s=(
-            _window(window[0], phases[0] if phases else None, table.get("windows", {}))
-            if window
-            else None
-        ),
-        interval_s=_seconds(interval[0], "--deploy-interval") if interval else 30.0,
-        state_dir=str(base / (state[0] if state else STATE_DIR)),
         allow_destructive=bool(destructive and _truthy(destructive[0])),
         default_phase=_parsed(table, "default_phase", Phase.parse, label) or Phase.IMMEDIATE,
         phase_severity=_phase_severity(table.get("phase_severity", {}), label),
@@ -238,11 +194,67 @@ def resolve(
         policy=_policy(table.get("policy", {}), label),
         db=DbSettings(**table.get("db", {})),
         http=HttpSettings(**table.get("http", {})),
-        baseline=_baseline(base / baseline[0]) if baseline else _last_go(base, state, window),
         config_path=path,
         sources=sources,
         secrets=frozenset(secrets),
+        **_watching(given, table, base, label),
     )
+
+
+def _target(
+    name: tuple[Any, str] | None,
+    table: Mapping[str, Any],
+    given: _Given,
+    environ: Mapping[str, str],
+    label: str,
+) -> tuple[Target, dict[str, str], set[str]]:
+    """The target a run checks, where each of its values came from, and its secrets."""
+    targets = table.get("targets", {})
+    if name and targets and name[0] not in targets:
+        known = ", ".join(sorted(targets))
+        raise ConfigError(f"unknown target {name[0]!r}; {label} defines: {known}")
+    target_name = name[0] if name else "default"
+    secrets: set[str] = set()
+    raw = dict(targets.get(target_name, {}))
+    target_table = _interpolate(raw, environ, f"{label}: targets.{target_name}", secrets)
+    suite_defaults = _interpolate(table.get("suites", {}), environ, f"{label}: suites", secrets)
+    sources: dict[str, str] = {"target": name[1] if name else "default"}
+    values: dict[str, Any] = {}
+    for key in ("base_url", "db_url", "version"):
+        chosen = given.get(key) or _from_file(target_table, key, label)
+        if chosen:
+            values[key], sources[key] = chosen
+    _check_urls(values)
+    secrets |= _url_passwords(values.get("db_url"))
+    target = Target(
+        name=target_name,
+        production=bool(target_table.get("production", False)),
+        allow_db_superuser=bool(target_table.get("allow_db_superuser", False)),
+        credentials=_credentials(target_table.get("credentials", {})),
+        suites=_merge_suites(suite_defaults, target_table.get("suites", {})),
+        **values,
+    )
+    return target, sources, secrets
+
+
+def _watching(given: _Given, table: Mapping[str, Any], base: Path, label: str) -> dict[str, Any]:
+    """Where evidence and window state go, the watch window, and the baseline."""
+    artifacts = given.get("artifacts") or _from_file(table, "artifacts", label)
+    window, interval, state = given.get("window"), given.get("interval"), given.get("state")
+    phases, baseline = given.get("phase"), given.get("baseline")
+    return {
+        "artifacts_dir": str(base / (artifacts[0] if artifacts else DEFAULT_ARTIFACTS)),
+        "window_s": (
+            _window(window[0], phases[0] if phases else None, table.get("windows", {}))
+            if window
+            else None
+        ),
+        "interval_s": _seconds(interval[0], "--deploy-interval")
+        if interval
+        else DEFAULT_INTERVAL_S,
+        "state_dir": str(base / (state[0] if state else STATE_DIR)),
+        "baseline": _baseline(base / baseline[0]) if baseline else _last_go(base, state, window),
+    }
 
 
 class _Given:

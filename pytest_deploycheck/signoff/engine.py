@@ -35,6 +35,8 @@ _EXIT_CODES = {Verdict.GO: 0, Verdict.HOLD: 10, Verdict.ROLLBACK: 20}
 # The reason code of a failed check, by its severity, and of a gate, by its status.
 FAILURE_CODES = {Severity.CRITICAL: "critical-failure", Severity.MAJOR: "major-failure"}
 GATE_CODES = {"rollback": "gate-rollback", "hold": "gate-hold"}
+# The verdict a gate's status calls for.
+STATUS_VERDICT = {"pass": Verdict.GO, "hold": Verdict.HOLD, "rollback": Verdict.ROLLBACK}
 
 # The reason codes a sign-off's reasons and advisories start with, and the verdict each calls
 # for: a failed check's by its severity, a gate's by its status, the run's own faults (the
@@ -172,11 +174,10 @@ def _check_reasons(checks: Sequence[CheckResult], policy: Policy) -> list[Reason
 
 
 def _gate_reasons(gates: Sequence[Gate]) -> list[Reason]:
-    verdicts = {"rollback": Verdict.ROLLBACK, "hold": Verdict.HOLD}
     return [
-        Reason(verdicts[gate.status], f"[{GATE_CODES[gate.status]}] {_describe(gate)}")
+        Reason(STATUS_VERDICT[gate.status], f"[{GATE_CODES[gate.status]}] {_describe(gate)}")
         for gate in gates
-        if gate.status in verdicts
+        if gate.status in GATE_CODES
     ]
 
 

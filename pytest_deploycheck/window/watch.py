@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_deploycheck.core.model import CheckResult, Gate
+from pytest_deploycheck.core.model import CheckResult, Gate, worst
 from pytest_deploycheck.core.options import LAST_GO
+from pytest_deploycheck.signoff.engine import STATUS_VERDICT
 from pytest_deploycheck.window.judge import Sample, WindowPolicy, judge
 from pytest_deploycheck.window.state import WindowState
 
@@ -87,7 +88,7 @@ class WatchWindow:
         if self.reporter is None:
             return
         _, requests = self.judgement.error_rate
-        worst = max((g.status for g in self.judgement.gates), key=_RANK.__getitem__, default="pass")
+        status = worst(g.status for g in self.judgement.gates)
         elapsed = time.time() - self.state.started
         phases = ",".join(p.value for p in self.settings.phases) or "all phases"
         line = (
@@ -97,7 +98,7 @@ class WatchWindow:
         rate = next((g for g in self.judgement.gates if g.name == "window error_rate"), None)
         if rate is not None and rate.value is not None and rate.high is not None:
             line += f", error rate {rate.value:.2%} (95 % up to {rate.high:.2%})"
-        line += f", so far {_VERDICT[worst]}"
+        line += f", so far {STATUS_VERDICT[status].value}"
         if sys.stdout.isatty():
             self.reporter.rewrite(line, bold=True)
         else:
@@ -153,18 +154,14 @@ class WatchWindow:
         }
 
 
-_RANK = {"pass": 0, "hold": 1, "rollback": 2}
-_VERDICT = {"pass": "GO", "hold": "HOLD", "rollback": "ROLLBACK"}
-
-
 def _sample(number: int, now: float, check: CheckResult) -> Sample:
     errors = requests = 0
     for gate in check.gates:
         if gate.name == "error_rate" and gate.samples and gate.value is not None:
             requests += gate.samples
             errors += round(gate.value * gate.samples)
-    worst = max((g.status for g in check.gates), key=_RANK.__getitem__, default="")
+    status = worst((g.status for g in check.gates), default="")
     latencies = [g.value for g in check.gates if g.name.startswith("latency.p95") and g.value]
     outcome, severity = check.outcome.value, check.severity.value
     p95 = max(latencies) if latencies else None
-    return Sample(number, now, check.id, outcome, severity, errors, requests, worst, p95)
+    return Sample(number, now, check.id, outcome, severity, errors, requests, status, p95)
