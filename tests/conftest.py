@@ -196,6 +196,15 @@ def supa(pg_admin: str, template: str) -> Iterator[dict[str, Any]]:
         conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+def wait_until(ready: Callable[[], bool], what: str, deadline_s: float = 15.0) -> None:
+    """Poll ``ready`` until it holds; fail, naming ``what``, when the deadline passes first."""
+    deadline = time.monotonic() + deadline_s
+    while not ready():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not happen within {deadline_s} s")
+        time.sleep(0.05)
+
+
 SignOffReader = Callable[[Path], dict[str, Any]]
 
 
@@ -214,6 +223,41 @@ def read_signoff() -> SignOffReader:
         return document
 
     return read
+
+
+@dataclass
+class DeployRun:
+    """A deploy run in pytester's directory: pytest's result and the sign-off it wrote."""
+
+    result: pytest.RunResult
+    signoff: dict[str, Any]
+
+    @property
+    def code(self) -> int:
+        return int(self.result.ret)
+
+
+Deploy = Callable[..., DeployRun]
+
+
+@pytest.fixture
+def deploy(pytester: pytest.Pytester, read_signoff: SignOffReader) -> Deploy:
+    """Runs pytest as a deploy run in pytester's directory: ``config`` written to
+    deploycheck.toml and ``checks`` to test_checks.py when given, in this process or, with
+    ``subprocess=True``, in a new one; the sign-off is read and checked against the schema."""
+
+    def run(
+        *args: str, config: str | None = None, checks: str | None = None, subprocess: bool = False
+    ) -> DeployRun:
+        if config is not None:
+            pytester.makefile(".toml", deploycheck=config)
+        if checks is not None:
+            pytester.makepyfile(test_checks=checks)
+        runner = pytester.runpytest_subprocess if subprocess else pytester.runpytest
+        result = runner(*args)
+        return DeployRun(result, read_signoff(pytester.path / "deploycheck-signoff.json"))
+
+    return run
 
 
 StartDemo = Callable[..., RunningDemo]

@@ -4,23 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import LoopbackServer, SignOffReader
+from tests.conftest import Deploy, LoopbackServer
 
 
-def run_suites(
-    pytester: pytest.Pytester, read_signoff: SignOffReader, *args: str
-) -> tuple[int, dict[str, object]]:
-    result = pytester.runpytest(*args)
-    return int(result.ret), read_signoff(pytester.path / "deploycheck-signoff.json")
+def run_suites(deploy: Deploy, *args: str) -> tuple[int, dict[str, object]]:
+    run = deploy(*args)
+    return run.code, run.signoff
 
 
 def test_healthy_target_is_go(
-    pytester: pytest.Pytester, server: LoopbackServer, pg_database: str, read_signoff: SignOffReader
+    deploy: Deploy, pytester: pytest.Pytester, server: LoopbackServer, pg_database: str
 ) -> None:
     pytester.makepyfile(test_unrelated="def test_unit(): assert False\n")
     code, document = run_suites(
-        pytester,
-        read_signoff,
+        deploy,
         "--deploy-suites=health,db",
         f"--base-url={server.url}",
         f"--deploy-db-url={pg_database}",
@@ -31,12 +28,8 @@ def test_healthy_target_is_go(
     assert ("db.connectivity", "passed") in [(c["id"], c["outcome"]) for c in document["checks"]]
 
 
-def test_suite_without_its_settings_holds(
-    pytester: pytest.Pytester, server: LoopbackServer, read_signoff: SignOffReader
-) -> None:
-    code, document = run_suites(
-        pytester, read_signoff, "--deploy-suites=all", f"--base-url={server.url}"
-    )
+def test_suite_without_its_settings_holds(deploy: Deploy, server: LoopbackServer) -> None:
+    code, document = run_suites(deploy, "--deploy-suites=all", f"--base-url={server.url}")
     assert code == 10
     assert document["reasons"] == [
         "[not-configured] suite db was skipped: target default has no db_url",
@@ -66,12 +59,9 @@ def test_unknown_suite_is_a_usage_error(pytester: pytest.Pytester) -> None:
     )
 
 
-def test_bundled_suites_under_xdist(
-    pytester: pytest.Pytester, server: LoopbackServer, read_signoff: SignOffReader
-) -> None:
-    result = pytester.runpytest_subprocess(
-        "--deploy-suites=health", f"--base-url={server.url}", "--deploy-version=1.0.0", "-n", "2"
-    )
-    assert result.ret == 0
-    document = read_signoff(pytester.path / "deploycheck-signoff.json")
+def test_bundled_suites_under_xdist(deploy: Deploy, server: LoopbackServer) -> None:
+    args = ("--deploy-suites=health", f"--base-url={server.url}", "--deploy-version=1.0.0")
+    run = deploy(*args, "-n", "2", subprocess=True)
+    assert run.code == 0
+    document = run.signoff
     assert [c["id"] for c in document["checks"]][:2] == ["health.endpoint", "health.version"]

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.conftest import SignOffReader
+from tests.conftest import Deploy
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -47,31 +47,25 @@ public_tables = ["public.announcements"]
 """
 
 
-def run(
-    pytester: pytest.Pytester, dsn: str, read_signoff: SignOffReader, *args: str, extra: str = ""
-) -> dict[str, Any]:
-    pytester.makefile(".toml", deploycheck=CONFIG.format(extra=extra))
-    pytester.runpytest(
-        "--deploy-target=prod", "--deploy-suites=db,rls", f"--deploy-db-url={dsn}", *args
-    )
-    return read_signoff(pytester.path / "deploycheck-signoff.json")
+def run(deploy: Deploy, dsn: str, *args: str, extra: str = "") -> dict[str, Any]:
+    config = CONFIG.format(extra=extra)
+    suites = ("--deploy-target=prod", "--deploy-suites=db,rls", f"--deploy-db-url={dsn}")
+    return deploy(*suites, *args, config=config).signoff
 
 
-def test_the_readme_role_checks_production_to_go(
-    pytester: pytest.Pytester, checking_role: str, read_signoff: SignOffReader
-) -> None:
-    document = run(pytester, checking_role, read_signoff, "--deploy-allow-destructive")
+def test_the_readme_role_checks_production_to_go(deploy: Deploy, checking_role: str) -> None:
+    document = run(deploy, checking_role, "--deploy-allow-destructive")
     assert document["verdict"] == "GO", document["reasons"]
     outcomes = {c["id"]: c["outcome"] for c in document["checks"]}
     assert outcomes["rls.write_probes"] == outcomes["db.fk_orphans"] == "passed"
 
 
 def test_a_superuser_on_production_holds_unless_allowed(
-    pytester: pytest.Pytester, supa: dict[str, Any], read_signoff: SignOffReader
+    deploy: Deploy, supa: dict[str, Any]
 ) -> None:
     superuser = supa["admin_url"]
     [(name,)] = supa["admin"].execute("SELECT session_user::text").fetchall()
-    held = run(pytester, superuser, read_signoff, "--deploy-phase=immediate")
+    held = run(deploy, superuser, "--deploy-phase=immediate")
     assert held["verdict"] == "HOLD"
     assert [r for r in held["reasons"] if "superuser" in r] == [
         f"[db-superuser] the checks connected to production as superuser {name}: connect as the"
@@ -79,27 +73,18 @@ def test_a_superuser_on_production_holds_unless_allowed(
         " allow_db_superuser = true on target prod"
     ]
     allowed = run(
-        pytester,
+        deploy,
         superuser,
-        read_signoff,
         "--deploy-phase=immediate",
         extra="allow_db_superuser = true",
     )
     assert allowed["verdict"] == "GO", allowed["reasons"]
 
 
-def test_a_superuser_is_reported_from_xdist_workers(
-    pytester: pytest.Pytester, supa: dict[str, Any], read_signoff: SignOffReader
-) -> None:
-    pytester.makefile(".toml", deploycheck=CONFIG.format(extra=""))
-    pytester.runpytest_subprocess(
-        "--deploy-target=prod",
-        "--deploy-suites=db",
-        "--deploy-phase=immediate",
-        f"--deploy-db-url={supa['admin_url']}",
-        "-n",
-        "2",
-    )
-    document = read_signoff(pytester.path / "deploycheck-signoff.json")
+def test_a_superuser_is_reported_from_xdist_workers(deploy: Deploy, supa: dict[str, Any]) -> None:
+    args = ("--deploy-target=prod", "--deploy-suites=db", "--deploy-phase=immediate")
+    url = f"--deploy-db-url={supa['admin_url']}"
+    config = CONFIG.format(extra="")
+    document = deploy(*args, url, "-n", "2", config=config, subprocess=True).signoff
     assert document["verdict"] == "HOLD"
     assert [r for r in document["reasons"] if r.startswith("[db-superuser]")] != []

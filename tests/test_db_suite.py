@@ -20,7 +20,7 @@ from pytest_deploycheck.db import migrations, scans
 from pytest_deploycheck.db import rules as db_rules
 from pytest_deploycheck.db.settings import DbSuiteSettings
 from pytest_deploycheck.net.postgres import RuleResult, connect_readonly
-from tests.conftest import SignOffReader
+from tests.conftest import SignOffReader, wait_until
 
 SCHEMA = """
 CREATE TABLE orgs (id serial PRIMARY KEY, name text NOT NULL CHECK (length(name) > 0));
@@ -154,13 +154,22 @@ def test_wraparound_thresholds(reader: psycopg.Connection[Any]) -> None:
 
 
 @contextmanager
-def session(dsn: str, *statements: str, wait: bool = True) -> Iterator[psycopg.Connection[Any]]:
-    """A second, real session that runs ``statements`` in a thread and stays open."""
+def session(dsn: str, *statements: str, ready: str) -> Iterator[psycopg.Connection[Any]]:
+    """A second, real session that runs ``statements`` in a thread and stays open; entered once
+    its row in pg_stat_activity meets ``ready`` (a condition on that row)."""
     conn = psycopg.connect(dsn, autocommit=False, application_name="test-other-session")
+    pid = conn.info.backend_pid
     worker = threading.Thread(target=lambda: _run(conn, statements), daemon=True)
     worker.start()
-    time.sleep(0.6 if wait else 0)
+    condition = sql.SQL("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = %s AND {})")
+    query = condition.format(sql.SQL(ready))  # type: ignore[arg-type]
     try:
+        with psycopg.connect(dsn, autocommit=True) as observer:
+
+            def is_ready() -> bool:
+                return bool(observer.execute(query, (pid,)).fetchone()[0])  # type: ignore[index]
+
+            wait_until(is_ready, f"the other session ({ready})")
         yield conn
     finally:
         conn.cancel_safe() if hasattr(conn, "cancel_safe") else conn.cancel()
@@ -177,14 +186,16 @@ def _run(conn: psycopg.Connection[Any], statements: tuple[str, ...]) -> None:
 
 
 def test_long_running_query(pg_database: str, reader: psycopg.Connection[Any]) -> None:
-    with session(pg_database, "SELECT pg_sleep(10)"):
+    running = "state = 'active' AND now() - query_start > interval '0.5 s'"
+    with session(pg_database, "SELECT pg_sleep(10)", ready=running):
         result = run(db_rules.long_queries, reader, long_query_s=0.3)
     assert [f.rule for f in result.findings] == ["long_running_query"]
     assert "(test-other-session)" in result.findings[0].object
 
 
 def test_idle_in_transaction(pg_database: str, reader: psycopg.Connection[Any]) -> None:
-    with session(pg_database, "SELECT 1"):
+    idle = "state = 'idle in transaction' AND now() - state_change > interval '0.5 s'"
+    with session(pg_database, "SELECT 1", ready=idle):
         result = run(db_rules.idle_in_transaction, reader, idle_in_transaction_s=0.3)
     mine = [f for f in result.findings if "(test-other-session)" in f.object]
     assert [f.rule for f in mine] == ["idle_in_transaction"]
@@ -194,8 +205,10 @@ def test_blocked_session_and_lock_timeout(
     pg_database: str, admin: psycopg.Connection[Any], reader: psycopg.Connection[Any]
 ) -> None:
     with (
-        session(pg_database, "LOCK TABLE docs IN ACCESS EXCLUSIVE MODE"),
-        session(pg_database, "SELECT count(*) FROM docs"),
+        session(
+            pg_database, "LOCK TABLE docs IN ACCESS EXCLUSIVE MODE", ready="state LIKE 'idle in%%'"
+        ),
+        session(pg_database, "SELECT count(*) FROM docs", ready="wait_event_type = 'Lock'"),
     ):
         blocked = run(db_rules.blocked_sessions, reader)
         assert [f.rule for f in blocked.findings] == ["blocked_session"]

@@ -17,7 +17,7 @@ import pytest
 
 from examples.demo_app.database import migration_files
 from examples.demo_app.launcher import REPO, RunningDemo, running_demo, stop
-from tests.conftest import SignOffReader, StartDemo
+from tests.conftest import Deploy, StartDemo
 
 PASSWORD = "demo-password-1234"
 ALICE, BOB = "alice@example.com", "bob@example.com"
@@ -53,18 +53,17 @@ DEMO_CONFIG = REPO / "examples" / "deploycheck.toml"
 
 @pytest.fixture
 def deploy_demo(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, read_signoff: SignOffReader
+    deploy: Deploy, monkeypatch: pytest.MonkeyPatch
 ) -> Callable[[RunningDemo, str], dict[str, Any]]:
     """Runs suites against a demo with the demo's own configuration file, as make demo does."""
 
-    def deploy(target: RunningDemo, suites: str) -> dict[str, Any]:
+    def run(target: RunningDemo, suites: str) -> dict[str, Any]:
         monkeypatch.setenv("DEMO_BASE_URL", target.base_url)
         monkeypatch.setenv("DEMO_DB_URL", target.db_url)
         monkeypatch.setenv("DEMO_PASSWORD", PASSWORD)
-        pytester.runpytest(f"--deploy-config={DEMO_CONFIG}", f"--deploy-suites={suites}")
-        return read_signoff(pytester.path / "deploycheck-signoff.json")
+        return deploy(f"--deploy-config={DEMO_CONFIG}", f"--deploy-suites={suites}").signoff
 
-    return deploy
+    return run
 
 
 DeployDemo = Callable[[RunningDemo, str], dict[str, Any]]

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import trustme
 
-from tests.conftest import LoopbackServer, Route, SignOffReader
+from tests.conftest import Deploy, LoopbackServer, Route
 
 FAST = {"burst_requests": 40, "max_rps": 1000, "latency_samples": 3, "retry_backoff_s": 0.01}
 
@@ -28,8 +28,7 @@ def toml(value: Any) -> str:
 
 
 def run_health(
-    pytester: pytest.Pytester,
-    read_signoff: SignOffReader,
+    deploy: Deploy,
     url: str,
     version: str | None = "1.0.0",
     *args: str,
@@ -37,9 +36,9 @@ def run_health(
 ) -> tuple[int, dict[str, Any]]:
     settings = "\n".join(f"{key} = {toml(value)}" for key, value in {**FAST, **health}.items())
     target = f'[targets.t]\nbase_url = "{url}"\n' + (f'version = "{version}"\n' if version else "")
-    pytester.makefile(".toml", deploycheck=f"{target}[targets.t.suites.health]\n{settings}\n")
-    result = pytester.runpytest("--deploy-target=t", "--deploy-suites=health", *args)
-    return int(result.ret), read_signoff(pytester.path / "deploycheck-signoff.json")
+    config = f"{target}[targets.t.suites.health]\n{settings}\n"
+    run = deploy("--deploy-target=t", "--deploy-suites=health", *args, config=config)
+    return run.code, run.signoff
 
 
 def outcomes(document: dict[str, Any]) -> dict[str, str]:
@@ -50,13 +49,11 @@ def reasons_starting(document: dict[str, Any], prefix: str) -> list[str]:
     return [r for r in document["reasons"] if r.startswith(prefix)]
 
 
-def test_healthy_target_passes_every_check(
-    pytester: pytest.Pytester, server: LoopbackServer, read_signoff: SignOffReader
-) -> None:
+def test_healthy_target_passes_every_check(deploy: Deploy, server: LoopbackServer) -> None:
     server.routes["/login"] = Route(200, "<form>")
     server.routes["/old"] = Route(301, "", {"Location": "/login"})
     code, document = run_health(
-        pytester, read_signoff, server.url, endpoints=["/login", "/old"], expect={"status": "ok"}
+        deploy, server.url, endpoints=["/login", "/old"], expect={"status": "ok"}
     )
     assert (code, document["verdict"]) == (0, "GO"), document["reasons"]
     assert outcomes(document) == {
@@ -90,16 +87,10 @@ def test_healthy_target_passes_every_check(
     ],
 )
 def test_unhealthy_endpoint_rolls_back(
-    pytester: pytest.Pytester,
-    server: LoopbackServer,
-    read_signoff: SignOffReader,
-    route: Route,
-    reason: str,
+    deploy: Deploy, server: LoopbackServer, route: Route, reason: str
 ) -> None:
     server.routes["/api/health"] = route
-    code, document = run_health(
-        pytester, read_signoff, server.url, None, expect={"status": ["ok", "healthy"]}
-    )
+    code, document = run_health(deploy, server.url, None, expect={"status": ["ok", "healthy"]})
     assert code == 20
     assert reasons_starting(document, reason.split("*", maxsplit=1)[0])
     evidence = document["checks"][0]["evidence"][0]
@@ -107,19 +98,15 @@ def test_unhealthy_endpoint_rolls_back(
     assert evidence["text"].splitlines()[1].startswith(f"-> {route.status}")
 
 
-def test_unreachable_target_rolls_back(
-    pytester: pytest.Pytester, read_signoff: SignOffReader
-) -> None:
-    code, document = run_health(pytester, read_signoff, "http://127.0.0.1:9", retries=1)
+def test_unreachable_target_rolls_back(deploy: Deploy) -> None:
+    code, document = run_health(deploy, "http://127.0.0.1:9", retries=1)
     assert code == 20
     assert reasons_starting(document, "[critical-failure] health.endpoint: [unreachable] GET")
 
 
-def test_evidence_masks_cookies(
-    pytester: pytest.Pytester, server: LoopbackServer, read_signoff: SignOffReader
-) -> None:
+def test_evidence_masks_cookies(deploy: Deploy, server: LoopbackServer) -> None:
     server.health(503, headers={"Set-Cookie": "session=abc123secret; HttpOnly"})
-    _, document = run_health(pytester, read_signoff, server.url, None)
+    _, document = run_health(deploy, server.url, None)
     text = document["checks"][0]["evidence"][0]["text"]
     assert "set-cookie: ***" in text.lower()
     assert "abc123secret" not in json.dumps(document)
@@ -136,37 +123,30 @@ def test_evidence_masks_cookies(
     ],
 )
 def test_version_defects_roll_back(
-    pytester: pytest.Pytester,
-    server: LoopbackServer,
-    read_signoff: SignOffReader,
-    health: dict[str, str],
-    reason: str,
+    deploy: Deploy, server: LoopbackServer, health: dict[str, str], reason: str
 ) -> None:
     if "version" in health:
         server.health(version=health.pop("version"))
-    code, document = run_health(pytester, read_signoff, server.url, **health)
+    code, document = run_health(deploy, server.url, **health)
     assert code == 20
     assert reasons_starting(document, f"[critical-failure] health.version: {reason}")
 
 
-def test_version_from_a_header_or_a_version_url(
-    pytester: pytest.Pytester, server: LoopbackServer, read_signoff: SignOffReader
-) -> None:
+def test_version_from_a_header_or_a_version_url(deploy: Deploy, server: LoopbackServer) -> None:
     server.routes["/api/health"] = Route(200, "{}", {"X-App-Version": "1.0.0"})
-    assert run_health(pytester, read_signoff, server.url)[0] == 0
+    assert run_health(deploy, server.url)[0] == 0
     server.routes["/version"] = Route(200, "1.0.0\n")
-    code, _ = run_health(pytester, read_signoff, server.url, version_url="/version")
+    code, _ = run_health(deploy, server.url, version_url="/version")
     assert code == 0
 
 
 def test_rolling_deploy_is_polled_until_the_version_matches(
-    pytester: pytest.Pytester, server: LoopbackServer, read_signoff: SignOffReader
+    deploy: Deploy, server: LoopbackServer
 ) -> None:
     new = Route(200, json.dumps({"status": "ok", "version": "1.0.0"}))
     server.routes["/api/health"] = Route(200, '{"version": "0.9.0"}', then=new, switch_after=3)
     code, document = run_health(
-        pytester,
-        read_signoff,
+        deploy,
         server.url,
         version_wait_s=5.0,
         version_poll_s=0.05,
@@ -177,38 +157,29 @@ def test_rolling_deploy_is_polled_until_the_version_matches(
     assert code == 0, document["reasons"]
 
 
-def test_version_still_wrong_after_the_deadline(
-    pytester: pytest.Pytester, server: LoopbackServer, read_signoff: SignOffReader
-) -> None:
+def test_version_still_wrong_after_the_deadline(deploy: Deploy, server: LoopbackServer) -> None:
     server.health(version="0.9.0")
-    _, document = run_health(
-        pytester, read_signoff, server.url, version_wait_s=0.3, version_poll_s=0.1
-    )
+    _, document = run_health(deploy, server.url, version_wait_s=0.3, version_poll_s=0.1)
     [reason] = reasons_starting(document, "[critical-failure] health.version")
     assert reason.endswith("polls")
 
 
-def test_failing_critical_endpoint_rolls_back(
-    pytester: pytest.Pytester, server: LoopbackServer, read_signoff: SignOffReader
-) -> None:
+def test_failing_critical_endpoint_rolls_back(deploy: Deploy, server: LoopbackServer) -> None:
     server.routes["/api/projects"] = Route(500, "boom")
-    code, document = run_health(pytester, read_signoff, server.url, endpoints=["/api/projects"])
+    code, document = run_health(deploy, server.url, endpoints=["/api/projects"])
     assert code == 20
     assert reasons_starting(document, "[critical-failure] health.endpoints: [endpoint-status] GET")
 
 
-def test_unsafe_endpoints_need_permission(
-    pytester: pytest.Pytester, server: LoopbackServer, read_signoff: SignOffReader
-) -> None:
+def test_unsafe_endpoints_need_permission(deploy: Deploy, server: LoopbackServer) -> None:
     server.routes["/api/echo"] = Route(201, "{}")
     endpoints = [{"path": "/api/echo", "method": "POST"}]
-    code, document = run_health(pytester, read_signoff, server.url, endpoints=endpoints)
+    code, document = run_health(deploy, server.url, endpoints=endpoints)
     assert outcomes(document)["health.endpoints"] == "skipped"
     assert server.count("/api/echo", "POST") == 0
     assert code == 0
     code, document = run_health(
-        pytester,
-        read_signoff,
+        deploy,
         server.url,
         "1.0.0",
         "--deploy-allow-destructive",
@@ -218,13 +189,10 @@ def test_unsafe_endpoints_need_permission(
     assert server.count("/api/echo", "POST") == 1  # checked once, never part of a burst
 
 
-def test_slow_endpoint_over_budget_holds(
-    pytester: pytest.Pytester, server: LoopbackServer, read_signoff: SignOffReader
-) -> None:
+def test_slow_endpoint_over_budget_holds(deploy: Deploy, server: LoopbackServer) -> None:
     server.routes["/slow"] = Route(200, "ok", delay_s=0.2)
     code, document = run_health(
-        pytester,
-        read_signoff,
+        deploy,
         server.url,
         endpoints=["/slow"],
         latency_budget_ms=100.0,
@@ -237,7 +205,7 @@ def test_slow_endpoint_over_budget_holds(
 
 
 def test_regression_against_a_baseline_holds(
-    pytester: pytest.Pytester, server: LoopbackServer, read_signoff: SignOffReader
+    deploy: Deploy, pytester: pytest.Pytester, server: LoopbackServer
 ) -> None:
     from pytest_deploycheck.signoff.document import SCHEMA_ID
 
@@ -245,8 +213,7 @@ def test_regression_against_a_baseline_holds(
     baseline = {"schema": SCHEMA_ID, "gates": [{"name": "latency.p95 GET /slow", "value": 5.0}]}
     (pytester.path / "earlier.json").write_text(json.dumps(baseline))
     code, document = run_health(
-        pytester,
-        read_signoff,
+        deploy,
         server.url,
         "1.0.0",
         "--deploy-baseline=earlier.json",
@@ -263,17 +230,11 @@ def test_regression_against_a_baseline_holds(
 
 @pytest.mark.parametrize(("fail_every", "code", "status"), [(20, 10, "hold"), (4, 20, "rollback")])
 def test_error_rate_feeds_the_gate(
-    pytester: pytest.Pytester,
-    server: LoopbackServer,
-    read_signoff: SignOffReader,
-    fail_every: int,
-    code: int,
-    status: str,
+    deploy: Deploy, server: LoopbackServer, fail_every: int, code: int, status: str
 ) -> None:
     server.routes["/api/items"] = Route(200, "[]", fail_every=fail_every)
     result, document = run_health(
-        pytester,
-        read_signoff,
+        deploy,
         server.url,
         endpoints=["/api/items"],
         burst_requests=200,
@@ -286,25 +247,19 @@ def test_error_rate_feeds_the_gate(
     assert not reasons_starting(document, "[critical-failure] health.error_rate")
 
 
-def test_too_small_a_burst_is_inconclusive(
-    pytester: pytest.Pytester, server: LoopbackServer, read_signoff: SignOffReader
-) -> None:
-    code, document = run_health(pytester, read_signoff, server.url, burst_requests=10)
+def test_too_small_a_burst_is_inconclusive(deploy: Deploy, server: LoopbackServer) -> None:
+    code, document = run_health(deploy, server.url, burst_requests=10)
     assert code == 10
     [reason] = reasons_starting(document, "[gate-hold] error_rate")
     assert "inconclusive, need about" in reason
 
 
-def test_a_check_that_passed_after_a_retry_is_flaky(
-    pytester: pytest.Pytester, read_signoff: SignOffReader
-) -> None:
+def test_a_check_that_passed_after_a_retry_is_flaky(deploy: Deploy) -> None:
     server = LoopbackServer()
     try:
         server.health(drop_first=1)  # the first request to /api/health gets no answer
         server.routes["/other"] = Route(200, "ok")
-        code, document = run_health(
-            pytester, read_signoff, server.url, endpoints=["/other"], latency_samples=1
-        )
+        code, document = run_health(deploy, server.url, endpoints=["/other"], latency_samples=1)
     finally:
         server.close()
     assert code == 0, document["reasons"]
@@ -315,12 +270,8 @@ def test_a_check_that_passed_after_a_retry_is_flaky(
     assert [a for a in document["advisories"] if a.startswith(f"[flaky] {flaky[0]}")]
 
 
-def test_request_rate_is_capped(
-    pytester: pytest.Pytester, server: LoopbackServer, read_signoff: SignOffReader
-) -> None:
-    run_health(
-        pytester, read_signoff, server.url, max_rps=40.0, burst_requests=40, latency_samples=1
-    )
+def test_request_rate_is_capped(deploy: Deploy, server: LoopbackServer) -> None:
+    run_health(deploy, server.url, max_rps=40.0, burst_requests=40, latency_samples=1)
     arrivals = sorted(t for _, _, t in server.requests)
     # 42 request starts spaced 1/40 s apart cannot arrive within less than about a second
     assert arrivals[-1] - arrivals[0] >= 0.8 * (len(arrivals) - 1) / 40
@@ -356,19 +307,13 @@ def https(ca: trustme.CA, tmp_path: Path) -> Iterator[Any]:
         srv.close()
 
 
-def run_tls(
-    pytester: pytest.Pytester, read_signoff: SignOffReader, url: str, redirect: str, tmp_path: Path
-) -> tuple[int, dict[str, Any]]:
-    return run_health(
-        pytester, read_signoff, url, ca_bundle=str(tmp_path / "ca.pem"), http_url=redirect
-    )
+def run_tls(deploy: Deploy, url: str, redirect: str, tmp_path: Path) -> tuple[int, dict[str, Any]]:
+    return run_health(deploy, url, ca_bundle=str(tmp_path / "ca.pem"), http_url=redirect)
 
 
-def test_valid_certificate_passes(
-    pytester: pytest.Pytester, https: Any, read_signoff: SignOffReader, tmp_path: Path
-) -> None:
+def test_valid_certificate_passes(deploy: Deploy, https: Any, tmp_path: Path) -> None:
     srv, redirect = https()
-    code, document = run_tls(pytester, read_signoff, srv.url, redirect, tmp_path)
+    code, document = run_tls(deploy, srv.url, redirect, tmp_path)
     assert (code, document["advisories"]) == (0, [])
     assert {k: v for k, v in outcomes(document).items() if "tls" in k} == {
         "health.tls_certificate": "passed",
@@ -405,9 +350,8 @@ def now() -> datetime:
     ids=["expired", "wrong-host", "unknown-ca", "soon-to-expire"],
 )
 def test_certificate_defects(
-    pytester: pytest.Pytester,
+    deploy: Deploy,
     https: Any,
-    read_signoff: SignOffReader,
     tmp_path: Path,
     ca: trustme.CA,
     make_cert: Any,
@@ -415,7 +359,7 @@ def test_certificate_defects(
     reason: str,
 ) -> None:
     srv, redirect = https(make_cert(ca))
-    result, document = run_tls(pytester, read_signoff, srv.url, redirect, tmp_path)
+    result, document = run_tls(deploy, srv.url, redirect, tmp_path)
     assert result == code
     tls = [
         c["message"]
@@ -425,9 +369,7 @@ def test_certificate_defects(
     assert [m for m in tls if m.startswith(reason)], tls
 
 
-def test_self_signed_certificate(
-    pytester: pytest.Pytester, https: Any, read_signoff: SignOffReader, tmp_path: Path
-) -> None:
+def test_self_signed_certificate(deploy: Deploy, https: Any, tmp_path: Path) -> None:
     lonely = trustme.CA()  # its own certificate is signed by itself
 
     class SelfSigned:
@@ -438,20 +380,20 @@ def test_self_signed_certificate(
             context.load_cert_chain(cert, key)
 
     srv, redirect = https(SelfSigned())
-    _, document = run_tls(pytester, read_signoff, srv.url, redirect, tmp_path)
+    _, document = run_tls(deploy, srv.url, redirect, tmp_path)
     assert reasons_starting(
         document, "[critical-failure] health.tls_certificate: [tls-self-signed]"
     )
 
 
 def test_missing_hsts_and_redirect_are_advisories(
-    pytester: pytest.Pytester, https: Any, read_signoff: SignOffReader, tmp_path: Path
+    deploy: Deploy, https: Any, tmp_path: Path
 ) -> None:
     srv, _ = https(hsts=False)
     no_redirect = LoopbackServer()
     no_redirect.routes["/"] = Route(200, "plain http")
     try:
-        code, document = run_tls(pytester, read_signoff, srv.url, no_redirect.url + "/", tmp_path)
+        code, document = run_tls(deploy, srv.url, no_redirect.url + "/", tmp_path)
     finally:
         no_redirect.close()
     assert (code, document["verdict"]) == (0, "GO")
@@ -462,11 +404,11 @@ def test_missing_hsts_and_redirect_are_advisories(
 
 
 def test_evidence_is_attached_to_allure(
-    pytester: pytest.Pytester, server: LoopbackServer, read_signoff: SignOffReader
+    deploy: Deploy, pytester: pytest.Pytester, server: LoopbackServer
 ) -> None:
     server.health(503, headers={"Set-Cookie": "session=abc123secret"})
     results = pytester.path / "allure-results"
-    run_health(pytester, read_signoff, server.url, None, f"--alluredir={results}")
+    run_health(deploy, server.url, None, f"--alluredir={results}")
     attachments = [p.read_text() for p in results.glob("*-attachment*")]
     assert [a for a in attachments if a.startswith("GET http://127.0.0.1") and "-> 503" in a]
     assert not [a for a in attachments if "abc123secret" in a]

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from tests.conftest import SignOffReader, StartDemo, file_holds
+from tests.conftest import Deploy, StartDemo, file_holds
 
 PASSWORD = "demo-password-1234"
 DEMO_LOGIN = {
@@ -37,9 +37,7 @@ def toml_table(values: dict[str, Any]) -> str:
 
 
 @pytest.fixture
-def run_login(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, read_signoff: SignOffReader
-) -> Any:
+def run_login(deploy: Deploy, monkeypatch: pytest.MonkeyPatch) -> Any:
     """Run the login suite against a base URL with the given suite settings."""
 
     def run(
@@ -50,18 +48,16 @@ def run_login(
         **login: Any,
     ) -> tuple[int, dict[str, Any], pytest.RunResult]:
         monkeypatch.setenv("SMOKE_PASSWORD", PASSWORD)
-        pytester.makefile(
-            ".toml",
-            deploycheck=(
-                f'artifacts = "artifacts"\n[targets.t]\nbase_url = "{base_url}"\n'
-                f"production = {'true' if production else 'false'}\n"
-                f'[targets.t.credentials]\nusername = "{username}"\n'
-                'password = "${SMOKE_PASSWORD}"\n'
-                f"[targets.t.suites.login]\n{toml_table(login)}\n"
-            ),
+        config = (
+            f'artifacts = "artifacts"\n[targets.t]\nbase_url = "{base_url}"\n'
+            f"production = {'true' if production else 'false'}\n"
+            f'[targets.t.credentials]\nusername = "{username}"\n'
+            'password = "${SMOKE_PASSWORD}"\n'
+            f"[targets.t.suites.login]\n{toml_table(login)}\n"
         )
-        result = pytester.runpytest_subprocess("--deploy-target=t", "--deploy-suites=login", *args)
-        return int(result.ret), read_signoff(pytester.path / "deploycheck-signoff.json"), result
+        args = ("--deploy-target=t", "--deploy-suites=login", *args)
+        run = deploy(*args, config=config, subprocess=True)
+        return run.code, run.signoff, run.result
 
     return run
 

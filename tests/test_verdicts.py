@@ -8,19 +8,18 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import SignOffReader
+from tests.conftest import Deploy, SignOffReader
 
 
-def deploy(
-    pytester: pytest.Pytester, read_signoff: SignOffReader, source: str, *args: str
+def deploy_checks(
+    deploy: Deploy, source: str, *args: str
 ) -> tuple[pytest.RunResult, dict[str, Any]]:
-    pytester.makepyfile(test_checks=source)
-    result = pytester.runpytest("--deploy-target=local", *args)
-    return result, read_signoff(pytester.path / "deploycheck-signoff.json")
+    run = deploy("--deploy-target=local", *args, checks=source)
+    return run.result, run.signoff
 
 
-def test_go_when_everything_passes(pytester: pytest.Pytester, read_signoff: SignOffReader) -> None:
-    result, document = deploy(pytester, read_signoff, "def test_a(): pass\ndef test_b(): pass\n")
+def test_go_when_everything_passes(deploy: Deploy) -> None:
+    result, document = deploy_checks(deploy, "def test_a(): pass\ndef test_b(): pass\n")
     assert result.ret == 0
     assert document["verdict"] == "GO"
     assert document["reasons"] == []
@@ -28,11 +27,9 @@ def test_go_when_everything_passes(pytester: pytest.Pytester, read_signoff: Sign
     result.stdout.fnmatch_lines(["*deploycheck sign-off*", "VERDICT: GO (exit 0) - target local"])
 
 
-def test_smoke_failure_in_immediate_rolls_back(
-    pytester: pytest.Pytester, read_signoff: SignOffReader
-) -> None:
+def test_smoke_failure_in_immediate_rolls_back(deploy: Deploy) -> None:
     source = "def test_login():\n    assert False, '[login-failed] dashboard did not open'\n"
-    result, document = deploy(pytester, read_signoff, source)
+    result, document = deploy_checks(deploy, source)
     assert result.ret == 20
     assert document["verdict"] == "ROLLBACK"
     assert document["checks"][0]["severity"] == "critical"
@@ -45,14 +42,14 @@ def test_smoke_failure_in_immediate_rolls_back(
     )
 
 
-def test_major_failure_holds(pytester: pytest.Pytester, read_signoff: SignOffReader) -> None:
+def test_major_failure_holds(deploy: Deploy) -> None:
     source = """
 import pytest
 @pytest.mark.short_term
 def test_latency():
     pytest.fail("[latency-budget] p95 900 ms over 500 ms")
 """
-    result, document = deploy(pytester, read_signoff, source)
+    result, document = deploy_checks(deploy, source)
     assert result.ret == 10
     assert document["checks"][0]["severity"] == "major"
     assert document["reasons"] == [
@@ -60,9 +57,7 @@ def test_latency():
     ]
 
 
-def test_minor_failure_is_listed_but_go(
-    pytester: pytest.Pytester, read_signoff: SignOffReader
-) -> None:
+def test_minor_failure_is_listed_but_go(deploy: Deploy) -> None:
     source = """
 import pytest
 @pytest.mark.deploy_check(id="tls.hsts", severity="minor")
@@ -70,22 +65,20 @@ def test_hsts():
     assert False, "[hsts-missing] no Strict-Transport-Security header"
 def test_ok(): pass
 """
-    result, document = deploy(pytester, read_signoff, source)
+    result, document = deploy_checks(deploy, source)
     assert (result.ret, document["verdict"]) == (0, "GO")
     assert document["advisories"] == [
         "tls.hsts: [hsts-missing] no Strict-Transport-Security header"
     ]
 
 
-def test_severity_override_from_config(
-    pytester: pytest.Pytester, read_signoff: SignOffReader
-) -> None:
+def test_severity_override_from_config(deploy: Deploy, pytester: pytest.Pytester) -> None:
     pytester.makefile(".toml", deploycheck='[severity]\n"checks.flaky*" = "minor"\n')
-    result, _ = deploy(pytester, read_signoff, "def test_flaky_widget():\n    assert False\n")
+    result, _ = deploy_checks(deploy, "def test_flaky_widget():\n    assert False\n")
     assert result.ret == 0
 
 
-def test_could_not_check_holds(pytester: pytest.Pytester, read_signoff: SignOffReader) -> None:
+def test_could_not_check_holds(deploy: Deploy) -> None:
     source = """
 import pytest
 from pytest_deploycheck import CouldNotCheck
@@ -102,7 +95,7 @@ def test_raised():
 def test_crashed():
     {}["missing"]
 """
-    result, document = deploy(pytester, read_signoff, source)
+    result, document = deploy_checks(deploy, source)
     assert result.ret == 10
     assert [c["outcome"] for c in document["checks"]] == ["error", "error", "error"]
     assert document["reasons"] == [
@@ -112,11 +105,9 @@ def test_crashed():
     ]
 
 
-def test_error_rate_above_ten_percent_rolls_back(
-    pytester: pytest.Pytester, read_signoff: SignOffReader
-) -> None:
+def test_error_rate_above_ten_percent_rolls_back(deploy: Deploy) -> None:
     source = "def test_burst(deploy_record):\n    deploy_record.error_rate('error_rate', 30, 100)\n"
-    result, document = deploy(pytester, read_signoff, source)
+    result, document = deploy_checks(deploy, source)
     assert result.ret == 20
     gate = document["gates"][0]
     assert (gate["name"], gate["value"], gate["threshold"]) == ("error_rate", 0.3, 0.1)
@@ -127,16 +118,14 @@ def test_error_rate_above_ten_percent_rolls_back(
     ]
 
 
-def test_error_rate_between_one_and_ten_percent_holds(
-    pytester: pytest.Pytester, read_signoff: SignOffReader
-) -> None:
+def test_error_rate_between_one_and_ten_percent_holds(deploy: Deploy) -> None:
     source = "def test_burst(deploy_record):\n    deploy_record.error_rate('error_rate', 5, 100)\n"
-    result, document = deploy(pytester, read_signoff, source)
+    result, document = deploy_checks(deploy, source)
     assert (result.ret, document["gates"][0]["status"]) == (10, "hold")
 
 
-def test_unconfigured_suite_holds(pytester: pytest.Pytester, read_signoff: SignOffReader) -> None:
-    result, document = deploy(pytester, read_signoff, "def test_q(db): pass\n")
+def test_unconfigured_suite_holds(deploy: Deploy) -> None:
+    result, document = deploy_checks(deploy, "def test_q(db): pass\n")
     assert result.ret == 10
     assert document["reasons"] == [
         "[not-configured] suite checks was skipped: target local has no db_url"
@@ -144,39 +133,37 @@ def test_unconfigured_suite_holds(pytester: pytest.Pytester, read_signoff: SignO
 
 
 def test_destructive_checks_skip_without_permission(
-    pytester: pytest.Pytester, read_signoff: SignOffReader
+    deploy: Deploy, pytester: pytest.Pytester
 ) -> None:
     source = (
         "import pytest\n@pytest.mark.destructive\ndef test_write(): pass\ndef test_ok(): pass\n"
     )
-    result, document = deploy(pytester, read_signoff, source)
+    result, document = deploy_checks(deploy, source)
     assert (result.ret, document["checks"][0]["outcome"]) == (0, "skipped")
     assert document["checks"][0]["message"].startswith("[destructive-not-allowed]")
     result = pytester.runpytest("--deploy-target=local", "--deploy-allow-destructive")
     result.assert_outcomes(passed=2)
 
 
-def test_partial_run_holds(pytester: pytest.Pytester, read_signoff: SignOffReader) -> None:
+def test_partial_run_holds(deploy: Deploy) -> None:
     source = (
         "import pytest\n@pytest.mark.short_term\ndef test_a(): assert False\ndef test_b(): pass\n"
     )
-    result, document = deploy(pytester, read_signoff, source, "-x")
+    result, document = deploy_checks(deploy, source, "-x")
     assert result.ret == 10
     assert "[incomplete] 1 of 2 checks did not run" in document["reasons"]
 
 
-def test_collection_error_holds(pytester: pytest.Pytester, read_signoff: SignOffReader) -> None:
+def test_collection_error_holds(deploy: Deploy, pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_broken="import nonexistent_module_xyz\n")
-    result, document = deploy(pytester, read_signoff, "def test_a(): pass\n")
+    result, document = deploy_checks(deploy, "def test_a(): pass\n")
     assert result.ret == 10
     assert "[collection-error] test_broken.py failed to collect" in document["reasons"]
 
 
-def test_keyboard_interrupt_writes_hold(
-    pytester: pytest.Pytester, read_signoff: SignOffReader
-) -> None:
+def test_keyboard_interrupt_writes_hold(deploy: Deploy) -> None:
     source = "def test_a(): pass\ndef test_b(): raise KeyboardInterrupt\ndef test_c(): pass\n"
-    result, document = deploy(pytester, read_signoff, source)
+    result, document = deploy_checks(deploy, source)
     assert result.ret == 10
     assert document["verdict"] == "HOLD"
     assert document["reasons"][0] == "[interrupted] the run was interrupted before it ended"
@@ -226,7 +213,7 @@ def test_collect_only_writes_no_signoff(pytester: pytest.Pytester) -> None:
 
 
 def test_job_summary_for_the_pipeline(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, read_signoff: SignOffReader
+    deploy: Deploy, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     summary = pytester.path / "summary.md"
     summary.write_text("earlier step\n")
@@ -235,7 +222,7 @@ def test_job_summary_for_the_pipeline(
         "import pytest\n@pytest.mark.short_term\n"
         "def test_a(): assert False, '[slow] p95'\ndef test_b(): pass\n"
     )
-    deploy(pytester, read_signoff, source)
+    deploy_checks(deploy, source)
     text = summary.read_text()
     assert text.startswith("earlier step\n## Deployment sign-off: HOLD\n")
     assert "- [major-failure] checks.a: [slow] p95" in text
@@ -244,13 +231,11 @@ def test_job_summary_for_the_pipeline(
     assert "deploycheck-signoff.json`" in text
 
 
-def test_junit_xml_carries_the_verdict(
-    pytester: pytest.Pytester, read_signoff: SignOffReader
-) -> None:
+def test_junit_xml_carries_the_verdict(deploy: Deploy, pytester: pytest.Pytester) -> None:
     import xml.etree.ElementTree as ET
 
     source = "def test_a(): assert False, '[x] broken'\n"
-    deploy(pytester, read_signoff, source, "--junitxml=junit.xml")
+    deploy_checks(deploy, source, "--junitxml=junit.xml")
     properties = {
         p.get("name"): p.get("value")
         for p in ET.parse(pytester.path / "junit.xml").getroot().iter("property")

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from examples.demo_app.launcher import RunningDemo, running_demo
-from tests.conftest import SignOffReader
+from tests.conftest import SignOffReader, wait_until
 
 CONFIG = """
 [targets.demo]
@@ -129,8 +129,7 @@ def samples(tmp_path: Path) -> list[dict[str, Any]]:
 def wait_for_a_round(tmp_path: Path) -> None:
     """Until the window has written its header and at least one round of samples."""
     path = tmp_path / "state" / "window-samples.jsonl"
-    while not path.exists() or len(samples(tmp_path)) < 6:
-        time.sleep(0.1)
+    wait_until(lambda: path.exists() and len(samples(tmp_path)) >= 6, "a window's first round", 60)
 
 
 def test_killed_window_resumes_to_the_same_verdict(

@@ -76,8 +76,11 @@ def test_sigterm_to_the_controller_writes_hold(
         """
 import os, signal, time
 def test_stop_the_controller():
-    os.kill(os.getppid(), signal.SIGTERM)  # a worker's parent is the xdist controller
-    time.sleep(2)
+    controller = os.getppid()  # a worker's parent is the xdist controller
+    os.kill(controller, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while os.getppid() == controller and time.monotonic() < deadline:
+        time.sleep(0.05)  # until the controller, stopping, takes this worker down
 def test_other(): pass
 """
     )

@@ -1,5 +1,5 @@
-"""The layering contract (import-linter, in ``make test``) holds, and it catches an import that
-goes the wrong way — one inside a function too."""
+"""The package's shape holds: the layering contract (import-linter, in ``make test``) is kept
+and catches an import that goes the wrong way, one inside a function too; no function is long."""
 
 from __future__ import annotations
 
@@ -55,3 +55,16 @@ def test_a_wrong_import_breaks_the_contract(copy: Path, module: str, bad: str) -
     result = lint(copy)
     assert result.returncode != 0
     assert "BROKEN" in result.stdout
+
+
+def test_no_function_is_longer_than_sixty_lines() -> None:
+    import ast
+
+    long = [
+        f"{path.relative_to(ROOT)}:{node.lineno} {node.name}"
+        for path in sorted((ROOT / "pytest_deploycheck").rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and (node.end_lineno or node.lineno) - node.lineno + 1 > 60
+    ]
+    assert long == []
