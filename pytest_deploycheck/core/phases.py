@@ -3,10 +3,11 @@ marker, default, window and report order is read from."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING
 
-from pytest_deploycheck.core.model import Severity
+if TYPE_CHECKING:
+    from pytest_deploycheck.core.model import Severity
 
 
 class Phase(str, Enum):
@@ -33,31 +34,28 @@ class Phase(str, Enum):
     @property
     def span(self) -> str:
         """When the runbook runs it, after the deploy."""
-        return _FACTS[self].span
+        return _FACTS[self][0]
 
     @property
     def window_s(self) -> float | None:
         """The length of a watch window over this phase (``--deploy-window=auto``)."""
-        return _FACTS[self].window_s
+        return _FACTS[self][1]
 
     @property
     def severity(self) -> Severity:
         """The severity of a check of this phase that names none."""
-        return _FACTS[self].severity
+        from pytest_deploycheck.core.model import Severity
+
+        return Severity(_FACTS[self][2])
 
 
-@dataclass(frozen=True)
-class _Facts:
-    span: str
-    window_s: float | None
-    severity: Severity
-
-
-# The runbook's user smoke tests run first and a failure there rolls back.
-_FACTS = {
-    Phase.IMMEDIATE: _Facts("0-5 min after the deploy", None, Severity.CRITICAL),
-    Phase.SHORT_TERM: _Facts("5-30 min after the deploy", 1800.0, Severity.MAJOR),
-    Phase.STANDARD: _Facts("30 min-2 h after the deploy", 7200.0, Severity.MAJOR),
-    Phase.EXTENDED: _Facts("2-24 h after the deploy", 86400.0, Severity.MAJOR),
+# phase -> (the runbook's span, default watch window in seconds, default severity). Plain
+# values: the plugin reads this table in every pytest run. The runbook's user smoke tests run
+# first and a failure there rolls back.
+_FACTS: dict[Phase, tuple[str, float | None, str]] = {
+    Phase.IMMEDIATE: ("0-5 min after the deploy", None, "critical"),
+    Phase.SHORT_TERM: ("5-30 min after the deploy", 1800.0, "major"),
+    Phase.STANDARD: ("30 min-2 h after the deploy", 7200.0, "major"),
+    Phase.EXTENDED: ("2-24 h after the deploy", 86400.0, "major"),
 }
 NAMES = ", ".join(phase.value for phase in Phase)
