@@ -133,7 +133,7 @@ _TOP_KEYS: dict[str, Any] = {
     },
     "db": dict.fromkeys(DbSettings.__dataclass_fields__, float),
     "http": dict.fromkeys(HttpSettings.__dataclass_fields__, float),
-    "windows": {"short_term": str, "standard": str, "extended": str},
+    "windows": {phase.value: str for phase in Phase if phase.window_s},
 }
 
 

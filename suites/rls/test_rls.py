@@ -7,7 +7,7 @@ always rolled back — and prove that users are kept apart. Settings: ``[targets
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -18,6 +18,9 @@ from pytest_deploycheck.rls import probes, rules
 from pytest_deploycheck.rls.catalogue import CATALOGUE
 from pytest_deploycheck.rls.settings import RlsSettings
 
+if TYPE_CHECKING:
+    from pytest_deploycheck.net.postgres import Connection
+
 
 @pytest.fixture(scope="module")
 def settings(deploy_target: Target) -> RlsSettings:
@@ -25,7 +28,7 @@ def settings(deploy_target: Target) -> RlsSettings:
 
 
 @pytest.fixture(scope="module")
-def exposed(deploy_db_connection: Any, settings: RlsSettings) -> tuple[list[str], list[Any]]:
+def exposed(deploy_db_connection: Connection, settings: RlsSettings) -> tuple[list[str], list[Any]]:
     schemas = rules.exposed_schemas(deploy_db_connection, settings)
     deploy_db_connection.rollback()
     return schemas
@@ -51,7 +54,7 @@ def test_exposed_schemas_are_known(
 )
 def test_static_rule(
     rule: str,
-    db: Any,
+    db: Connection,
     settings: RlsSettings,
     exposed: tuple[list[str], list[Any]],
     deploy_record: Record,
@@ -61,14 +64,17 @@ def test_static_rule(
 
 @catalogued(CATALOGUE["rls.read_probes"])
 def test_users_are_kept_apart_when_reading(
-    db: Any, settings: RlsSettings, exposed: tuple[list[str], list[Any]], deploy_record: Record
+    db: Connection,
+    settings: RlsSettings,
+    exposed: tuple[list[str], list[Any]],
+    deploy_record: Record,
 ) -> None:
     conclude(deploy_record, probes.read_probes(db, settings, exposed[0]))
 
 
 @catalogued(CATALOGUE["rls.write_probes"])
 def test_users_are_kept_apart_when_writing(
-    db: Any,
+    db: Connection,
     settings: RlsSettings,
     exposed: tuple[list[str], list[Any]],
     deploy_settings: Settings,
