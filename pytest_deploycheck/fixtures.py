@@ -73,6 +73,7 @@ class Record:
         self.gates: list[Gate] = []
         self.evidence: list[Evidence] = []
         self.flaky_because = ""
+        self.data: dict[str, Any] = {}
 
     def finding(self, rule: str, object: str, message: str) -> Finding:
         """Record one fact about one object of the target (a table, an URL, a cookie)."""
@@ -134,6 +135,7 @@ class Record:
         for path in result.files:
             self.attach_file(path, FILE_TYPES.get(path.suffix, "application/octet-stream"))
         self.flaky_because = result.flaky
+        self.data.update(result.data)
         fixes = {
             f"- {found.rule}: {declared.fix}"
             for found in result.findings

@@ -111,14 +111,20 @@ class SignOffSession:
         given: dict[str, Any] = dict(marker.kwargs) if marker else {}
         suite = given.get("suite") or self._suite_of(item.path)
         check_id = given.get("id") or default_id(suite, item.nodeid.split("::", 1)[-1])
-        severity = severity_for(
+        severity, source = severity_for(
             check_id,
             phase,
             given.get("severity"),
             self.settings.severity_overrides,
             self.settings.phase_severity,
         )
-        return {"id": check_id, "suite": suite, "phase": phase.value, "severity": severity.value}
+        return {
+            "id": check_id,
+            "suite": suite,
+            "phase": phase.value,
+            "severity": severity.value,
+            "severity_source": source,
+        }
 
     def _suite_of(self, path: Path) -> str:
         key = str(path)
@@ -175,6 +181,7 @@ class SignOffSession:
             info["gates"] = self.redact.deep([vars(gate) for gate in record.gates])
             info["evidence"] = self.redact.deep([vars(item) for item in record.evidence])
             info["flaky"] = self.redact(record.flaky_because)
+            info["data"] = self.redact.deep(record.data)
         if self.config.stash.get(PROBLEMS, None):
             info["problems"] = [self.redact(p) for p in self.config.stash[PROBLEMS]]
             self.config.stash[PROBLEMS].clear()

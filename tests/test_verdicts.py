@@ -78,6 +78,31 @@ def test_severity_override_from_config(deploy: Deploy, pytester: pytest.Pytester
     assert result.ret == 0
 
 
+def test_the_config_overrides_a_checks_own_severity(deploy: Deploy) -> None:
+    source = """
+import pytest
+
+@pytest.mark.deploy_check(id="api.reports", severity="critical")
+def test_reports():
+    assert False, "[report-slow] over budget"
+
+@pytest.mark.deploy_check(id="api.orders", severity="critical")
+def test_orders(): pass
+
+@pytest.mark.short_term
+def test_search(): pass
+"""
+    config = '[severity]\n"api.rep*" = "minor"\n[phase_severity]\nshort_term = "critical"\n'
+    run = deploy("--deploy-target=local", checks=source, config=config)
+    assert (run.code, run.signoff["verdict"]) == (0, "GO")  # the critical check is advisory now
+    sources = {c["id"]: (c["severity"], c["severity_source"]) for c in run.signoff["checks"]}
+    assert sources == {
+        "api.reports": ("minor", 'config: severity."api.rep*"'),
+        "api.orders": ("critical", "check"),
+        "checks.search": ("critical", "config: phase_severity.short_term"),
+    }
+
+
 def test_could_not_check_holds(deploy: Deploy) -> None:
     source = """
 import pytest

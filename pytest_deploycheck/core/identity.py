@@ -26,11 +26,15 @@ def severity_for(
     explicit: str | None,
     overrides: Iterable[tuple[str, Severity]],
     phase_severity: Mapping[Phase, Severity],
-) -> Severity:
-    """The marker's severity, else the first config pattern matching the id, else the phase's."""
-    if explicit:
-        return Severity.parse(explicit)
+) -> tuple[Severity, str]:
+    """A check's severity and where it came from. The config decides over the check itself:
+    the first ``severity`` pattern matching the id, else the check's own (its marker or its
+    catalogue entry), else the config's ``phase_severity``, else the phase's default."""
     for pattern, severity in overrides:
         if fnmatchcase(check_id, pattern):
-            return severity
-    return phase_severity.get(phase, phase.severity)
+            return severity, f'config: severity."{pattern}"'
+    if explicit:
+        return Severity.parse(explicit), "check"
+    if phase in phase_severity:
+        return phase_severity[phase], f"config: phase_severity.{phase.value}"
+    return phase.severity, f"phase {phase.value}"

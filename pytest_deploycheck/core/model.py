@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pytest_deploycheck.core.phases import Phase
@@ -130,6 +130,8 @@ class CheckResult:
     gates: tuple[Gate, ...] = field(default=())
     evidence: tuple[Evidence, ...] = field(default=())
     flaky: str = ""  # why the check passed only after a retry
+    severity_source: str = ""  # where the severity came from: the config, the check, the phase
+    data: Mapping[str, Any] = field(default_factory=dict)  # what the check measured, by name
 
     @property
     def code(self) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pytest_deploycheck.core.model import Evidence, Finding, Gate
 
@@ -20,6 +21,7 @@ class Result:
     evidence: list[Evidence] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)  # screenshots (.png), traces (.zip)
     flaky: str = ""  # the check passed only after a retry, and how
+    data: dict[str, Any] = field(default_factory=dict)  # measurements a later run compares with
 
     def fail(self, code: str, message: str) -> None:
         """Record a failure, unless an earlier one stands."""

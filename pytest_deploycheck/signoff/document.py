@@ -73,6 +73,8 @@ def _check(check: CheckResult) -> dict[str, Any]:
         "findings": [asdict(finding) for finding in check.findings],
         "evidence": [asdict(item) for item in check.evidence],
         "flaky": check.flaky,
+        "severity_source": check.severity_source,
+        **({"data": dict(check.data)} if check.data else {}),
     }
 
 

@@ -20,6 +20,7 @@ class _Entry:
     gates: list[Gate] = field(default_factory=list)
     evidence: list[Evidence] = field(default_factory=list)
     flaky: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
     ran: bool = False  # a call report arrived, or setup ended the check early
 
 
@@ -50,6 +51,7 @@ class ResultBook:
             entry.gates = [replace(Gate(**g), check=str(info["id"])) for g in info["gates"]]
             entry.evidence = [Evidence(**e) for e in info["evidence"]]
             entry.flaky = str(info["flaky"])
+            entry.data = dict(info.get("data", {}))
         entry.ran = entry.ran or when == "call" or outcome != "passed"
         new = _outcome(when, outcome, info.get("kind"))
         if new is not None and _worse(new, entry.outcome):
@@ -106,4 +108,6 @@ def _result(nodeid: str, entry: _Entry) -> CheckResult:
         gates=tuple(entry.gates),
         evidence=tuple(entry.evidence),
         flaky=entry.flaky if entry.outcome is Outcome.PASSED else "",
+        severity_source=str(info.get("severity_source", "")),
+        data=entry.data,
     )
