@@ -25,6 +25,7 @@ from pytest_deploycheck.core.options import (
 )
 from pytest_deploycheck.core.phases import Phase
 from pytest_deploycheck.core.policy import Policy
+from pytest_deploycheck.signoff.document import Baseline
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -101,7 +102,8 @@ class Settings:
     policy: Policy = field(default_factory=Policy)
     db: DbSettings = field(default_factory=DbSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
-    baseline: Mapping[str, float] = field(default_factory=dict)  # gate name -> earlier value
+    baseline: Baseline = field(default_factory=Baseline)  # an earlier GO's measurements
+    keep_last_go: bool = False  # a GO sign-off is kept in state_dir as the next run's baseline
     config_path: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
     secrets: frozenset[str] = frozenset()
@@ -254,6 +256,7 @@ def _watching(given: _Given, table: Mapping[str, Any], base: Path, label: str) -
         else DEFAULT_INTERVAL_S,
         "state_dir": str(base / (state[0] if state else STATE_DIR)),
         "baseline": _baseline(base / baseline[0]) if baseline else _last_go(base, state, window),
+        "keep_last_go": bool(window or state),
     }
 
 
@@ -445,11 +448,9 @@ def _policy(table: Mapping[str, Any], label: str) -> Policy:
         raise ConfigError(f"{label}: policy: {exc}") from None
 
 
-def _baseline(path: Path) -> dict[str, float]:
-    from pytest_deploycheck.signoff.document import baseline_figures
-
+def _baseline(path: Path) -> Baseline:
     try:
-        return baseline_figures(path)
+        return Baseline.read(path)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
 
@@ -480,12 +481,11 @@ def _window(text: str, phases: str | None, configured: Mapping[str, str]) -> flo
     return window_s
 
 
-def _last_go(
-    base: Path, state: tuple[Any, str] | None, window: tuple[Any, str] | None
-) -> dict[str, float]:
-    """A watch window without --deploy-baseline compares with the last GO window's sign-off."""
+def _last_go(base: Path, state: tuple[Any, str] | None, window: tuple[Any, str] | None) -> Baseline:
+    """Without --deploy-baseline, a run that keeps state (a watch window, or an explicit
+    --deploy-state) compares with the last GO sign-off kept there."""
     kept = base / (state[0] if state else STATE_DIR) / LAST_GO
-    return _baseline(kept) if window and kept.exists() else {}
+    return _baseline(kept) if (window or state) and kept.exists() else Baseline()
 
 
 def _truthy(value: Any) -> bool:

@@ -22,6 +22,7 @@ from pytest_deploycheck.bundled import CATALOGUE
 from pytest_deploycheck.config import Settings
 from pytest_deploycheck.core.identity import default_id, default_suite, severity_for
 from pytest_deploycheck.core.model import CouldNotCheck
+from pytest_deploycheck.core.options import LAST_GO
 from pytest_deploycheck.core.phases import Phase
 from pytest_deploycheck.fixtures import IDENTITY, PROBLEMS, RATE_FILE, RECORD, redactor_of
 from pytest_deploycheck.health.settings import HealthSettings
@@ -261,9 +262,13 @@ class SignOffSession:
             self.window.summary() if self.window else None,
         )
         self.written = write(self.settings.signoff_path, self.signoff.to_dict(self.redact))
+        if self.settings.keep_last_go and decision.verdict is Verdict.GO:
+            state = Path(self.settings.state_dir)
+            state.mkdir(parents=True, exist_ok=True)
+            (state / LAST_GO).write_bytes(self.written.read_bytes())  # the next run's baseline
         if self.window:
             budget = HealthSettings.parse(target.suite("health")).latency_budget_ms
-            self.chart = self.window.finish(self.written, decision.verdict is Verdict.GO, budget)
+            self.chart = self.window.chart(self.written, budget)
         files = [(self.written, "application/json")]
         files += [(self.chart, "image/png")] if self.chart else []
         document = self.signoff.to_dict(self.redact)

@@ -33,6 +33,7 @@ EMITTERS = {
     "_definer": 0,
     "_answered": 2,
     "_sessions": 1,
+    "Write": 1,
 }
 
 

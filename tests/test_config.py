@@ -218,7 +218,7 @@ def test_baseline_figures_are_read_from_an_earlier_signoff(tmp_path: Path) -> No
     gates = [{"name": "latency.p95 GET /api/health", "value": 42.0}, {"name": "x", "value": None}]
     earlier.write_text(__import__("json").dumps({"schema": SCHEMA_ID, "gates": gates}))
     settings = resolve({"baseline": "earlier.json"}, {}, tmp_path, tmp_path)
-    assert settings.baseline == {"latency.p95 GET /api/health": 42.0}
+    assert settings.baseline.figures == {"latency.p95 GET /api/health": 42.0}
     earlier.write_text("{}")
     with pytest.raises(ConfigError, match="is not a pytest-deploycheck sign-off"):
         resolve({"baseline": str(earlier)}, {}, tmp_path, tmp_path)

@@ -12,38 +12,49 @@ import pytest
 from psycopg import sql
 
 from pytest_deploycheck.config import DbSettings
-from pytest_deploycheck.net.postgres import connect_readonly
-from pytest_deploycheck.rls import probes, rules
+from pytest_deploycheck.net.postgres import RuleResult, connect_readonly
+from pytest_deploycheck.rls import evidence, probes, rules
 from pytest_deploycheck.rls.settings import RlsSettings
 from tests.conftest import SignOffReader
 
-SETTINGS = RlsSettings(public_tables=("public.announcements",))
+SETTINGS = RlsSettings()
 
 
-def findings(
-    supa: dict[str, Any], rule: Any, settings: RlsSettings = SETTINGS
-) -> list[tuple[str, str]]:
+def results(supa: dict[str, Any], settings: RlsSettings = SETTINGS) -> dict[str, RuleResult]:
+    """Every rule and probe of the suite, run on the database as the checking role."""
     conn = connect_readonly(supa["checker"], DbSettings())
     try:
         schemas, _ = rules.exposed_schemas(conn, settings)
-        return [(f.rule, f.object) for f in rule(conn, settings, schemas).findings]
+        found = {name: rule(conn, settings, schemas) for name, rule in rules.STATIC_RULES.items()}
+        tables = evidence.exposed_tables(conn, settings, schemas)
+        found.update(rules.evidence_rules(tables, settings))
+        who = probes.identities(conn, settings)
+        reads = probes.read_all(conn, settings, tables, who)
+        found["read_probes"] = probes.read_findings(conn, settings, tables, who, reads)
+        found["write_probes"] = probes.write_all(conn, settings, tables, who, reads).result
+        return found
     finally:
         conn.close()
 
 
-ALL = {**rules.STATIC_RULES, "read_probes": probes.read_probes, "write_probes": probes.write_probes}
+def findings(
+    supa: dict[str, Any], rule: str, settings: RlsSettings = SETTINGS
+) -> list[tuple[str, str]]:
+    return [(f.rule, f.object) for f in results(supa, settings)[rule].findings]
 
 
 def test_clean_schema_has_no_findings(supa: dict[str, Any]) -> None:
+    found = results(supa)
+    assert len(found) == len(rules.STATIC_RULES) + len(rules.EVIDENCE_RULES) + 2  # all ran
+    assert {name: r.findings for name, r in found.items() if r.findings} == {}
+
+
+def test_exposed_schemas_from_the_authenticator(supa: dict[str, Any]) -> None:
     conn = connect_readonly(supa["checker"], DbSettings())
     try:
-        schemas, missing = rules.exposed_schemas(conn, SETTINGS)
-        assert (schemas, missing) == (["public"], [])
-        found = {name: rule(conn, SETTINGS, schemas).findings for name, rule in ALL.items()}
+        assert rules.exposed_schemas(conn, SETTINGS) == (["public"], [])
     finally:
         conn.close()
-    assert len(found) == len(rules.STATIC_RULES) + 2  # every rule and both probes ran
-    assert {name: findings for name, findings in found.items() if findings} == {}
 
 
 def test_exposed_schemas_setting_missing_is_reported(supa: dict[str, Any]) -> None:
@@ -158,8 +169,14 @@ DEFECTS = [
     ),
     (
         "anon_policy_always_true",
-        "CREATE POLICY notes_debug ON notes FOR SELECT USING (true)",
+        "GRANT SELECT ON notes TO anon; CREATE POLICY notes_debug ON notes FOR SELECT USING (true)",
         [("anon_policy_always_true", "public.notes.notes_debug")],
+    ),
+    (
+        "signed_in_reads_all_rows",
+        "CREATE POLICY notes_team ON notes FOR SELECT TO authenticated"
+        " USING ((select auth.role()) = 'authenticated')",
+        [("signed_in_reads_all_rows", "public.notes.notes_team")],
     ),
     (
         "write_check_not_tied_to_user",
@@ -192,7 +209,7 @@ def test_static_rule_fires(
     supa: dict[str, Any], rule: str, defect: str, expected: list[tuple[str, str]]
 ) -> None:
     supa["admin"].execute(defect)
-    assert findings(supa, rules.STATIC_RULES[rule]) == expected
+    assert findings(supa, rule) == expected
 
 
 def test_api_role_that_bypasses_rls(supa: dict[str, Any]) -> None:
@@ -206,17 +223,45 @@ def test_api_role_that_bypasses_rls(supa: dict[str, Any]) -> None:
     ]
 
 
-def test_allow_list_keeps_public_tables_quiet(supa: dict[str, Any]) -> None:
+def test_public_reads_acknowledges_reads_and_never_writes(supa: dict[str, Any]) -> None:
     supa["admin"].execute(
         "ALTER TABLE announcements ADD COLUMN author_id uuid REFERENCES auth.users (id);"
         "CREATE POLICY announcements_anon ON announcements FOR SELECT TO anon USING (true)"
     )
-    assert findings(supa, rules.anon_policy_always_true) == []
-    strict = RlsSettings()
-    assert findings(supa, rules.anon_policy_always_true, strict) == [
+    assert findings(supa, "anon_policy_always_true") == [
         ("anon_policy_always_true", "public.announcements.announcements_anon"),
         ("anon_policy_always_true", "public.announcements.announcements_read_all"),
     ]
+    listed = RlsSettings(public_reads=("public.announcements",))
+    older = RlsSettings.parse({"public_tables": ["announcements"]})  # the older name
+    for settings in (listed, older):
+        assert findings(supa, "anon_policy_always_true", settings) == []
+    # A read allow-list never switches off the write checks.
+    supa["admin"].execute(
+        "GRANT INSERT ON announcements TO authenticated; CREATE POLICY announcements_post ON"
+        " announcements FOR INSERT TO authenticated WITH CHECK (true)"
+    )
+    found = results(supa, listed)
+    assert {name: [f.object for f in r.findings] for name, r in found.items() if r.findings} == {
+        "rls_policy_always_true": ["public.announcements.announcements_post"],
+        "write_check_not_tied_to_user": ["public.announcements.announcements_post"],
+        "multiple_permissive_policies": ["public.announcements"],
+        "write_probes": ["public.announcements"],  # user A makes a row out as B's
+    }
+
+
+# Own notes, or any note once a member of any organisation: asks who the user is, yet leaks.
+OWN_OR_ANY_MEMBER = (
+    "CREATE POLICY notes_or_member ON notes FOR SELECT TO authenticated USING (owner_id ="
+    " (select auth.uid()) OR EXISTS (SELECT 1 FROM members m WHERE m.user_id = auth.uid()))"
+)
+# Operator precedence: "... AND m.user_id = auth.uid() OR m.role = 'owner'" lets anyone in
+# to an organisation that has an owner.
+OWNER_PRECEDENCE = (
+    "CREATE OR REPLACE FUNCTION private.is_member(org bigint) RETURNS boolean LANGUAGE sql"
+    " STABLE SECURITY DEFINER SET search_path = '' AS $$ SELECT EXISTS (SELECT 1 FROM"
+    " public.members m WHERE m.org_id = org AND m.user_id = auth.uid() OR m.role = 'owner') $$"
+)
 
 
 @pytest.mark.parametrize(
@@ -224,33 +269,58 @@ def test_allow_list_keeps_public_tables_quiet(supa: dict[str, Any]) -> None:
     [
         (
             "ALTER TABLE notes DISABLE ROW LEVEL SECURITY; GRANT SELECT ON notes TO anon",
-            {("anon_reads_user_rows", "public.notes"), ("cross_user_read", "public.notes")},
+            {
+                ("anon_reads_user_rows", "public.notes"),
+                ("cross_user_read", "public.notes"),
+                ("stranger_reads_rows", "public.notes"),
+            },
         ),
+        (OWN_OR_ANY_MEMBER, {("cross_user_read", "public.notes")}),
         (
-            "CREATE POLICY notes_debug ON notes FOR SELECT USING (true)",
-            {("cross_user_read", "public.notes")},
-        ),
-        (
-            "CREATE POLICY documents_any ON documents FOR SELECT TO authenticated USING (true)",
-            {("cross_user_read", "public.documents")},
+            OWNER_PRECEDENCE,
+            {
+                ("stranger_reads_rows", "public.documents"),
+                ("stranger_reads_rows", "public.members"),
+                ("stranger_reads_rows", "public.organisations"),
+            },
         ),
     ],
-    ids=["rls-disabled", "permissive-owned", "permissive-tenant"],
+    ids=["rls-disabled", "own-or-any-member", "owner-precedence"],
 )
 def test_read_probes_fire(
     supa: dict[str, Any], defect: str, expected: set[tuple[str, str]]
 ) -> None:
     supa["admin"].execute(defect)
-    assert set(findings(supa, probes.read_probes)) == expected
+    assert set(findings(supa, "read_probes")) == expected
+
+
+@pytest.mark.parametrize(
+    ("policy", "rule"),
+    [
+        ("USING (true)", "signed_in_reads_all_rows"),
+        ("USING ((select auth.uid()) IS NOT NULL)", "signed_in_reads_all_rows"),
+        ("USING (auth.role() = 'authenticated')", "signed_in_reads_all_rows"),
+        ("USING (length(title) > 0 OR owner_id = auth.uid())", "signed_in_reads_all_rows"),
+    ],
+    ids=["true", "signed-in", "role", "or-branch"],
+)
+def test_reads_opened_to_every_signed_in_user_are_major_not_probed(
+    supa: dict[str, Any], policy: str, rule: str
+) -> None:
+    supa["admin"].execute(
+        "DROP POLICY notes_select_own ON notes;"
+        f" CREATE POLICY notes_open ON notes FOR SELECT TO authenticated {policy}"
+    )
+    found = results(supa)
+    assert [(f.rule, f.object) for f in found[rule].findings] == [(rule, "public.notes.notes_open")]
+    assert found["read_probes"].findings == []  # opened on purpose or not: a person decides
+    allowed = results(supa, RlsSettings(public_reads=("public.notes",)))
+    assert {name: r.findings for name, r in allowed.items() if r.findings} == {}
 
 
 def test_read_probe_findings_say_how_to_reproduce(supa: dict[str, Any]) -> None:
-    supa["admin"].execute("CREATE POLICY notes_debug ON notes FOR SELECT USING (true)")
-    conn = connect_readonly(supa["checker"], DbSettings())
-    try:
-        [finding] = probes.read_probes(conn, SETTINGS, ["public"]).findings
-    finally:
-        conn.close()
+    supa["admin"].execute(OWN_OR_ANY_MEMBER)
+    [finding] = results(supa)["read_probes"].findings
     steps = finding.message.split("Reproduce: ", 1)[1]
     assert steps.startswith("BEGIN; SELECT set_config('role', 'authenticated', true),")
     assert """; SELECT * FROM "public"."notes" WHERE "owner_id" = '""" in steps
@@ -290,11 +360,15 @@ SEE_ALL = "CREATE POLICY notes_see_all ON notes FOR SELECT TO authenticated USIN
         (
             SEE_ALL
             + "CREATE POLICY notes_delete_any ON notes FOR DELETE TO authenticated USING (true)",
-            {("cross_user_delete_others", "public.notes")},
+            {
+                ("cross_user_delete_others", "public.notes"),
+            },
         ),
         (
             "CREATE POLICY notes_insert_any ON notes FOR INSERT TO authenticated WITH CHECK (true)",
-            {("cross_user_insert_as_other", "public.notes")},
+            {
+                ("cross_user_insert_as_other", "public.notes"),
+            },
         ),
     ],
     ids=["all-any", "give-away", "delete-any", "insert-any"],
@@ -303,19 +377,15 @@ def test_write_probes_fire_and_change_nothing(
     supa: dict[str, Any], policy: str, expected: set[tuple[str, str]]
 ) -> None:
     supa["admin"].execute(policy)
-    before = supa["admin"].execute("SELECT id, owner_id FROM notes ORDER BY id").fetchall()
-    assert set(findings(supa, probes.write_probes)) == expected
-    assert supa["admin"].execute("SELECT id, owner_id FROM notes ORDER BY id").fetchall() == before
+    before = state(supa)
+    assert set(findings(supa, "write_probes")) == expected
+    assert state(supa) == before
 
 
 def test_suite_on_the_clean_schema_is_go(
     pytester: pytest.Pytester, supa: dict[str, Any], read_signoff: SignOffReader
 ) -> None:
-    pytester.makefile(
-        ".toml",
-        deploycheck="[targets.t]\nproduction = true\n[targets.t.suites.rls]\npublic_tables ="
-        ' ["public.announcements"]\n',
-    )
+    pytester.makefile(".toml", deploycheck="[targets.t]\nproduction = true\n")
     result = pytester.runpytest(
         "--deploy-target=t", "--deploy-suites=rls", f"--deploy-db-url={supa['checker']}"
     )
@@ -324,4 +394,30 @@ def test_suite_on_the_clean_schema_is_go(
     outcomes = {c["id"]: c["outcome"] for c in document["checks"]}
     assert outcomes.pop("rls.write_probes") == "skipped"  # production: only when allowed
     assert set(outcomes.values()) == {"passed"}
-    assert len(outcomes) == len(rules.STATIC_RULES) + 2
+    assert len(outcomes) == len(rules.STATIC_RULES) + len(rules.EVIDENCE_RULES) + 4
+
+
+def state(supa: dict[str, Any]) -> dict[str, Any]:
+    """A fingerprint of every table's content and every sequence's value in the database."""
+    admin = supa["admin"]
+    content = sql.SQL(
+        "SELECT md5(coalesce(string_agg(t::text, ',' ORDER BY t::text), '')) FROM {} t"
+    )
+    tables = admin.execute(
+        "SELECT schemaname, tablename FROM pg_tables"
+        " WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2"
+    ).fetchall()
+    found: dict[Any, Any] = {
+        table: admin.execute(content.format(sql.Identifier(*table))).fetchone() for table in tables
+    }
+    sequences = "SELECT schemaname, sequencename, last_value FROM pg_sequences ORDER BY 1, 2"
+    found["sequences"] = admin.execute(sequences).fetchall()
+    return found
+
+
+def test_a_full_run_leaves_no_trace(supa: dict[str, Any]) -> None:
+    """Every probe, writes included, leaves every table's content and every sequence as found."""
+    supa["admin"].execute(SEE_ALL)  # so that the write probes reach the other user's rows
+    before = state(supa)
+    assert results(supa)["write_probes"].findings == []
+    assert state(supa) == before

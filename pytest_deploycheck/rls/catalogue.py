@@ -230,15 +230,30 @@ CATALOGUE = Catalogue(
         Check(
             "rls.anon_policy_always_true",
             IMMEDIATE,
-            Severity.CRITICAL,
+            Severity.MAJOR,
             (
                 Code(
                     "anon_policy_always_true",
                     SECURITY,
-                    "restrict the policy to authenticated users and their own rows",
+                    "list the table in public_reads if anyone may read it, else restrict the"
+                    " policy to authenticated users and their own rows",
                 ),
             ),
-            BREACH,
+            REVIEW,
+        ),
+        Check(
+            "rls.signed_in_reads_all_rows",
+            IMMEDIATE,
+            Severity.MAJOR,
+            (
+                Code(
+                    "signed_in_reads_all_rows",
+                    SECURITY,
+                    "list the table in public_reads if every signed-in user may read it, else"
+                    " tie the SELECT policy to the user (auth.uid()) or their tenant",
+                ),
+            ),
+            REVIEW,
         ),
         Check(
             "rls.write_check_not_tied_to_user",
@@ -305,6 +320,11 @@ CATALOGUE = Catalogue(
                 ),
                 Code("rls-no-users", Category.SETUP),
                 Code(
+                    "stranger_reads_rows",
+                    SECURITY,
+                    "restrict the table's SELECT policies to the user's own (or tenant's) rows",
+                ),
+                Code(
                     "cross_user_read",
                     SECURITY,
                     "restrict the table's SELECT policies to the user's own (or tenant's) rows",
@@ -337,8 +357,32 @@ CATALOGUE = Catalogue(
                     SECURITY,
                     "add WITH CHECK (owner_column = auth.uid()) to the INSERT policy",
                 ),
+                Code(
+                    "anon_writes_rows",
+                    SECURITY,
+                    "drop the write policies (or grants) that let anon write users' rows",
+                ),
+                Code(
+                    "stranger_writes_rows",
+                    SECURITY,
+                    "tie the write policies' USING and WITH CHECK to the user (auth.uid())",
+                ),
             ),
             BREACH,
+        ),
+        Check(
+            "rls.access",
+            IMMEDIATE,
+            Severity.CRITICAL,
+            (Code("access-widened", SECURITY),),
+            BREACH + " Access widened since the baseline: if intended, the next GO becomes it.",
+        ),
+        Check(
+            "rls.access_narrowed",
+            IMMEDIATE,
+            Severity.MINOR,
+            (Code("access-narrowed", SECURITY),),
+            "Narrowed access is safe; check that no feature lost the reads or writes it needs.",
         ),
     ]
 )

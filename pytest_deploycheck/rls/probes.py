@@ -1,15 +1,24 @@
-"""Impersonation probes: as the API does — the role and the token's claims set the way PostgREST
-sets them, inside transactions that are always rolled back — prove that users are kept apart."""
+"""Impersonation probes: acting as the API does — the role and the token's claims set the way
+PostgREST sets them, inside transactions that are always rolled back — they measure what anon,
+users A and B and a signed-in stranger can read and write, and prove that users are kept apart.
+
+Reads run as one statement per identity over every exposed table. Writes touch only sampled
+rows, and give sequence-filled columns their values so that no ``nextval`` runs: a rollback
+undoes a row, not a sequence. A write that fails on a constraint after Row Level Security let
+it through counts as let through.
+"""
 
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from pytest_deploycheck.core.model import CouldNotCheck, Finding
 from pytest_deploycheck.net.postgres import Row, RuleResult, fetch, run
+from pytest_deploycheck.rls.evidence import COMMANDS, Table
 from pytest_deploycheck.rls.settings import RlsSettings
 
 if TYPE_CHECKING:
@@ -17,99 +26,67 @@ if TYPE_CHECKING:
 
     from pytest_deploycheck.net.postgres import Connection
 
-OWNER_IN_POLICY = re.compile(r"\(?(\w+) = auth\.uid\(\)|auth\.uid\(\) = (\w+)")
-
-
-def pick_users(conn: Connection, settings: RlsSettings) -> tuple[str, str]:
-    """Users A and B: from the config, else the two oldest of ``auth.users`` (read-only)."""
-    if settings.user_a and settings.user_b:
-        return settings.user_a, settings.user_b
-    rows = fetch(conn, "SELECT id::text AS id FROM auth.users ORDER BY created_at, id LIMIT 2")
-    if len(rows) < 2:
-        raise CouldNotCheck("[rls-no-users] need two users: set user_a and user_b in suites.rls")
-    return rows[0]["id"], rows[1]["id"]
+SAMPLE = 20  # rows a write probe may touch per table
+CHUNK = 50  # tables read in one statement
 
 
 @dataclass(frozen=True)
-class Table:
-    """An exposed table: its name as PostgreSQL quotes it, its raw parts, and the column that
-    holds the owning user's id (None when it has none)."""
+class Identity:
+    """Who a probe acts as: an API role and, signed in, the user id in the token."""
 
-    name: str
-    schema: str
-    relation: str
-    owner: str | None
+    name: str  # anon, user_a, user_b, stranger
+    role: str
+    user: str | None = None
 
-    def identifier(self) -> sql.Identifier:
+    def impersonation(self) -> sql.Composed:
+        """What PostgREST does for a request: ``SET LOCAL ROLE`` and the token's claims, as the
+        ``set_config(..., true)`` calls it makes."""
         from psycopg import sql
 
-        return sql.Identifier(self.schema, self.relation)
-
-    def owner_identifier(self) -> sql.Identifier:
-        from psycopg import sql
-
-        assert self.owner is not None
-        return sql.Identifier(self.owner)
+        claims = json.dumps({"role": self.role, **({"sub": self.user} if self.user else {})})
+        return sql.SQL(
+            "SELECT set_config('role', {}, true), set_config('request.jwt.claims', {}, true)"
+        ).format(sql.Literal(self.role), sql.Literal(claims))
 
 
-EXPOSED_TABLES = """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name,
-  n.nspname AS schema, c.relname AS relation,
-  ARRAY(SELECT coalesce(pg_get_expr(p.polqual, p.polrelid), '') || ' ' ||
-               coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '')
-        FROM pg_policy p WHERE p.polrelid = c.oid) AS expressions,
-  (SELECT a.attname::text FROM pg_constraint f
-   JOIN pg_attribute a ON a.attrelid = f.conrelid AND a.attnum = f.conkey[1]
-   WHERE f.conrelid = c.oid AND f.contype = 'f' AND f.confrelid = to_regclass('auth.users')
-   LIMIT 1) AS fk_column
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY(%(schemas)s) ORDER BY 1"""
+def identities(conn: Connection, settings: RlsSettings) -> dict[str, Identity]:
+    """Anon, users A and B (from the config, else the two oldest of ``auth.users``), and a
+    signed-in stranger: a user id no row and no membership names."""
+    if settings.user_a and settings.user_b:
+        a, b = settings.user_a, settings.user_b
+    else:
+        rows = fetch(conn, "SELECT id::text AS id FROM auth.users ORDER BY created_at, id LIMIT 2")
+        if len(rows) < 2:
+            message = "[rls-no-users] need two users: set user_a and user_b in suites.rls"
+            raise CouldNotCheck(message)
+        a, b = rows[0]["id"], rows[1]["id"]
+    return {
+        "anon": Identity("anon", "anon"),
+        "user_a": Identity("user_a", "authenticated", a),
+        "user_b": Identity("user_b", "authenticated", b),
+        "stranger": Identity("stranger", "authenticated", str(uuid.uuid4())),
+    }
 
 
-def exposed_tables(conn: Connection, settings: RlsSettings, schemas: list[str]) -> list[Table]:
-    """Each exposed table with its owner column: configured, from its policies, or its key to
-    auth.users."""
-    tables = []
-    for row in fetch(conn, EXPOSED_TABLES, {"schemas": schemas}):
-        owner = settings.owner_columns.get(row["name"])
-        for expression in row["expressions"]:
-            match = OWNER_IN_POLICY.search(expression)
-            owner = owner or (match and (match.group(1) or match.group(2))) or None
-        owner = owner or row["fk_column"]
-        tables.append(Table(row["name"], row["schema"], row["relation"], owner))
-    return tables
-
-
-def _impersonation(role: str, user: str | None) -> sql.Composed:
-    """What PostgREST does for a request: ``SET LOCAL ROLE`` and the token's claims, as the
-    ``set_config(..., true)`` calls it makes."""
-    from psycopg import sql
-
-    claims = json.dumps({"role": role, **({"sub": user} if user else {})})
-    return sql.SQL(
-        "SELECT set_config('role', {}, true), set_config('request.jwt.claims', {}, true)"
-    ).format(sql.Literal(role), sql.Literal(claims))
-
-
-def _reproduce(
-    conn: Connection, role: str, user: str | None, statement: sql.Composed, write: bool = False
-) -> str:
+def reproduce(conn: Connection, who: Identity, statement: sql.Composed, write: bool = False) -> str:
     """The probe as statements a person can paste into psql: what was run."""
-    steps = [_impersonation(role, user), statement]
     begin = "BEGIN READ WRITE" if write else "BEGIN"
-    return "; ".join([begin, *(step.as_string(conn) for step in steps), "ROLLBACK;"])
+    steps = [who.impersonation().as_string(conn), statement.as_string(conn)]
+    return "; ".join([begin, *steps, "ROLLBACK;"])
 
 
-def _probe(
+def probe(
     conn: Connection,
-    role: str,
-    user: str | None,
+    who: Identity,
     statement: sql.Composed,
     settings: RlsSettings,
     write: bool = False,
+    scale: int = 1,
 ) -> list[Row] | None:
-    """Run ``statement`` as the API would for ``user``, in a transaction always rolled back
-    (READ WRITE only for ``write``): the rows it read, or one ``{"rows": n}`` for the rows it
-    changed; None when the role may not run it at all (no grant).
+    """Run ``statement`` as ``who``, in a transaction always rolled back (READ WRITE only for
+    ``write``): the rows it read, or one ``{"rows": n}`` for the rows it changed; None when the
+    role may not run it at all. A write stopped by a constraint after Row Level Security let
+    it through is ``{"rows": -1}``: let through.
 
     The role is set before the statement runs, each step is one statement through the
     extended protocol, and the statement is composed from identifiers and literals only:
@@ -119,145 +96,330 @@ def _probe(
     from psycopg import sql
 
     timeout = sql.SQL(", set_config('statement_timeout', {}, true)").format(
-        sql.Literal(str(settings.probe_timeout_ms))
+        sql.Literal(str(settings.probe_timeout_ms * scale))
     )
     conn.rollback()
     conn.read_only = not write  # BEGIN READ WRITE or READ ONLY
     try:
         with conn.transaction(force_rollback=True):
-            run(conn, _impersonation(role, user) + timeout)
+            run(conn, who.impersonation() + timeout)
             cursor = run(conn, statement)
             return cursor.fetchall() if cursor.description else [{"rows": cursor.rowcount}]
     except psycopg.errors.InsufficientPrivilege:
         return None
     except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable) as exc:
         raise CouldNotCheck(f"[db-timeout] {str(exc).strip()}") from None
-    except (psycopg.errors.IntegrityError, psycopg.errors.DataError):
-        return None  # the row could not be made at all: no hole shown
+    except psycopg.errors.IntegrityError:
+        return [{"rows": -1}] if write else None
+    except psycopg.errors.DataError:
+        return None  # the statement could not be evaluated at all: nothing shown
     finally:
         conn.read_only = True
 
 
-def read_probes(conn: Connection, settings: RlsSettings, schemas: list[str]) -> RuleResult:
-    """Signed out, nothing that belongs to a user is readable; as A, none of B's rows are."""
+# -- reads ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Reads:
+    """What each identity read of each table: ``rows`` (None: no grant), ``others`` (rows
+    owned by user B that A saw), ``samples`` (ctids of rows A or B saw, their own where the
+    table has an owner column) and ``seen`` (those of B's that A saw too)."""
+
+    rows: dict[str, dict[str, int | None]] = field(default_factory=dict)
+    others: dict[str, dict[str, int]] = field(default_factory=dict)
+    samples: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    seen: dict[str, list[str]] = field(default_factory=dict)
+
+
+def read_all(
+    conn: Connection, settings: RlsSettings, tables: Sequence[Table], who: dict[str, Identity]
+) -> Reads:
+    """Every identity's reads of every exposed table, B before A (A is asked about B's rows)."""
+    names = [t.name for t in tables]
+    reads = Reads({n: {} for n in names}, {n: {} for n in names}, {n: {} for n in names})
+    for name in ("user_b", "user_a", "anon", "stranger"):
+        other = who["user_a" if name == "user_b" else "user_b"]
+        for chunk in _chunks([t for t in tables if "SELECT" in t.writable[who[name].role]]):
+            _read(conn, settings, chunk, who[name], other, reads)
+    return reads
+
+
+def _chunks(tables: Sequence[Table]) -> Iterable[Sequence[Table]]:
+    return (tables[i : i + CHUNK] for i in range(0, len(tables), CHUNK))
+
+
+def _read(
+    conn: Connection,
+    settings: RlsSettings,
+    tables: Sequence[Table],
+    who: Identity,
+    other: Identity,
+    reads: Reads,
+) -> None:
+    """One statement reads every table of the chunk; a chunk that fails reads table by table."""
     from psycopg import sql
 
-    a, b = pick_users(conn, settings)
-    result = RuleResult("rls_read_probes")
-    for table in exposed_tables(conn, settings, schemas):
-        if settings.is_public(table.name):
-            continue
-        anon_sql = sql.SQL("SELECT count(*) AS rows FROM {}").format(table.identifier())
-        if table.owner:
-            anon_sql += sql.SQL(" WHERE {} IS NOT NULL").format(table.owner_identifier())
-        seen = _probe(conn, "anon", None, anon_sql, settings)
-        if seen and seen[0]["rows"]:
-            count, steps = seen[0]["rows"], _reproduce(conn, "anon", None, anon_sql)
-            message = f"signed out, the API reads {count} rows of {table.name}. Reproduce: {steps}"
-            result.findings.append(Finding("anon_reads_user_rows", table.name, message))
-            result.rows.append(_probe_row(table, "anon", count, steps))
-        count = _cross_user_rows(conn, settings, table, a, b)
-        if count:
-            shown = sql.SQL("SELECT * FROM {}").format(table.identifier())
-            if table.owner:
-                shown += sql.SQL(" WHERE {} = {}").format(table.owner_identifier(), sql.Literal(b))
-            whose = f"that belong to user {b}" if table.owner else f"that user {b} reads too"
-            steps = _reproduce(conn, "authenticated", a, shown)
-            message = f"user {a} reads {count} rows of {table.name} {whose}. Reproduce: {steps}"
-            result.findings.append(Finding("cross_user_read", table.name, message))
-            result.rows.append(_probe_row(table, "authenticated A reads B", count, steps))
-    return result
+    parts = [_measures(t, who, other, reads) for t in tables]
+    columns = [
+        sql.SQL("{} AS {}").format(measure, sql.Identifier(f"{i}.{name}"))
+        for i, part in enumerate(parts)
+        for name, measure in part.items()
+    ]
+    statement = sql.SQL("SELECT {}").format(sql.SQL(", ").join(columns))
+    rows = probe(conn, who, statement, settings, scale=len(tables))
+    if rows is None and len(tables) > 1:
+        for table in tables:
+            _read(conn, settings, [table], who, other, reads)
+        return
+    for i, table in enumerate(tables):
+        got = {k: rows[0][f"{i}.{k}"] for k in parts[i]} if rows else {}
+        reads.rows[table.name][who.name] = got.get("rows")
+        if "others" in got:
+            reads.others[table.name][who.name] = int(got["others"])
+        if "sample" in got:
+            reads.samples[table.name][who.name] = list(got["sample"])
+        if "seen" in got:
+            reads.seen[table.name] = list(got["seen"])
 
 
-def _probe_row(table: Table, probe: str, rows: int, reproduce: str) -> Row:
-    """A probe that found a hole, as a row of the evidence."""
-    return {"table": table.name, "probe": probe, "rows": rows, "reproduce": reproduce}
-
-
-def _cross_user_rows(conn: Connection, settings: RlsSettings, table: Table, a: str, b: str) -> int:
+def _measures(table: Table, who: Identity, other: Identity, reads: Reads) -> dict[str, Any]:
+    """What to ask of a table as ``who``: its rows; for A and B a sample of ctids (of their
+    own rows where there is an owner column); for A, B's rows it sees — by owner, and among
+    B's sample."""
     from psycopg import sql
 
+    t = table.identifier()
+    measures: dict[str, Any] = {"rows": sql.SQL("(SELECT count(*) FROM {})").format(t)}
+    if who.name not in ("user_a", "user_b") or not table.owned:
+        return measures
+    own: sql.Composable = sql.SQL("")
     if table.owner:
-        count = sql.SQL("SELECT count(*) AS rows FROM {} WHERE {} = {}").format(
-            table.identifier(), table.owner_identifier(), sql.Literal(b)
-        )
-        rows = _probe(conn, "authenticated", a, count, settings)
-        return int(rows[0]["rows"]) if rows else 0
-    # No owner column (a tenant's table): rows B sees that A sees too.
-    every = sql.SQL("SELECT ctid::text FROM {}").format(table.identifier())
-    theirs = {row["ctid"] for row in _probe(conn, "authenticated", b, every, settings) or []}
-    mine = {row["ctid"] for row in _probe(conn, "authenticated", a, every, settings) or []}
-    return len(theirs & mine)
+        own = sql.SQL(" WHERE {} = {}").format(table.owner_identifier(), sql.Literal(who.user))
+    measures["sample"] = sql.SQL("ARRAY(SELECT ctid::text FROM {}{} LIMIT {})").format(
+        t, own, sql.Literal(SAMPLE)
+    )
+    if who.name == "user_a":
+        if table.owner:
+            measures["others"] = sql.SQL("(SELECT count(*) FROM {} WHERE {} = {})").format(
+                t, table.owner_identifier(), sql.Literal(other.user)
+            )
+        theirs = sql.Literal(reads.samples[table.name].get(other.name, []))
+        among = sql.SQL("ARRAY(SELECT ctid::text FROM {} WHERE ctid = ANY({}::tid[]))")
+        measures["seen"] = among.format(t, theirs)
+    return measures
 
 
-def write_probes(conn: Connection, settings: RlsSettings, schemas: list[str]) -> RuleResult:
-    """As A, inside rolled-back transactions: B's rows cannot be updated or deleted, and A
-    cannot give their own rows to B."""
-    a, b = pick_users(conn, settings)
-    result = RuleResult("rls_write_probes")
-    required = _required_columns(conn, schemas)
-    for table in exposed_tables(conn, settings, schemas):
-        if table.owner is None or settings.is_public(table.name):
+def read_findings(
+    conn: Connection,
+    settings: RlsSettings,
+    tables: Sequence[Table],
+    who: dict[str, Identity],
+    reads: Reads,
+) -> RuleResult:
+    """Reads the schema restricts that the probes show open: anon reading an owned table whose
+    SELECT policies do not open it; user A seeing B's rows where the SELECT policies keep each
+    user to their own; a stranger seeing rows although the SELECT policies ask who the user
+    is. Reads opened on purpose are the evidence rules' business; shared tables have no owner
+    to protect."""
+    from psycopg import sql
+
+    result = RuleResult("rls_read_probes")
+    for table in tables:
+        if not table.owned or settings.reads_public(table.name):
             continue
-        copied = [c for c in required.get(table.name, []) if c != table.owner]
-        for code, (what, statement) in _write_statements(table, copied, a, b).items():
-            changed = _probe(conn, "authenticated", a, statement, settings, write=True)
-            if changed and changed[0]["rows"]:
-                count = changed[0]["rows"]
-                steps = _reproduce(conn, "authenticated", a, statement, write=True)
-                message = (
-                    f"user {a} could {what} on {table.name} ({count} rows). Reproduce: {steps}"
-                )
-                result.findings.append(Finding(code, table.name, message))
-                result.rows.append(_probe_row(table, code, count, steps))
+        seen, t = reads.rows[table.name], table.identifier()
+        closed = {role: table.reads[role] != "open" or not table.rls for role in table.reads}
+        if closed["anon"] and seen.get("anon"):
+            steps = reproduce(conn, who["anon"], sql.SQL("SELECT count(*) FROM {}").format(t))
+            message = f"signed out, the API reads {seen['anon']} rows of {table.name}"
+            result.findings.append(
+                Finding("anon_reads_user_rows", table.name, f"{message}. Reproduce: {steps}")
+            )
+        if not closed["authenticated"]:
+            continue
+        if table.boundary("SELECT") == "user" and reads.others[table.name].get("user_a"):
+            result.findings.append(_cross_user(conn, table, who, reads))
+        if seen.get("stranger"):
+            steps = reproduce(conn, who["stranger"], sql.SQL("SELECT * FROM {}").format(t))
+            message = (
+                f"a signed-in user with no rows or memberships reads {seen['stranger']} rows of"
+                f" {table.name}, although its policies for reading ask who the user is"
+            )
+            result.findings.append(
+                Finding("stranger_reads_rows", table.name, f"{message}. Reproduce: {steps}")
+            )
     return result
 
 
-# What user A must not be able to do to others' rows, in the order _write_statements makes them.
-WRITE_PROBE_CODES = (
-    "cross_user_update_others",
-    "cross_user_delete_others",
-    "cross_user_reassign_own",
-    "cross_user_insert_as_other",
-)
-
-
-def _write_statements(
-    table: Table, copied: list[str], a: str, b: str
-) -> dict[str, tuple[str, sql.Composed]]:
-    """The writes user A must not be able to make on ``table``: code -> (what, statement)."""
+def _cross_user(conn: Connection, table: Table, who: dict[str, Identity], reads: Reads) -> Finding:
     from psycopg import sql
 
-    statements = (
-        sql.SQL("UPDATE {t} SET {o} = {o} WHERE {o} = {b}"),
-        sql.SQL("DELETE FROM {t} WHERE {o} = {b}"),
-        sql.SQL("UPDATE {t} SET {o} = {b} WHERE {o} = {a}"),
-        # A copy of one of A's rows, made out as B's.
-        sql.SQL("INSERT INTO {t} ({f}{o}) SELECT {f}{b} FROM {t} WHERE {o} = {a} LIMIT 1"),
+    a, b = who["user_a"], who["user_b"]
+    shown = sql.SQL("SELECT * FROM {} WHERE {} = {}").format(
+        table.identifier(), table.owner_identifier(), sql.Literal(b.user)
     )
-    parts = {
-        "t": table.identifier(),
-        "o": table.owner_identifier(),
-        "a": sql.Literal(a),
-        "b": sql.Literal(b),
-        "f": sql.SQL("").join(sql.Identifier(c) + sql.SQL(", ") for c in copied),
-    }
-    return {
-        code: (code.removeprefix("cross_user_").replace("_", " "), statement.format(**parts))
-        for code, statement in zip(WRITE_PROBE_CODES, statements, strict=True)
-    }
+    count = reads.others[table.name]["user_a"]
+    steps = reproduce(conn, a, shown)
+    message = (
+        f"user {a.user} reads {count} rows of {table.name} that belong to user {b.user}."
+        f" Reproduce: {steps}"
+    )
+    return Finding("cross_user_read", table.name, message)
 
 
-REQUIRED_COLUMNS = """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS table_name,
-       array_agg(a.attname::text ORDER BY a.attnum) AS columns
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY(%(schemas)s)
-  AND a.attnotnull AND NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = ''
-GROUP BY 1"""
+# -- writes -----------------------------------------------------------------------------------
+
+# Who tries to write users' rows without being one of them, and the code when it goes through.
+STRANGER_CODES = {"anon": "anon_writes_rows", "stranger": "stranger_writes_rows"}
 
 
-def _required_columns(conn: Connection, schemas: list[str]) -> dict[str, list[str]]:
-    """Per exposed table, the columns an INSERT must give (NOT NULL, no default, not generated)."""
-    rows = fetch(conn, REQUIRED_COLUMNS, {"schemas": schemas})
-    return {row["table_name"]: list(row["columns"]) for row in rows}
+@dataclass(frozen=True)
+class Write:
+    """One write to try: who, the reason code if it goes through, what it does, the command
+    whose policies decide it, and the statement."""
+
+    who: str
+    code: str
+    what: str
+    command: str
+    statement: sql.Composed
+
+
+@dataclass
+class Writes:
+    """What each identity managed to write, per table (``who what`` -> rows changed, -1: let
+    through but stopped by a constraint), and the holes found."""
+
+    done: dict[str, dict[str, int]] = field(default_factory=dict)
+    result: RuleResult = field(default_factory=lambda: RuleResult("rls_write_probes"))
+
+
+def write_all(
+    conn: Connection,
+    settings: RlsSettings,
+    tables: Sequence[Table],
+    who: dict[str, Identity],
+    reads: Reads,
+) -> Writes:
+    """As A against B's rows, and as anon and a stranger against everyone's, on every owned
+    table: each write in its own rolled-back transaction, on sampled rows only."""
+    writes = Writes({t.name: {} for t in tables})
+    for table in tables:
+        if not table.owned:
+            continue
+        for write in _writes(table, who, reads):
+            if not _worth(table, who[write.who], write.command):
+                continue
+            changed = probe(conn, who[write.who], write.statement, settings, write=True)
+            count = changed[0]["rows"] if changed else 0
+            writes.done[table.name][f"{write.who} {write.what}"] = count
+            if count:
+                writes.result.findings.append(_hole(conn, table, who[write.who], write))
+    return writes
+
+
+def _worth(table: Table, who: Identity, command: str) -> bool:
+    """Whether a write tells anything: always as user A; as anon or a stranger only where the
+    role holds the grant and some policy (or no RLS) lets it write so — and, for a stranger,
+    where memberships decide: where each user keeps to their own rows, a stranger is one more
+    user who is not the owner, which A's probes already are."""
+    if who.name == "user_a":
+        return True
+    policy = bool(table.permissive(command, who.role)) or not table.rls
+    stranger_adds = who.name != "stranger" or table.boundary(command) == "tenant"
+    return command in table.writable[who.role] and policy and stranger_adds
+
+
+def _writes(table: Table, who: dict[str, Identity], reads: Reads) -> list[Write]:
+    """The writes to try on an owned table."""
+    from psycopg import sql
+
+    t, samples = table.identifier(), reads.samples[table.name]
+    key = sql.Identifier(table.owner or table.tenant or "")
+    anyone = sql.Literal(sorted({*samples.get("user_a", []), *samples.get("user_b", [])}))
+    update = sql.SQL("UPDATE {} SET {} = {} WHERE ctid = ANY({}::tid[])")
+    delete = sql.SQL("DELETE FROM {} WHERE ctid = ANY({}::tid[])")
+    theirs = {command: sql.Literal(_theirs(table, reads, command)) for command in COMMANDS}
+    others = update.format(t, key, key, theirs["UPDATE"]), delete.format(t, theirs["DELETE"])
+    writes = [
+        Write("user_a", "cross_user_update_others", "update others", "UPDATE", others[0]),
+        Write("user_a", "cross_user_delete_others", "delete others", "DELETE", others[1]),
+    ]
+    for name, code in STRANGER_CODES.items():
+        writes += [
+            Write(name, code, "update", "UPDATE", update.format(t, key, key, anyone)),
+            Write(name, code, "delete", "DELETE", delete.format(t, anyone)),
+        ]
+    if table.owner:
+        writes += _owner_writes(table, who, bool(samples.get("user_a")))
+    return writes
+
+
+def _theirs(table: Table, reads: Reads, command: str) -> list[str]:
+    """The rows of B's that A must not reach with ``command``: all of B's sample where its
+    policies keep each user to their own rows, else those A cannot even read (a tenant A and
+    B share is both users' to write in)."""
+    theirs = reads.samples[table.name].get("user_b", [])
+    if table.boundary(command) == "user":
+        return theirs
+    return sorted(set(theirs) - set(reads.seen.get(table.name, [])))
+
+
+def _owner_writes(table: Table, who: dict[str, Identity], a_has_rows: bool) -> list[Write]:
+    """On a user-owned table: A gives a row to B or makes one out as B's (a copy of one of
+    A's, if A has any), where the policies keep each user to their own rows; anon and a
+    stranger make one out as B's."""
+    from psycopg import sql
+
+    t, owner = table.identifier(), table.owner_identifier()
+    a, b = sql.Literal(who["user_a"].user), sql.Literal(who["user_b"].user)
+    reassign = sql.SQL("UPDATE {} SET {} = {} WHERE {} = {}").format(t, owner, b, owner, a)
+    writes = [
+        Write(n, code, "insert", "INSERT", _insert_as(table, b))
+        for n, code in STRANGER_CODES.items()
+    ]
+    if table.boundary("UPDATE") == "user":
+        what = "reassign own"
+        writes.append(Write("user_a", "cross_user_reassign_own", what, "UPDATE", reassign))
+    if table.boundary("INSERT") == "user":
+        what = "insert as other"
+        copy = _copy_as(table, b, a) if a_has_rows else _insert_as(table, b)
+        writes.append(Write("user_a", "cross_user_insert_as_other", what, "INSERT", copy))
+    return writes
+
+
+def _copy_as(table: Table, owner: sql.Literal, source: sql.Literal) -> sql.Composed:
+    """A copy of one of the source user's rows, made out as ``owner``'s: required and
+    sequence-filled columns copied (no ``nextval``; a duplicate key comes after the RLS check)."""
+    from psycopg import sql
+
+    copied = [c for c in dict.fromkeys([*table.required, *table.sequenced]) if c != table.owner]
+    fields = sql.SQL("").join(sql.Identifier(c) + sql.SQL(", ") for c in copied)
+    return sql.SQL(
+        "INSERT INTO {t} ({f}{o}) OVERRIDING SYSTEM VALUE SELECT {f}{new} FROM {t}"
+        " WHERE {o} = {source} LIMIT 1"
+    ).format(t=table.identifier(), f=fields, o=table.owner_identifier(), new=owner, source=source)
+
+
+def _insert_as(table: Table, owner: sql.Literal) -> sql.Composed:
+    """A row made out as ``owner``'s, every sequence-filled column given NULL: the RLS check
+    decides before the NOT NULL one, and no ``nextval`` runs."""
+    from psycopg import sql
+
+    nulls = [c for c in table.sequenced if c != table.owner]
+    names = sql.SQL(", ").join(sql.Identifier(c) for c in [table.owner or "", *nulls])
+    values = sql.SQL(", ").join([owner, *(sql.NULL for _ in nulls)])
+    return sql.SQL("INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE VALUES ({})").format(
+        table.identifier(), names, values
+    )
+
+
+def _hole(conn: Connection, table: Table, who: Identity, write: Write) -> Finding:
+    """A write that should have been refused, with the statements that reproduce it."""
+    steps = reproduce(conn, who, write.statement, write=True)
+    actor = {"anon": "signed out, the API", "stranger": "a signed-in stranger"}.get(
+        who.name, f"user {who.user}"
+    )
+    message = f"{actor} could {write.what} on {table.name}. Reproduce: {steps}"
+    return Finding(write.code, table.name, message)

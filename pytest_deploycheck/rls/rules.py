@@ -1,23 +1,27 @@
-"""Row Level Security's static rules: one query over the catalog each (splinter's lint names
-where the rule is the same), judged row by row; objects named as PostgreSQL quotes them."""
+"""Row Level Security's rules. Static rules: one query over the catalog each (splinter's lint
+names where the rule is the same), judged row by row. Evidence rules: judged over what the
+schema says about each exposed table (``evidence``). Objects named as PostgreSQL quotes them."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pytest_deploycheck.core.model import Finding
 from pytest_deploycheck.net.postgres import Row, RuleResult, fetch
-from pytest_deploycheck.rls.settings import OWNER_NAMES, RlsSettings
+from pytest_deploycheck.rls.evidence import (
+    API_ROLES,
+    Table,
+    ignores_row,
+    level,
+    open_policies,
+)
+from pytest_deploycheck.rls.settings import RlsSettings
 
 if TYPE_CHECKING:
     from pytest_deploycheck.net.postgres import Connection
 
 Rule = Callable[["Connection", RlsSettings, list[str]], RuleResult]
-
-API_ROLES = ("anon", "authenticated")
-USES_USER = re.compile(r"auth\.(uid|jwt)\(\)")
 
 
 def exposed_schemas(conn: Connection, settings: RlsSettings) -> tuple[list[str], list[Finding]]:
@@ -59,10 +63,10 @@ def _rule(rule: str, query: str, judge: Judge, params: Mapping[str, Any] | None 
 
 def _each(rule: str, message: str, exempt_public: bool = False) -> Judge:
     """Every row is a finding on its ``object`` (``message`` formats the row); with
-    ``exempt_public``, not when the object is public by design (``public_tables``)."""
+    ``exempt_public``, not when reading the object is open by design (``public_reads``)."""
 
     def judge(row: Row, settings: RlsSettings) -> Finding | None:
-        if exempt_public and settings.is_public(str(row["object"])):
+        if exempt_public and settings.reads_public(str(row["object"])):
             return None
         return Finding(rule, str(row["object"]), message.format(**row))
 
@@ -71,14 +75,22 @@ def _each(rule: str, message: str, exempt_public: bool = False) -> Judge:
 
 rls_disabled_in_public = _rule(
     "rls_disabled_in_public",
-    """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS object
+    """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS object,
+  has_table_privilege('anon', c.oid, 'INSERT, UPDATE, DELETE')
+    OR has_table_privilege('authenticated', c.oid, 'INSERT, UPDATE, DELETE') AS writable
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY(%(schemas)s) AND NOT c.relrowsecurity
 ORDER BY 1""",
-    _each(
-        "rls_disabled_in_public",
-        "table {object} is exposed to the API without Row Level Security",
-        exempt_public=True,
+    # Reads may be open by design; writes through the API never are without RLS.
+    lambda row, s: (
+        Finding(
+            "rls_disabled_in_public",
+            row["object"],
+            f"table {row['object']} is exposed to the API without Row Level Security"
+            + (": the API roles may write to it" if row["writable"] else ""),
+        )
+        if row["writable"] or not s.reads_public(row["object"])
+        else None
     ),
 )
 
@@ -133,7 +145,6 @@ rls_policy_always_true = _rule(
         )
         if row["cmd"] in ("UPDATE", "DELETE", "INSERT", "ALL")
         and "true" in (row["qual"], row["with_check"])
-        and not s.is_public(row["table_name"])
         else None
     ),
 )
@@ -234,9 +245,19 @@ def _definer(rule: str, role: str) -> Rule:
   || '(' || pg_get_function_identity_arguments(p.oid) || ')' AS object
 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE p.prosecdef AND n.nspname = ANY(%(schemas)s)
+  AND p.prorettype NOT IN ('trigger'::regtype, 'event_trigger'::regtype)
   AND has_function_privilege(%(role)s, p.oid, 'EXECUTE')
 ORDER BY 1""",
-        _each(rule, f"SECURITY DEFINER function {{object}} is callable by {role} through the API"),
+        lambda row, s: (
+            None
+            if s.reviewed(row["object"])
+            else Finding(
+                rule,
+                row["object"],
+                f"SECURITY DEFINER function {row['object']} is callable by {role} through the"
+                " API; list it in reviewed_functions once it checks access itself",
+            )
+        ),
         {"role": role},
     )
 
@@ -318,93 +339,9 @@ POLICY_FACTS = """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname)
   coalesce(pg_get_expr(p.polqual, p.polrelid), '') AS qual,
   coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '') AS with_check,
   coalesce(p.polqual::text, '') AS qual_tree,
-  EXISTS (SELECT 1 FROM pg_constraint f WHERE f.conrelid = c.oid AND f.contype = 'f'
-          AND f.confrelid = to_regclass('auth.users')) AS references_users,
-  ARRAY(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0
-        AND NOT a.attisdropped) AS columns,
   p.polpermissive AS permissive
 FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = ANY(%(schemas)s) ORDER BY 1, 2"""
-
-
-def _user_owned(row: Row) -> bool:
-    return bool(row["references_users"]) or any(c in OWNER_NAMES for c in row["columns"])
-
-
-def _applies_to(row: Row, *roles: str) -> bool:
-    return any(role in row["roles"] for role in (*roles, "public"))
-
-
-anon_policy_always_true = _rule(
-    "anon_policy_always_true",
-    POLICY_FACTS,
-    lambda row, s: (
-        _on_policy(
-            "anon_policy_always_true",
-            row,
-            f"policy {row['policy']} lets anyone signed out read every row of"
-            f" {row['table_name']}, which looks user-owned",
-        )
-        if row["cmd"] in ("SELECT", "ALL")
-        and row["qual"] == "true"
-        and _applies_to(row, "anon")
-        and _user_owned(row)
-        and not s.is_public(row["table_name"])
-        else None
-    ),
-)
-
-
-def write_check_not_tied_to_user(
-    conn: Connection, settings: RlsSettings, schemas: list[str]
-) -> RuleResult:
-    """Write policies whose check never asks who the user is (directly or in a function it
-    calls): a user may create rows as someone else, or give their rows away."""
-    rows = fetch(conn, POLICY_FACTS, {"schemas": schemas})
-    functions = fetch(
-        conn,
-        "SELECT p.proname AS name, n.nspname AS schema FROM pg_proc p"
-        " JOIN pg_namespace n ON n.oid = p.pronamespace"
-        " WHERE p.prosrc ~ 'auth\\.(uid|jwt)\\(\\)'",
-    )
-    asks = {f["name"] for f in functions} | {f"{f['schema']}.{f['name']}" for f in functions}
-    findings = []
-    for row in rows:
-        check = row["with_check"] or row["qual"]  # PostgreSQL reuses USING as WITH CHECK
-        writes = row["cmd"] in ("INSERT", "UPDATE", "ALL")
-        if not writes or not _applies_to(row, "authenticated") or not _user_owned(row):
-            continue
-        called = set(re.findall(r"([\w.]+)\(", check))
-        if USES_USER.search(check) or called & asks or settings.is_public(row["table_name"]):
-            continue
-        message = (
-            f"policy {row['policy']} lets {row['cmd']} on {row['table_name']} write rows for any"
-            f" user: its check ({check}) never asks auth.uid()"
-        )
-        findings.append(_on_policy("write_check_not_tied_to_user", row, message))
-    return RuleResult("write_check_not_tied_to_user", findings, POLICY_FACTS, rows)
-
-
-def _ignores_row(tree: str) -> bool:
-    """A condition with a subquery that refers to no column of the row it guards."""
-    if "{SUBLINK" not in tree:
-        return False
-    outer = _strip_sublinks(tree)
-    return "{VAR" not in outer and ":varlevelsup 1" not in tree
-
-
-def _strip_sublinks(tree: str) -> str:
-    out, depth, i = [], 0, 0
-    while i < len(tree):
-        if tree.startswith("{SUBLINK", i) and depth == 0:
-            depth, i = 1, i + 1
-            while i < len(tree) and depth:
-                depth += {"{": 1, "}": -1}.get(tree[i], 0)
-                i += 1
-            continue
-        out.append(tree[i])
-        i += 1
-    return "".join(out)
 
 
 policy_ignores_row = _rule(
@@ -417,7 +354,8 @@ policy_ignores_row = _rule(
             f"policy {row['policy']} on {row['table_name']} asks about the user but not about"
             f" the row: {row['qual']}",
         )
-        if _ignores_row(row["qual_tree"]) and not s.is_public(row["table_name"])
+        if ignores_row(row["qual_tree"])
+        and not (row["cmd"] == "SELECT" and s.reads_public(row["table_name"]))
         else None
     ),
 )
@@ -445,7 +383,6 @@ ORDER BY 1, 2"""
             f"users may set {row['column_name']} on their own rows of {row['table_name']}",
         )
         for row in rows
-        if not settings.is_public(row["table_name"])
     ]
     return RuleResult("privileged_column_user_updatable", findings, query, rows)
 
@@ -497,9 +434,61 @@ STATIC_RULES: dict[str, Rule] = {
     "extension_in_public": extension_in_public,
     "fkey_to_auth_unique": fkey_to_auth_unique,
     "public_bucket_allows_listing": storage_rules,
-    "anon_policy_always_true": anon_policy_always_true,
-    "write_check_not_tied_to_user": write_check_not_tied_to_user,
     "policy_ignores_row": policy_ignores_row,
     "privileged_column_user_updatable": privileged_column_user_updatable,
     "api_role_privileges": api_role_privileges,
 }
+
+
+# -- rules over the evidence -------------------------------------------------------------------
+
+
+# Reads opened on an owned table, by the API role they are opened to.
+OPEN_READ_CODES = {"anon": "anon_policy_always_true", "authenticated": "signed_in_reads_all_rows"}
+EVIDENCE_RULES = (*OPEN_READ_CODES.values(), "write_check_not_tied_to_user")
+
+
+def evidence_rules(tables: list[Table], settings: RlsSettings) -> dict[str, RuleResult]:
+    """The rules that judge the evidence about each owned table: reads opened to everyone or
+    to every signed-in user (deliberate or not, a person decides, and ``public_reads`` records
+    the decision), and write policies whose check never asks who the user is."""
+    found = {rule: RuleResult(rule) for rule in EVIDENCE_RULES}
+    for table in (t for t in tables if t.owned):
+        opened = [] if settings.reads_public(table.name) else _opened(table)
+        for finding in [*_untied_writes(table), *opened]:
+            found[finding.rule].findings.append(finding)
+    return found
+
+
+def _opened(table: Table) -> list[Finding]:
+    """The policies that open reading ``table`` to anon, else to every signed-in user."""
+    for role, rule in OPEN_READ_CODES.items():
+        if table.rls and level(table, role, "SELECT") == "open":
+            who = "anyone signed out" if role == "anon" else "every signed-in user"
+            return [
+                Finding(
+                    rule,
+                    f"{table.name}.{policy}",
+                    f"policy {policy} lets {who} read every row of {table.name}, which is"
+                    f" {table.kind}-owned; list it in public_reads if intended",
+                )
+                for policy in open_policies(table, role)
+            ]
+    return []  # not readable, or RLS off: rls_disabled_in_public's business
+
+
+def _untied_writes(table: Table) -> list[Finding]:
+    """Write policies for signed-in users whose check never asks who the user is (directly or
+    through a function): a user may create rows as someone else, or give their rows away."""
+    return [
+        Finding(
+            "write_check_not_tied_to_user",
+            f"{table.name}.{policy.name}",
+            f"policy {policy.name} lets {policy.cmd} on {table.name} write rows for any user:"
+            f" its check ({policy.check or policy.using}) never asks who the user is",
+        )
+        for policy in table.policies
+        if policy.cmd in ("INSERT", "UPDATE", "ALL")
+        and policy.applies(policy.cmd, "authenticated")
+        and not policy.check_asks
+    ]

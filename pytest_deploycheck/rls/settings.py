@@ -31,7 +31,8 @@ class RlsSettings:
 
     exposed_schemas: tuple[str, ...] = ()  # default: read from the authenticator's pgrst.db_schemas
     authenticator: str = "authenticator"
-    public_tables: tuple[str, ...] = ()  # allow-list: readable by anyone by design
+    public_reads: tuple[str, ...] = ()  # reads opened to everyone by design (writes still checked)
+    reviewed_functions: tuple[str, ...] = ()  # SECURITY DEFINER functions the API may call
     owner_columns: Mapping[str, str] = field(default_factory=dict)  # "schema.table" -> column
     user_a: str | None = None  # auth.users ids; default: two existing users
     user_b: str | None = None
@@ -41,12 +42,28 @@ class RlsSettings:
 
     @classmethod
     def parse(cls, table: Mapping[str, Any]) -> RlsSettings:
-        """Read the suite's table; raises ValueError naming the bad key."""
+        """Read the suite's table; raises ValueError naming the bad key. ``public_tables`` is
+        the older name of ``public_reads``."""
+        table = dict(table)
+        if "public_tables" in table:
+            older = table.pop("public_tables")
+            table["public_reads"] = [*older, *table.get("public_reads", [])]
         return parse_table(cls, table, {"owner_columns": _owner_columns})
 
-    def is_public(self, table: str) -> bool:
-        """Whether ``schema.table`` is public by design (``public_tables``)."""
-        return table in self.public_tables or table.split(".", 1)[-1] in self.public_tables
+    def reads_public(self, table: str) -> bool:
+        """Whether reading ``schema.table`` is open to everyone by design (``public_reads``)."""
+        return _listed(table, self.public_reads)
+
+    def reviewed(self, function: str) -> bool:
+        """Whether a SECURITY DEFINER function (``schema.name(args)``) was reviewed."""
+        return _listed(function, self.reviewed_functions) or _listed(
+            function.split("(", 1)[0], self.reviewed_functions
+        )
+
+
+def _listed(name: str, allowed: tuple[str, ...]) -> bool:
+    """``schema.name`` is listed as itself or, unqualified, by its name."""
+    return name in allowed or name.split(".", 1)[-1] in allowed
 
 
 def _owner_columns(value: Any) -> dict[str, str]:

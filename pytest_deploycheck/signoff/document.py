@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -89,17 +89,30 @@ def read(path: str | Path) -> dict[str, Any]:
     return document
 
 
-def baseline_figures(path: str | Path) -> dict[str, float]:
-    """The measured gate values of an earlier sign-off, by gate name."""
-    try:
-        document = read(path)
-    except ValueError as exc:
-        raise ValueError(f"baseline: {exc}") from None
-    return {
-        gate["name"]: float(gate["value"])
-        for gate in document.get("gates", [])
-        if isinstance(gate.get("value"), int | float)
-    }
+@dataclass(frozen=True)
+class Baseline:
+    """What an earlier sign-off measured: its gates' figures by name, each check's data by
+    check id, and the version it checked."""
+
+    figures: Mapping[str, float] = field(default_factory=dict)
+    data: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    version: str | None = None
+
+    @classmethod
+    def read(cls, path: str | Path) -> Baseline:
+        """The baseline in a sign-off file; ValueError when it cannot be read or is not one."""
+        try:
+            document = read(path)
+        except ValueError as exc:
+            raise ValueError(f"baseline: {exc}") from None
+        figures = {
+            gate["name"]: float(gate["value"])
+            for gate in document.get("gates", [])
+            if isinstance(gate.get("value"), int | float)
+        }
+        checks = document.get("checks", [])
+        data = {check["id"]: check["data"] for check in checks if check.get("data")}
+        return cls(figures, data, document.get("target", {}).get("version"))
 
 
 def write(path: str | Path, document: dict[str, Any]) -> Path:

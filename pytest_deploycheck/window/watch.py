@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_deploycheck.core.model import CheckResult, Gate, worst
-from pytest_deploycheck.core.options import LAST_GO
 from pytest_deploycheck.signoff.engine import STATUS_VERDICT
 from pytest_deploycheck.window.judge import Sample, WindowPolicy, judge
 from pytest_deploycheck.window.state import WindowState
@@ -108,7 +107,7 @@ class WatchWindow:
     def gates(self) -> list[Gate]:
         """The window's gates, and the error rate against the baseline's when there is one."""
         gates = list(self.judgement.gates)
-        baseline = self.settings.baseline
+        baseline = self.settings.baseline.figures
         earlier = baseline.get("window error_rate", baseline.get("error_rate"))
         errors, requests = self.judgement.error_rate
         if earlier is not None and requests:
@@ -122,14 +121,10 @@ class WatchWindow:
             )
         return gates
 
-    def finish(
-        self, signoff_path: Path, verdict_go: bool, latency_budget_ms: float | None
-    ) -> Path | None:
-        """Keep a GO sign-off as the next window's baseline; draw the window's chart."""
+    def chart(self, signoff_path: Path, latency_budget_ms: float | None) -> Path | None:
+        """Draw the window's chart beside the sign-off."""
         from pytest_deploycheck.window.chart import draw
 
-        if verdict_go and signoff_path.exists():
-            (self.state.path.parent / LAST_GO).write_bytes(signoff_path.read_bytes())
         chart = signoff_path.with_name(signoff_path.stem + "-window.png")
         return draw(self.state.samples, self.policy, latency_budget_ms, chart)
 

@@ -59,7 +59,7 @@ def test_critical_endpoints(
 def test_latency(
     health: HealthReport, settings: HealthSettings, deploy_settings: Settings, deploy_record: Record
 ) -> None:
-    deploy_record.conclude(judge.latency(health, settings, deploy_settings.baseline))
+    deploy_record.conclude(judge.latency(health, settings, deploy_settings.baseline.figures))
 
 
 @catalogued(CATALOGUE["health.error_rate"])

@@ -1,0 +1,397 @@
+"""What the schema says about each exposed table: who owns its rows (a user, a tenant, or nobody
+in particular) and who its SELECT policies let read — the evidence every rls verdict starts from.
+
+Policies are read the way real projects write them: ``auth.uid()`` bare or in splinter's initplan
+form ``(select auth.uid())``, through functions that ask who the user is (``is_member(org_id)``),
+through ``auth.jwt()`` claims. Read boundaries come from SELECT policies, write boundaries from
+write policies.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from pytest_deploycheck.net.postgres import fetch
+from pytest_deploycheck.rls.settings import OWNER_NAMES, RlsSettings
+
+if TYPE_CHECKING:
+    from psycopg import sql
+
+    from pytest_deploycheck.net.postgres import Connection
+
+API_ROLES = ("anon", "authenticated")
+COMMANDS = ("SELECT", "INSERT", "UPDATE", "DELETE")
+_INITPLAN = re.compile(r"\(\s*SELECT\s+(auth\.\w+\(\))\s+AS\s+\w+\)")
+_CAST = re.compile(r"::[\w. ]+")
+_USER = r"(?:auth\.uid\(\)|\(auth\.jwt\(\) ->> 'sub'\))"  # the signed-in user's id
+_OWNER = re.compile(rf"\(?(\w+)\)?\s*=\s*{_USER}|{_USER}\s*=\s*\(?(\w+)\)?")
+_SIGNED_IN = re.compile(rf"{_USER} IS NOT NULL")  # asks whether, not who
+_JWT_KEYS = re.compile(r"auth\.jwt\(\)\s*->>?\s*'(\w+)'")
+_NOT_IDENTITY = {"role", "aal", "amr", "iss", "aud", "exp", "iat"}  # claims not naming a user
+_CALLED = re.compile(r"([\w.]+)\(")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """One policy of a table, as the catalog holds it."""
+
+    name: str
+    cmd: str  # SELECT, INSERT, UPDATE, DELETE or ALL
+    roles: tuple[str, ...]
+    permissive: bool
+    using: str
+    check: str
+    tree: str  # the USING expression's node tree
+    asks: bool = False  # its USING asks who the user is
+    check_asks: bool = False  # its WITH CHECK (else its USING) asks who the user is
+    tied: bool = False  # it compares the table's owner column with the user
+
+    def applies(self, command: str, role: str) -> bool:
+        return self.cmd in (command, "ALL") and bool({role, "public"} & set(self.roles))
+
+    @property
+    def through_tenant(self) -> bool:
+        """It lets a user in through something other than the owner column (a membership)."""
+        return (self.asks or self.check_asks) and not self.tied
+
+
+@dataclass(frozen=True)
+class Table:
+    """An exposed table and the evidence about it.
+
+    ``kind``: ``user`` (rows belong to the user in ``owner``), ``tenant`` (to a tenant, keyed
+    by ``tenant``) or ``shared`` (no evidence of ownership). ``reads``: per API role, what its
+    permissive SELECT policies allow — ``none``, ``scoped`` (every one asks who the user is) or
+    ``open`` (some one does not: ``true``, ``is_published``, ``auth.role() = '...'``).
+    """
+
+    name: str
+    schema: str
+    relation: str
+    rls: bool
+    kind: str = "shared"
+    owner: str | None = None
+    tenant: str | None = None
+    reads: Mapping[str, str] = field(default_factory=dict)
+    writable: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # role -> commands
+    columns: tuple[str, ...] = ()
+    policies: tuple[Policy, ...] = ()
+    required: tuple[str, ...] = ()  # NOT NULL, no default: an INSERT must give them
+    sequenced: tuple[str, ...] = ()  # filled from a sequence: a probe gives them, not nextval
+
+    def identifier(self) -> sql.Identifier:
+        from psycopg import sql
+
+        return sql.Identifier(self.schema, self.relation)
+
+    def owner_identifier(self) -> sql.Identifier:
+        from psycopg import sql
+
+        assert self.owner is not None
+        return sql.Identifier(self.owner)
+
+    @property
+    def owned(self) -> bool:
+        return self.kind != "shared"
+
+    def permissive(self, command: str, role: str) -> list[Policy]:
+        """The permissive policies that decide whether ``role`` may run ``command``."""
+        return [p for p in self.policies if p.permissive and p.applies(command, role)]
+
+    def boundary(self, command: str) -> str:
+        """What keeps signed-in users apart for ``command``: ``user`` (each user's rows, by the
+        owner column) or ``tenant`` (no owner column, or a policy lets users in through a
+        membership: rows of a tenant A and B share are both users' to reach)."""
+        tenant = any(p.through_tenant for p in self.permissive(command, "authenticated"))
+        return "user" if self.owner and not tenant else "tenant"
+
+
+TABLES = """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name,
+  n.nspname AS schema, c.relname AS relation, c.relrowsecurity AS rls,
+  ARRAY(SELECT a.attname::text FROM pg_attribute a
+        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum)
+    AS columns,
+  (SELECT json_object_agg(a.attnum, a.attname) FROM pg_attribute a
+   WHERE a.attrelid = c.oid AND a.attnum > 0) AS column_numbers,
+  ARRAY(SELECT a.attname::text FROM pg_attribute a
+        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull
+          AND NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = ''
+        ORDER BY a.attnum) AS required,
+  ARRAY(SELECT a.attname::text FROM pg_attribute a
+        LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+          AND (a.attidentity <> '' OR pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%%')
+        ORDER BY a.attnum) AS sequenced,
+  (SELECT a.attname::text FROM pg_constraint f
+   JOIN pg_attribute a ON a.attrelid = f.conrelid AND a.attnum = f.conkey[1]
+   WHERE f.conrelid = c.oid AND f.contype = 'f' AND f.confrelid = to_regclass('auth.users')
+   LIMIT 1) AS user_key,
+  (SELECT json_agg(json_build_object('column', a.attname,
+            'table', quote_ident(rn.nspname) || '.' || quote_ident(r.relname)))
+   FROM pg_constraint f JOIN pg_attribute a ON a.attrelid = f.conrelid AND a.attnum = f.conkey[1]
+   JOIN pg_class r ON r.oid = f.confrelid JOIN pg_namespace rn ON rn.oid = r.relnamespace
+   WHERE f.conrelid = c.oid AND f.contype = 'f') AS foreign_keys,
+  (SELECT json_agg(json_build_object('name', p.polname,
+            'cmd', CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT'
+                     WHEN 'w' THEN 'UPDATE' WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,
+            'roles', ARRAY(SELECT CASE r WHEN 0 THEN 'public' ELSE pg_get_userbyid(r) END
+                           FROM unnest(p.polroles) r),
+            'permissive', p.polpermissive,
+            'using', coalesce(pg_get_expr(p.polqual, p.polrelid), ''),
+            'check', coalesce(pg_get_expr(p.polwithcheck, p.polrelid), ''),
+            'tree', coalesce(p.polqual::text, '')) ORDER BY p.polname)
+   FROM pg_policy p WHERE p.polrelid = c.oid) AS policies,
+  json_build_object(
+    'anon', ARRAY[has_table_privilege('anon', c.oid, 'SELECT'),
+                  has_table_privilege('anon', c.oid, 'INSERT'),
+                  has_table_privilege('anon', c.oid, 'UPDATE'),
+                  has_table_privilege('anon', c.oid, 'DELETE')],
+    'authenticated', ARRAY[has_table_privilege('authenticated', c.oid, 'SELECT'),
+                           has_table_privilege('authenticated', c.oid, 'INSERT'),
+                           has_table_privilege('authenticated', c.oid, 'UPDATE'),
+                           has_table_privilege('authenticated', c.oid, 'DELETE')]) AS grants
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY(%(schemas)s) ORDER BY 1"""
+
+ASKING_FUNCTIONS = """SELECT p.proname AS name, n.nspname AS schema, p.prosrc AS body
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE p.prosrc ~ 'auth\\.(uid|jwt)\\(\\)'"""
+
+
+def exposed_tables(conn: Connection, settings: RlsSettings, schemas: list[str]) -> list[Table]:
+    """Every exposed table with the evidence about who owns its rows and who may read them."""
+    asking = asking_functions(fetch(conn, ASKING_FUNCTIONS))
+    rows = fetch(conn, TABLES, {"schemas": schemas})
+    tables = {row["name"]: classify(row, settings, asking) for row in rows}
+    return [
+        _through_keys(table, row, tables) for table, row in zip(tables.values(), rows, strict=True)
+    ]
+
+
+def asking_functions(rows: Iterable[Mapping[str, Any]]) -> frozenset[str]:
+    """Functions whose body asks who the user is, by name and by schema-qualified name:
+    ``is_member(org)`` does, ``auth.role()`` (the token's role claim) does not."""
+    return frozenset(
+        name
+        for row in rows
+        if asks_user(normalized(row["body"]), frozenset())
+        for name in (row["name"], f"{row['schema']}.{row['name']}")
+    )
+
+
+def classify(row: Mapping[str, Any], settings: RlsSettings, asking: frozenset[str]) -> Table:
+    """A table's evidence from its catalog row (the query ``TABLES``)."""
+    policies = tuple(_policy(p, asking) for p in row["policies"] or [])
+    numbers = {int(k): v for k, v in (row["column_numbers"] or {}).items()}
+    owner = settings.owner_columns.get(row["name"]) or _owner(policies, row)
+    policies = tuple(replace(p, tied=bool(owner and _ties(p, owner))) for p in policies)
+    tenant = None if owner else _tenant(policies, numbers)
+    kind = "user" if owner else "tenant" if tenant else "shared"
+    grants = {role: dict(zip(COMMANDS, row["grants"][role], strict=True)) for role in API_ROLES}
+    return Table(
+        row["name"],
+        row["schema"],
+        row["relation"],
+        row["rls"],
+        kind,
+        owner,
+        tenant,
+        {role: _reads(policies, role) for role in API_ROLES},
+        {role: tuple(c for c in COMMANDS if grants[role][c]) for role in API_ROLES},
+        tuple(row["columns"]),
+        policies,
+        tuple(row["required"]),
+        tuple(row["sequenced"]),
+    )
+
+
+def _through_keys(table: Table, row: Mapping[str, Any], tables: Mapping[str, Table]) -> Table:
+    """A table with no evidence of its own that keys to an owned table is owned through it."""
+    if table.owned:
+        return table
+    for key in row["foreign_keys"] or []:
+        target = tables.get(key["table"])
+        if target is not None and target.owned:
+            return replace(table, kind="tenant", tenant=key["column"])
+    return table
+
+
+def _policy(raw: Mapping[str, Any], asking: frozenset[str]) -> Policy:
+    using, check = normalized(raw["using"]), normalized(raw["check"])
+    return Policy(
+        raw["name"],
+        raw["cmd"],
+        tuple(raw["roles"]),
+        raw["permissive"],
+        using,
+        check,
+        raw["tree"],
+        asks_user(using, asking),
+        asks_user(check or using, asking),  # PostgreSQL reuses USING when there is no CHECK
+    )
+
+
+def normalized(expression: str) -> str:
+    """A deparsed expression with splinter's initplan wrappers and casts taken off:
+    ``(( SELECT auth.uid() AS uid) = user_id)`` reads as ``(auth.uid() = user_id)``."""
+    return _CAST.sub("", _INITPLAN.sub(r"\1", expression))
+
+
+def asks_user(expression: str, asking: frozenset[str]) -> bool:
+    """Whether an expression asks who the user is — ``auth.uid()``, an identifying claim of
+    ``auth.jwt()``, or a function that does — in each of its top-level ``OR`` branches:
+    ``is_public OR user_id = auth.uid()`` lets everyone read the public rows, and
+    ``auth.uid() IS NOT NULL`` asks only whether someone signed in."""
+    return bool(expression) and all(_asks(e, asking) for e in _branches(expression))
+
+
+def _asks(expression: str, asking: frozenset[str]) -> bool:
+    expression = _SIGNED_IN.sub("true", expression)
+    if "auth.uid()" in expression:
+        return True
+    keys = set(_JWT_KEYS.findall(expression))
+    if "auth.jwt()" in expression and (not keys or keys - _NOT_IDENTITY):
+        return True
+    return bool(set(_CALLED.findall(expression)) & asking)
+
+
+def _branches(expression: str) -> list[str]:
+    """The top-level ``OR`` branches of a deparsed expression."""
+    text = expression.strip()
+    while text.startswith("(") and _closing(text, 0) == len(text) - 1:
+        text = text[1:-1].strip()
+    branches, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0 and text.startswith(" OR ", i):
+            branches.append(text[start:i])
+            start = i + 4
+    return [*branches, text[start:]]
+
+
+def _closing(text: str, start: int) -> int:
+    """Where the bracket opened at ``start`` closes."""
+    depth = 0
+    for i in range(start, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[i], 0)
+        if depth == 0:
+            return i
+    return len(text)
+
+
+def _owner(policies: Sequence[Policy], row: Mapping[str, Any]) -> str | None:
+    """The owner column: a column of the row compared with the user's id in a policy, else
+    the key to ``auth.users``, else a column named as owners are (``user_id``, ...)."""
+    for policy in policies:
+        for column in _compared(policy):
+            if column in row["columns"]:
+                return column
+    named = [c for c in row["columns"] if c in OWNER_NAMES]
+    return row["user_key"] or (named[0] if named else None)
+
+
+def _ties(policy: Policy, owner: str) -> bool:
+    return owner in _compared(policy)
+
+
+def _compared(policy: Policy) -> list[str]:
+    """The columns a policy compares with the user's id, outside its subqueries (which
+    compare other tables' columns)."""
+    return [
+        match.group(1) or match.group(2)
+        for expression in (policy.using, policy.check)
+        for match in _OWNER.finditer(_without_subqueries(expression))
+    ]
+
+
+def _without_subqueries(expression: str) -> str:
+    """A deparsed expression with every ``(SELECT ...)`` cut out (initplan wrappers are already
+    gone: see ``normalized``)."""
+    return _cut(expression, "(SELECT ", "()")
+
+
+def _cut(text: str, marker: str, brackets: str) -> str:
+    """``text`` without every span that starts at ``marker`` and ends where the bracket the
+    marker opens is closed."""
+    opening, closing = brackets[0], brackets[1]
+    out, i = [], 0
+    while (start := text.find(marker, i)) >= 0:
+        out.append(text[i:start])
+        depth, j = 1, start + marker.index(opening) + 1
+        while j < len(text) and depth:
+            depth += {opening: 1, closing: -1}.get(text[j], 0)
+            j += 1
+        i = j
+    return "".join(out) + text[i:]
+
+
+def _tenant(policies: Sequence[Policy], numbers: Mapping[int, str]) -> str | None:
+    """The tenant key: a column of the row that a policy asking who the user is looks at."""
+    for policy in policies:
+        columns = row_columns(policy.tree) if policy.asks else []
+        if columns:
+            return numbers.get(columns[0])
+    return None
+
+
+def _reads(policies: Sequence[Policy], role: str) -> str:
+    """What the permissive SELECT policies for ``role`` let it read: none, scoped or open."""
+    permissive = [p for p in policies if p.permissive and p.applies("SELECT", role)]
+    if not permissive:
+        return "none"
+    return "scoped" if all(p.asks for p in permissive) else "open"
+
+
+LEVELS = ("none", "scoped", "open")  # from narrowest to widest
+
+
+def level(table: Table, role: str, command: str) -> str:
+    """How far ``role`` may go with ``command`` on ``table`` by its grants and policies: not
+    at all, only where a policy asks who the user is, or open."""
+    if command not in table.writable[role]:
+        return "none"
+    if not table.rls:
+        return "open"
+    permissive = table.permissive(command, role)
+    if not permissive:
+        return "none"
+    if command == "INSERT":
+        asks = all(p.check_asks for p in permissive)
+    elif command == "UPDATE":
+        asks = all(p.asks and p.check_asks for p in permissive)
+    else:
+        asks = all(p.asks for p in permissive)
+    return "scoped" if asks else "open"
+
+
+def open_policies(table: Table, role: str) -> list[str]:
+    """The permissive SELECT policies of ``table`` for ``role`` that do not ask who the user is."""
+    return [p.name for p in table.permissive("SELECT", role) if not p.asks]
+
+
+# -- reading node trees ------------------------------------------------------------------------
+
+_SUBSELECT = ":subselect {"
+_ROW_VAR = re.compile(r"\{VAR :varno 1 :varattno (\d+) [^}]*:varlevelsup 0 ")
+
+
+def outside_subqueries(tree: str) -> str:
+    """A node tree with every subquery's body cut out (a SubLink's ``testexpr`` stays)."""
+    return _cut(tree, _SUBSELECT, "{}")
+
+
+def row_columns(tree: str) -> list[int]:
+    """The attribute numbers of the guarded row's columns a condition refers to, outside
+    subqueries."""
+    return [int(n) for n in _ROW_VAR.findall(outside_subqueries(tree))]
+
+
+def ignores_row(tree: str) -> bool:
+    """A condition with a subquery over a table that refers to no column of the row it guards:
+    every row passes alike. A bare ``(select auth.uid())`` reads no table and does not count."""
+    if ":rtable ({" not in tree:
+        return False
+    return not row_columns(tree) and ":varlevelsup 1" not in tree
