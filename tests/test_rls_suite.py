@@ -370,8 +370,14 @@ SEE_ALL = "CREATE POLICY notes_see_all ON notes FOR SELECT TO authenticated USIN
                 ("cross_user_insert_as_other", "public.notes"),
             },
         ),
+        (
+            # Anyone may add their own membership: to any organisation.
+            "GRANT INSERT ON members TO authenticated; CREATE POLICY members_join ON members"
+            " FOR INSERT TO authenticated WITH CHECK (user_id = (select auth.uid()))",
+            {("cross_tenant_insert", "public.members")},
+        ),
     ],
-    ids=["all-any", "give-away", "delete-any", "insert-any"],
+    ids=["all-any", "give-away", "delete-any", "insert-any", "join-any-tenant"],
 )
 def test_write_probes_fire_and_change_nothing(
     supa: dict[str, Any], policy: str, expected: set[tuple[str, str]]

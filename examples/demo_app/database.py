@@ -69,6 +69,18 @@ def check_password(password: str, stored: str) -> bool:
 
 def open_database(database_url: str | None, password: str, faults: Faults) -> DemoDatabase:
     """Create and populate the demo database; the caller must ``close()`` it."""
+    database = open_platform(database_url)
+    try:
+        _populate(database, password, faults)
+    except BaseException:
+        database.close()
+        raise
+    return database
+
+
+def open_platform(database_url: str | None) -> DemoDatabase:
+    """A fresh database with the platform's bootstrap only (roles, ``auth``), the API exposing
+    ``public``; the caller must ``close()`` it."""
     cleanups: list[Callable[[], None]] = []
     try:
         server_url = database_url or _embedded_server(cleanups)
@@ -91,7 +103,11 @@ def open_database(database_url: str | None, password: str, faults: Faults) -> De
                     conn.execute((HERE / "bootstrap.sql").read_text())
             finally:
                 server.execute("SELECT pg_advisory_unlock(%s)", (BOOTSTRAP_LOCK,))
-        _populate(database, password, faults)
+            server.execute(
+                sql.SQL(
+                    "ALTER ROLE authenticator IN DATABASE {} SET pgrst.db_schemas = 'public'"
+                ).format(sql.Identifier(name))
+            )
         return database
     except BaseException:
         while cleanups:
@@ -127,11 +143,6 @@ def _as_role(server_url: str, dbname: str, role: str) -> str:
 
 def _populate(database: DemoDatabase, password: str, faults: Faults) -> None:
     with psycopg.connect(database.admin_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL(
-                "ALTER ROLE authenticator IN DATABASE {} SET pgrst.db_schemas = 'public'"
-            ).format(sql.Identifier(database.name))
-        )
         files = migration_files()
         for path in files[:-1] if "pending-migration" in faults else files:
             apply_migration(conn, path)

@@ -358,6 +358,12 @@ CATALOGUE = Catalogue(
                     "add WITH CHECK (owner_column = auth.uid()) to the INSERT policy",
                 ),
                 Code(
+                    "cross_tenant_insert",
+                    SECURITY,
+                    "require a role in the row's tenant in the INSERT policy's WITH CHECK"
+                    " (is_member(tenant_column)); memberships are made by a function that checks",
+                ),
+                Code(
                     "anon_writes_rows",
                     SECURITY,
                     "drop the write policies (or grants) that let anon write users' rows",

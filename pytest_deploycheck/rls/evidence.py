@@ -53,6 +53,10 @@ class Policy:
         return self.cmd in (command, "ALL") and bool({role, "public"} & set(self.roles))
 
     @property
+    def denies_all(self) -> bool:
+        return {self.using, self.check} <= {"", "false"} and "false" in (self.using, self.check)
+
+    @property
     def through_tenant(self) -> bool:
         """It lets a user in through something other than the owner column (a membership)."""
         return (self.asks or self.check_asks) and not self.tied
@@ -63,10 +67,7 @@ class Table:
     """An exposed table and the evidence about it.
 
     ``kind``: ``user`` (rows belong to the user in ``owner``), ``tenant`` (to a tenant, keyed
-    by ``tenant``) or ``shared`` (no evidence of ownership). ``reads``: per API role, what its
-    permissive SELECT policies allow — ``none``, ``scoped`` (every one asks who the user is) or
-    ``open`` (some one does not: ``true``, ``is_published``, ``auth.role() = '...'``).
-    """
+    by ``tenant``) or ``shared`` (no evidence of ownership)."""
 
     name: str
     schema: str
@@ -75,12 +76,12 @@ class Table:
     kind: str = "shared"
     owner: str | None = None
     tenant: str | None = None
-    reads: Mapping[str, str] = field(default_factory=dict)
     writable: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # role -> commands
     columns: tuple[str, ...] = ()
     policies: tuple[Policy, ...] = ()
     required: tuple[str, ...] = ()  # NOT NULL, no default: an INSERT must give them
     sequenced: tuple[str, ...] = ()  # filled from a sequence: a probe gives them, not nextval
+    keys: Mapping[str, tuple[str, str, str]] = field(default_factory=dict)  # column -> target
 
     def identifier(self) -> sql.Identifier:
         from psycopg import sql
@@ -98,8 +99,22 @@ class Table:
         return self.kind != "shared"
 
     def permissive(self, command: str, role: str) -> list[Policy]:
-        """The permissive policies that decide whether ``role`` may run ``command``."""
-        return [p for p in self.policies if p.permissive and p.applies(command, role)]
+        """The permissive policies that let ``role`` run ``command`` on some rows (a deny-all
+        policy, ``using (false)``, lets it run on none)."""
+        return [
+            p
+            for p in self.policies
+            if p.permissive and p.applies(command, role) and not p.denies_all
+        ]
+
+    def reads(self, role: str) -> str:
+        """What the SELECT policies let ``role`` read, whatever its grants: ``none``,
+        ``scoped`` (each asks who the user is) or ``open`` (one does not: ``true``,
+        ``is_published``, ``auth.role() = 'authenticated'``)."""
+        permissive = self.permissive("SELECT", role)
+        if not permissive:
+            return "none"
+        return "scoped" if all(p.asks for p in permissive) else "open"
 
     def boundary(self, command: str) -> str:
         """What keeps signed-in users apart for ``command``: ``user`` (each user's rows, by the
@@ -130,8 +145,10 @@ TABLES = """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS na
    WHERE f.conrelid = c.oid AND f.contype = 'f' AND f.confrelid = to_regclass('auth.users')
    LIMIT 1) AS user_key,
   (SELECT json_agg(json_build_object('column', a.attname,
-            'table', quote_ident(rn.nspname) || '.' || quote_ident(r.relname)))
+            'table', quote_ident(rn.nspname) || '.' || quote_ident(r.relname),
+            'references', ARRAY[rn.nspname::text, r.relname::text, ra.attname::text]))
    FROM pg_constraint f JOIN pg_attribute a ON a.attrelid = f.conrelid AND a.attnum = f.conkey[1]
+   JOIN pg_attribute ra ON ra.attrelid = f.confrelid AND ra.attnum = f.confkey[1]
    JOIN pg_class r ON r.oid = f.confrelid JOIN pg_namespace rn ON rn.oid = r.relnamespace
    WHERE f.conrelid = c.oid AND f.contype = 'f') AS foreign_keys,
   (SELECT json_agg(json_build_object('name', p.polname,
@@ -188,7 +205,7 @@ def classify(row: Mapping[str, Any], settings: RlsSettings, asking: frozenset[st
     numbers = {int(k): v for k, v in (row["column_numbers"] or {}).items()}
     owner = settings.owner_columns.get(row["name"]) or _owner(policies, row)
     policies = tuple(replace(p, tied=bool(owner and _ties(p, owner))) for p in policies)
-    tenant = None if owner else _tenant(policies, numbers)
+    tenant = _tenant(policies, numbers)
     kind = "user" if owner else "tenant" if tenant else "shared"
     grants = {role: dict(zip(COMMANDS, row["grants"][role], strict=True)) for role in API_ROLES}
     return Table(
@@ -199,12 +216,12 @@ def classify(row: Mapping[str, Any], settings: RlsSettings, asking: frozenset[st
         kind,
         owner,
         tenant,
-        {role: _reads(policies, role) for role in API_ROLES},
         {role: tuple(c for c in COMMANDS if grants[role][c]) for role in API_ROLES},
         tuple(row["columns"]),
         policies,
         tuple(row["required"]),
         tuple(row["sequenced"]),
+        {key["column"]: tuple(key["references"]) for key in row["foreign_keys"] or []},
     )
 
 
@@ -329,20 +346,13 @@ def _cut(text: str, marker: str, brackets: str) -> str:
 
 
 def _tenant(policies: Sequence[Policy], numbers: Mapping[int, str]) -> str | None:
-    """The tenant key: a column of the row that a policy asking who the user is looks at."""
+    """The tenant key: a column of the row that a policy letting users in through a
+    membership looks at (``is_member(org_id)``, ``team_id IN (SELECT ...)``)."""
     for policy in policies:
-        columns = row_columns(policy.tree) if policy.asks else []
+        columns = row_columns(policy.tree) if policy.asks and not policy.tied else []
         if columns:
             return numbers.get(columns[0])
     return None
-
-
-def _reads(policies: Sequence[Policy], role: str) -> str:
-    """What the permissive SELECT policies for ``role`` let it read: none, scoped or open."""
-    permissive = [p for p in policies if p.permissive and p.applies("SELECT", role)]
-    if not permissive:
-        return "none"
-    return "scoped" if all(p.asks for p in permissive) else "open"
 
 
 LEVELS = ("none", "scoped", "open")  # from narrowest to widest

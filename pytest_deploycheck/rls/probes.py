@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_deploycheck.core.model import CouldNotCheck, Finding
 from pytest_deploycheck.net.postgres import Row, RuleResult, fetch, run
-from pytest_deploycheck.rls.evidence import COMMANDS, Table
+from pytest_deploycheck.rls.evidence import API_ROLES, COMMANDS, Table
 from pytest_deploycheck.rls.settings import RlsSettings
 
 if TYPE_CHECKING:
@@ -229,7 +229,7 @@ def read_findings(
         if not table.owned or settings.reads_public(table.name):
             continue
         seen, t = reads.rows[table.name], table.identifier()
-        closed = {role: table.reads[role] != "open" or not table.rls for role in table.reads}
+        closed = {role: table.reads(role) != "open" or not table.rls for role in API_ROLES}
         if closed["anon"] and seen.get("anon"):
             steps = reproduce(conn, who["anon"], sql.SQL("SELECT count(*) FROM {}").format(t))
             message = f"signed out, the API reads {seen['anon']} rows of {table.name}"
@@ -305,10 +305,12 @@ def write_all(
     """As A against B's rows, and as anon and a stranger against everyone's, on every owned
     table: each write in its own rolled-back transaction, on sampled rows only."""
     writes = Writes({t.name: {} for t in tables})
+    exposed = {(t.schema, t.relation) for t in tables}
     for table in tables:
         if not table.owned:
             continue
-        for write in _writes(table, who, reads):
+        joining = _into_their_tenant(conn, table, reads, exposed)
+        for write in [*_writes(table, who, reads), *joining]:
             if not _worth(table, who[write.who], write.command):
                 continue
             changed = probe(conn, who[write.who], write.statement, settings, write=True)
@@ -356,13 +358,52 @@ def _writes(table: Table, who: dict[str, Identity], reads: Reads) -> list[Write]
     return writes
 
 
+def _into_their_tenant(
+    conn: Connection, table: Table, reads: Reads, exposed: set[tuple[str, str]]
+) -> list[Write]:
+    """A copies one of its rows into a tenant of B's that A cannot read — one whose rows and,
+    where the API exposes it, whose own row (the organisation, the account) A cannot see:
+    joining a team by inserting one's own membership is the classic hole. Only where the
+    tenant key is a foreign key (a row keyed by itself starts a tenant, it joins none)."""
+    from psycopg import sql
+
+    mine = reads.samples[table.name].get("user_a", [])
+    theirs = _beyond_reach(table, reads)
+    if not (table.tenant and table.tenant in table.keys and mine and theirs):
+        return []
+    t, tenant = table.identifier(), sql.Identifier(table.tenant)
+    query = sql.SQL("SELECT {}::text AS value FROM {} WHERE ctid = ANY({}::tid[]) LIMIT 1")
+    [row] = fetch(conn, query.format(tenant, t, sql.Literal(theirs)))
+    value = sql.Literal(row["value"])  # untyped: PostgreSQL gives it the column's type
+    schema, relation, column = table.keys[table.tenant]
+    guard: sql.Composable = sql.SQL("")
+    if (schema, relation) in exposed:
+        guard = sql.SQL(" AND NOT EXISTS (SELECT 1 FROM {} WHERE {} = {})").format(
+            sql.Identifier(schema, relation), sql.Identifier(column), value
+        )
+    kept = [table.owner or "", *table.required, *table.sequenced]
+    copied = [c for c in dict.fromkeys(kept) if c and c != table.tenant]
+    fields = sql.SQL("").join(sql.Identifier(c) + sql.SQL(", ") for c in copied)
+    statement = sql.SQL(
+        "INSERT INTO {t} ({f}{k}) OVERRIDING SYSTEM VALUE SELECT {f}{v} FROM {t}"
+        " WHERE ctid = ANY({mine}::tid[]){guard} LIMIT 1"
+    ).format(t=t, f=fields, k=tenant, v=value, mine=sql.Literal(mine), guard=guard)
+    what = f"make a row out in another tenant ({table.tenant} = {row['value']})"
+    return [Write("user_a", "cross_tenant_insert", what, "INSERT", statement)]
+
+
 def _theirs(table: Table, reads: Reads, command: str) -> list[str]:
     """The rows of B's that A must not reach with ``command``: all of B's sample where its
     policies keep each user to their own rows, else those A cannot even read (a tenant A and
     B share is both users' to write in)."""
-    theirs = reads.samples[table.name].get("user_b", [])
     if table.boundary(command) == "user":
-        return theirs
+        return reads.samples[table.name].get("user_b", [])
+    return _beyond_reach(table, reads)
+
+
+def _beyond_reach(table: Table, reads: Reads) -> list[str]:
+    """The rows of B's sample that A cannot read."""
+    theirs = reads.samples[table.name].get("user_b", [])
     return sorted(set(theirs) - set(reads.seen.get(table.name, [])))
 
 

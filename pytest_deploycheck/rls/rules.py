@@ -364,7 +364,10 @@ policy_ignores_row = _rule(
 def privileged_column_user_updatable(
     conn: Connection, settings: RlsSettings, schemas: list[str]
 ) -> RuleResult:
-    """A column like ``is_admin`` or ``role`` that users may update on their own row."""
+    """A column like ``is_admin`` or ``role`` that users may update on their own row — a row
+    that stands for the user (a profile, a membership: its key to ``auth.users`` is unique,
+    alone or with a tenant's), not one of many a user writes (a chat message's ``role`` is
+    its author, ``user`` or ``assistant``)."""
     query = """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS table_name,
   quote_ident(a.attname) AS column_name
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -373,6 +376,11 @@ WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY(%(schemas)s) AND a.attnum > 0
   AND NOT a.attisdropped AND a.attname = ANY(%(privileged)s)
   AND has_column_privilege('authenticated', c.oid, a.attname, 'UPDATE')
   AND EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid AND p.polcmd IN ('w', '*'))
+  AND NOT EXISTS (  -- keys to users, none of them unique: many rows per user
+    SELECT 1 FROM pg_constraint f WHERE f.conrelid = c.oid AND f.contype = 'f'
+      AND f.confrelid = to_regclass('auth.users')
+    HAVING bool_and(NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid
+                                AND i.indisunique AND f.conkey[1] = ANY(i.indkey::int2[]))))
 ORDER BY 1, 2"""
     params = {"schemas": schemas, "privileged": list(settings.privileged_columns)}
     rows = fetch(conn, query, params)
