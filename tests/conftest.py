@@ -196,6 +196,24 @@ def supa(pg_admin: str, template: str) -> Iterator[dict[str, Any]]:
         conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+def database_state(admin: psycopg.Connection[Any]) -> dict[Any, Any]:
+    """A fingerprint of every table's content and every sequence's value in a database."""
+    content = sql.SQL("SELECT md5(coalesce(string_agg(t::text, ',' ORDER BY t::text), ''))")
+    tables = admin.execute(
+        "SELECT schemaname, tablename FROM pg_tables"
+        " WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2"
+    ).fetchall()
+    found: dict[Any, Any] = {
+        table: admin.execute(
+            content + sql.SQL(" FROM {} t").format(sql.Identifier(*table))
+        ).fetchone()
+        for table in tables
+    }
+    sequences = "SELECT schemaname, sequencename, last_value FROM pg_sequences ORDER BY 1, 2"
+    found["sequences"] = admin.execute(sequences).fetchall()
+    return found
+
+
 def wait_until(ready: Callable[[], bool], what: str, deadline_s: float = 15.0) -> None:
     """Poll ``ready`` until it holds; fail, naming ``what``, when the deadline passes first."""
     deadline = time.monotonic() + deadline_s

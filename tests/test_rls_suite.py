@@ -15,7 +15,7 @@ from pytest_deploycheck.config import DbSettings
 from pytest_deploycheck.net.postgres import RuleResult, connect_readonly
 from pytest_deploycheck.rls import evidence, probes, rules
 from pytest_deploycheck.rls.settings import RlsSettings
-from tests.conftest import SignOffReader
+from tests.conftest import SignOffReader, database_state
 
 SETTINGS = RlsSettings()
 
@@ -383,9 +383,9 @@ def test_write_probes_fire_and_change_nothing(
     supa: dict[str, Any], policy: str, expected: set[tuple[str, str]]
 ) -> None:
     supa["admin"].execute(policy)
-    before = state(supa)
+    before = database_state(supa["admin"])
     assert set(findings(supa, "write_probes")) == expected
-    assert state(supa) == before
+    assert database_state(supa["admin"]) == before
 
 
 def test_suite_on_the_clean_schema_is_go(
@@ -403,27 +403,9 @@ def test_suite_on_the_clean_schema_is_go(
     assert len(outcomes) == len(rules.STATIC_RULES) + len(rules.EVIDENCE_RULES) + 4
 
 
-def state(supa: dict[str, Any]) -> dict[str, Any]:
-    """A fingerprint of every table's content and every sequence's value in the database."""
-    admin = supa["admin"]
-    content = sql.SQL(
-        "SELECT md5(coalesce(string_agg(t::text, ',' ORDER BY t::text), '')) FROM {} t"
-    )
-    tables = admin.execute(
-        "SELECT schemaname, tablename FROM pg_tables"
-        " WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2"
-    ).fetchall()
-    found: dict[Any, Any] = {
-        table: admin.execute(content.format(sql.Identifier(*table))).fetchone() for table in tables
-    }
-    sequences = "SELECT schemaname, sequencename, last_value FROM pg_sequences ORDER BY 1, 2"
-    found["sequences"] = admin.execute(sequences).fetchall()
-    return found
-
-
 def test_a_full_run_leaves_no_trace(supa: dict[str, Any]) -> None:
     """Every probe, writes included, leaves every table's content and every sequence as found."""
     supa["admin"].execute(SEE_ALL)  # so that the write probes reach the other user's rows
-    before = state(supa)
+    before = database_state(supa["admin"])
     assert results(supa)["write_probes"].findings == []
-    assert state(supa) == before
+    assert database_state(supa["admin"]) == before

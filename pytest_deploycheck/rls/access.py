@@ -61,7 +61,7 @@ def changes(before: Mapping[str, Any], now: Matrix) -> tuple[list[Change], list[
             continue
         if old.get("rls") != new["rls"]:
             state = "on" if new["rls"] else "off"
-            (narrowed if new["rls"] else widened).append((name, f"RLS is {state} on {name}"))
+            (narrowed if new["rls"] else widened).append((name, f"RLS is now {state} for {name}"))
         for role in API_ROLES:
             for command in new[role]:
                 was, is_ = old.get(role, {}).get(command, "none"), new[role][command]

@@ -32,6 +32,7 @@ _SIGNED_IN = re.compile(rf"{_USER} IS NOT NULL")  # asks whether, not who
 _JWT_KEYS = re.compile(r"auth\.jwt\(\)\s*->>?\s*'(\w+)'")
 _NOT_IDENTITY = {"role", "aal", "amr", "iss", "aud", "exp", "iat"}  # claims not naming a user
 _CALLED = re.compile(r"([\w.]+)\(")
+_STRING = re.compile(r"'[^']*'")
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Policy:
     asks: bool = False  # its USING asks who the user is
     check_asks: bool = False  # its WITH CHECK (else its USING) asks who the user is
     tied: bool = False  # it compares the table's owner column with the user
+    via_tenant: bool = False  # it lets users in through another column of the row (a tenant)
 
     def applies(self, command: str, role: str) -> bool:
         return self.cmd in (command, "ALL") and bool({role, "public"} & set(self.roles))
@@ -55,11 +57,6 @@ class Policy:
     @property
     def denies_all(self) -> bool:
         return {self.using, self.check} <= {"", "false"} and "false" in (self.using, self.check)
-
-    @property
-    def through_tenant(self) -> bool:
-        """It lets a user in through something other than the owner column (a membership)."""
-        return (self.asks or self.check_asks) and not self.tied
 
 
 @dataclass(frozen=True)
@@ -120,7 +117,7 @@ class Table:
         """What keeps signed-in users apart for ``command``: ``user`` (each user's rows, by the
         owner column) or ``tenant`` (no owner column, or a policy lets users in through a
         membership: rows of a tenant A and B share are both users' to reach)."""
-        tenant = any(p.through_tenant for p in self.permissive(command, "authenticated"))
+        tenant = any(p.via_tenant for p in self.permissive(command, "authenticated"))
         return "user" if self.owner and not tenant else "tenant"
 
 
@@ -151,7 +148,7 @@ TABLES = """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS na
    JOIN pg_attribute ra ON ra.attrelid = f.confrelid AND ra.attnum = f.confkey[1]
    JOIN pg_class r ON r.oid = f.confrelid JOIN pg_namespace rn ON rn.oid = r.relnamespace
    WHERE f.conrelid = c.oid AND f.contype = 'f') AS foreign_keys,
-  (SELECT json_agg(json_build_object('name', p.polname,
+  (SELECT json_agg(json_build_object('name', quote_ident(p.polname),
             'cmd', CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT'
                      WHEN 'w' THEN 'UPDATE' WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,
             'roles', ARRAY(SELECT CASE r WHEN 0 THEN 'public' ELSE pg_get_userbyid(r) END
@@ -204,8 +201,11 @@ def classify(row: Mapping[str, Any], settings: RlsSettings, asking: frozenset[st
     policies = tuple(_policy(p, asking) for p in row["policies"] or [])
     numbers = {int(k): v for k, v in (row["column_numbers"] or {}).items()}
     owner = settings.owner_columns.get(row["name"]) or _owner(policies, row)
-    policies = tuple(replace(p, tied=bool(owner and _ties(p, owner))) for p in policies)
-    tenant = _tenant(policies, numbers)
+    policies = tuple(
+        replace(p, tied=owner in _compared(p), via_tenant=_via_tenant(p, owner, row, asking))
+        for p in policies
+    )
+    tenant = _tenant(policies, numbers, owner)
     kind = "user" if owner else "tenant" if tenant else "shared"
     grants = {role: dict(zip(COMMANDS, row["grants"][role], strict=True)) for role in API_ROLES}
     return Table(
@@ -252,9 +252,10 @@ def _policy(raw: Mapping[str, Any], asking: frozenset[str]) -> Policy:
 
 
 def normalized(expression: str) -> str:
-    """A deparsed expression with splinter's initplan wrappers and casts taken off:
-    ``(( SELECT auth.uid() AS uid) = user_id)`` reads as ``(auth.uid() = user_id)``."""
-    return _CAST.sub("", _INITPLAN.sub(r"\1", expression))
+    """A deparsed expression with splinter's initplan wrappers and casts taken off, and its
+    subqueries opened as ``(SELECT``: ``(( SELECT auth.uid() AS uid) = user_id)`` reads as
+    ``(auth.uid() = user_id)``."""
+    return _CAST.sub("", _INITPLAN.sub(r"\1", expression)).replace("( SELECT ", "(SELECT ")
 
 
 def asks_user(expression: str, asking: frozenset[str]) -> bool:
@@ -310,18 +311,37 @@ def _owner(policies: Sequence[Policy], row: Mapping[str, Any]) -> str | None:
     return row["user_key"] or (named[0] if named else None)
 
 
-def _ties(policy: Policy, owner: str) -> bool:
-    return owner in _compared(policy)
-
-
 def _compared(policy: Policy) -> list[str]:
     """The columns a policy compares with the user's id, outside its subqueries (which
     compare other tables' columns)."""
+    return [c for expression in (policy.using, policy.check) for c in _compared_in(expression)]
+
+
+def _compared_in(expression: str) -> list[str]:
     return [
         match.group(1) or match.group(2)
-        for expression in (policy.using, policy.check)
         for match in _OWNER.finditer(_without_subqueries(expression))
     ]
+
+
+def _via_tenant(
+    policy: Policy, owner: str | None, row: Mapping[str, Any], asking: frozenset[str]
+) -> bool:
+    """Whether some ``OR`` branch of the policy asks who the user is about a column of the row
+    other than the owner column — ``is_member(org_id)``, ``team_id IN (SELECT ...)``, an
+    EXISTS correlated with the row — and not about the owner column."""
+    others = [c for c in row["columns"] if c != owner]
+    for expression in (policy.using, policy.check):
+        for branch in _branches(expression):
+            if not _asks(branch, asking) or (owner and owner in _compared_in(branch)):
+                continue
+            outside = _STRING.sub("''", _without_subqueries(branch))
+            correlated = f"{row['relation']}."
+            if any(re.search(rf"\b{re.escape(c)}\b", outside) for c in others) or any(
+                correlated + c in branch for c in others
+            ):
+                return True
+    return False
 
 
 def _without_subqueries(expression: str) -> str:
@@ -345,13 +365,16 @@ def _cut(text: str, marker: str, brackets: str) -> str:
     return "".join(out) + text[i:]
 
 
-def _tenant(policies: Sequence[Policy], numbers: Mapping[int, str]) -> str | None:
-    """The tenant key: a column of the row that a policy letting users in through a
-    membership looks at (``is_member(org_id)``, ``team_id IN (SELECT ...)``)."""
-    for policy in policies:
-        columns = row_columns(policy.tree) if policy.asks and not policy.tied else []
-        if columns:
-            return numbers.get(columns[0])
+def _tenant(
+    policies: Sequence[Policy], numbers: Mapping[int, str], owner: str | None
+) -> str | None:
+    """The tenant key: a column of the row, not the owner's, that a policy letting users in
+    through a membership looks at (``is_member(org_id)``, ``team_id IN (SELECT ...)``)."""
+    for policy in (p for p in policies if p.via_tenant):
+        columns = [numbers.get(n) for n in row_columns(policy.tree)]
+        for column in columns:
+            if column and column != owner:
+                return column
     return None
 
 

@@ -38,6 +38,14 @@ class Identity:
     role: str
     user: str | None = None
 
+    def __str__(self) -> str:
+        """Who, as a finding names them: the API role first."""
+        if self.name == "anon":
+            return "anon (signed out)"
+        if self.name == "stranger":
+            return "authenticated, a signed-in stranger with no rows or memberships,"
+        return f"authenticated user {self.user}"
+
     def impersonation(self) -> sql.Composed:
         """What PostgREST does for a request: ``SET LOCAL ROLE`` and the token's claims, as the
         ``set_config(..., true)`` calls it makes."""
@@ -232,7 +240,7 @@ def read_findings(
         closed = {role: table.reads(role) != "open" or not table.rls for role in API_ROLES}
         if closed["anon"] and seen.get("anon"):
             steps = reproduce(conn, who["anon"], sql.SQL("SELECT count(*) FROM {}").format(t))
-            message = f"signed out, the API reads {seen['anon']} rows of {table.name}"
+            message = f"as {who['anon']}, the API reads {seen['anon']} rows of {table.name}"
             result.findings.append(
                 Finding("anon_reads_user_rows", table.name, f"{message}. Reproduce: {steps}")
             )
@@ -243,7 +251,7 @@ def read_findings(
         if seen.get("stranger"):
             steps = reproduce(conn, who["stranger"], sql.SQL("SELECT * FROM {}").format(t))
             message = (
-                f"a signed-in user with no rows or memberships reads {seen['stranger']} rows of"
+                f"as {who['stranger']} the API reads {seen['stranger']} rows of"
                 f" {table.name}, although its policies for reading ask who the user is"
             )
             result.findings.append(
@@ -262,7 +270,7 @@ def _cross_user(conn: Connection, table: Table, who: dict[str, Identity], reads:
     count = reads.others[table.name]["user_a"]
     steps = reproduce(conn, a, shown)
     message = (
-        f"user {a.user} reads {count} rows of {table.name} that belong to user {b.user}."
+        f"as {a}, the API reads {count} rows of {table.name} that belong to user {b.user}."
         f" Reproduce: {steps}"
     )
     return Finding("cross_user_read", table.name, message)
@@ -345,13 +353,13 @@ def _writes(table: Table, who: dict[str, Identity], reads: Reads) -> list[Write]
     theirs = {command: sql.Literal(_theirs(table, reads, command)) for command in COMMANDS}
     others = update.format(t, key, key, theirs["UPDATE"]), delete.format(t, theirs["DELETE"])
     writes = [
-        Write("user_a", "cross_user_update_others", "update others", "UPDATE", others[0]),
-        Write("user_a", "cross_user_delete_others", "delete others", "DELETE", others[1]),
+        Write("user_a", "cross_user_update_others", "update user B's rows", "UPDATE", others[0]),
+        Write("user_a", "cross_user_delete_others", "delete user B's rows", "DELETE", others[1]),
     ]
     for name, code in STRANGER_CODES.items():
         writes += [
-            Write(name, code, "update", "UPDATE", update.format(t, key, key, anyone)),
-            Write(name, code, "delete", "DELETE", delete.format(t, anyone)),
+            Write(name, code, "update users' rows", "UPDATE", update.format(t, key, key, anyone)),
+            Write(name, code, "delete users' rows", "DELETE", delete.format(t, anyone)),
         ]
     if table.owner:
         writes += _owner_writes(table, who, bool(samples.get("user_a")))
@@ -388,7 +396,7 @@ def _into_their_tenant(
         "INSERT INTO {t} ({f}{k}) OVERRIDING SYSTEM VALUE SELECT {f}{v} FROM {t}"
         " WHERE ctid = ANY({mine}::tid[]){guard} LIMIT 1"
     ).format(t=t, f=fields, k=tenant, v=value, mine=sql.Literal(mine), guard=guard)
-    what = f"make a row out in another tenant ({table.tenant} = {row['value']})"
+    what = f"put a row in a tenant of user B's it cannot read ({table.tenant} {row['value']})"
     return [Write("user_a", "cross_tenant_insert", what, "INSERT", statement)]
 
 
@@ -417,14 +425,14 @@ def _owner_writes(table: Table, who: dict[str, Identity], a_has_rows: bool) -> l
     a, b = sql.Literal(who["user_a"].user), sql.Literal(who["user_b"].user)
     reassign = sql.SQL("UPDATE {} SET {} = {} WHERE {} = {}").format(t, owner, b, owner, a)
     writes = [
-        Write(n, code, "insert", "INSERT", _insert_as(table, b))
+        Write(n, code, "make a row out as user B's", "INSERT", _insert_as(table, b))
         for n, code in STRANGER_CODES.items()
     ]
     if table.boundary("UPDATE") == "user":
-        what = "reassign own"
+        what = "give its own rows to user B"
         writes.append(Write("user_a", "cross_user_reassign_own", what, "UPDATE", reassign))
     if table.boundary("INSERT") == "user":
-        what = "insert as other"
+        what = "make a row out as user B's"
         copy = _copy_as(table, b, a) if a_has_rows else _insert_as(table, b)
         writes.append(Write("user_a", "cross_user_insert_as_other", what, "INSERT", copy))
     return writes
@@ -459,8 +467,5 @@ def _insert_as(table: Table, owner: sql.Literal) -> sql.Composed:
 def _hole(conn: Connection, table: Table, who: Identity, write: Write) -> Finding:
     """A write that should have been refused, with the statements that reproduce it."""
     steps = reproduce(conn, who, write.statement, write=True)
-    actor = {"anon": "signed out, the API", "stranger": "a signed-in stranger"}.get(
-        who.name, f"user {who.user}"
-    )
-    message = f"{actor} could {write.what} on {table.name}. Reproduce: {steps}"
+    message = f"as {who}, the API could {write.what} on {table.name}. Reproduce: {steps}"
     return Finding(write.code, table.name, message)

@@ -1,0 +1,238 @@
+"""The rls suite on schemas written the way real Supabase applications write theirs (our own
+SQL, in ``tests/rls_apps``: a to-do list, user management with public profiles, a chat every
+signed-in user reads, a subscription catalog, team accounts with SECURITY DEFINER functions),
+each on the platform's defaults (the API roles hold every privilege, RLS alone decides) with
+three users. Each correct variant ends GO, or HOLD for one item that one documented config
+line turns into GO; each broken variant ends ROLLBACK naming the table and the role; no run
+leaves a trace in any table or sequence."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from examples.demo_app.database import open_platform
+from tests.conftest import Deploy, DeployRun, database_state
+
+APPS = Path(__file__).parent / "rls_apps"
+# Three users, A and B the two oldest (the ones the probes act as).
+USERS = """INSERT INTO auth.users (email, encrypted_password, created_at) VALUES
+  ('ada@example.com', 'x', '2026-01-01'), ('bob@example.com', 'x', '2026-01-02'),
+  ('cyd@example.com', 'x', '2026-01-03')"""
+
+
+@dataclass(frozen=True)
+class App:
+    """An application's schema, the config line its correct variant needs (if any) and the
+    reason that HOLDs it without, its broken variant, and what the ROLLBACK must name."""
+
+    config: str
+    hold: tuple[str, ...]  # what each reason of the HOLD starts with
+    broken: str
+    rollback: str
+    role: str
+
+
+APPLICATIONS = {
+    "tasks": App(
+        "",
+        (),
+        # Splinter's initplan form, and no owner test: anyone signed in files tasks for anyone.
+        'DROP POLICY "tasks: add own" ON public.tasks; CREATE POLICY "tasks: add own" ON'
+        " public.tasks FOR INSERT TO authenticated WITH CHECK ((SELECT auth.uid()) IS NOT NULL)",
+        "[critical-failure] rls.write_check_not_tied_to_user: [write_check_not_tied_to_user]"
+        ' policy "tasks: add own" lets INSERT on public.tasks write rows for any user',
+        "could make a row out as user B's on public.tasks",
+    ),
+    "profiles": App(
+        'public_reads = ["public.profiles"]',
+        (
+            "[major-failure] rls.anon_policy_always_true: [anon_policy_always_true] policy"
+            ' "profiles are public" lets anyone signed out read every row of public.profiles',
+        ),
+        # The edit policy for every role, and USING (true): anyone edits any profile.
+        'DROP POLICY "users edit their profile" ON public.profiles; CREATE POLICY'
+        ' "users edit their profile" ON public.profiles FOR UPDATE USING (true)',
+        "[critical-failure] rls.write_probes: [cross_user_update_others] as authenticated user",
+        "as anon (signed out), the API could update users' rows on public.profiles",
+    ),
+    "chat": App(
+        'public_reads = ["public.channels", "public.messages"]',
+        ("[major-failure] rls.signed_in_reads_all_rows: [signed_in_reads_all_rows] policy",),
+        # The seeded write hole: the edit policy's check no longer ties the message to its
+        # author, so a user gives their messages to someone else (initplan form).
+        'DROP POLICY "users edit their messages" ON public.messages; CREATE POLICY'
+        ' "users edit their messages" ON public.messages FOR UPDATE TO authenticated'
+        " USING ((SELECT auth.uid()) = user_id) WITH CHECK (true)",
+        "[critical-failure] rls.write_probes: [cross_user_reassign_own] as authenticated user",
+        "give its own rows to user B on public.messages",
+    ),
+    "billing": App(
+        "",
+        (),
+        "ALTER TABLE public.customers DISABLE ROW LEVEL SECURITY",
+        "[critical-failure] rls.rls_disabled_in_public: [rls_disabled_in_public] table"
+        " public.customers is exposed to the API without Row Level Security: the API roles may"
+        " write to it",
+        "as anon (signed out), the API reads 3 rows of public.customers",
+    ),
+    "accounts": App(
+        'reviewed_functions = ["public.create_team_account", "public.invite_to_account",'
+        ' "public.accept_invitation", "public.account_overview"]',
+        (
+            "[major-failure] rls.anon_security_definer_function_executable:",
+            "[major-failure] rls.authenticated_security_definer_function_executable:",
+        ),
+        # Anyone may add their own membership: to any account.
+        'CREATE POLICY "users join accounts" ON public.account_members FOR INSERT'
+        " TO authenticated WITH CHECK (user_id = (SELECT auth.uid()))",
+        "[critical-failure] rls.write_probes: [cross_tenant_insert] as authenticated user",
+        "put a row in a tenant of user B's it cannot read (account_id",
+    ),
+}
+
+
+@pytest.fixture(scope="session")
+def platform(pg_admin: str) -> Iterator[str]:
+    """The Supabase-style bootstrap with the platform's default privileges, as a template."""
+    database = open_platform(pg_admin)
+    with psycopg.connect(database.admin_url, autocommit=True) as conn:
+        conn.execute((APPS / "platform.sql").read_text())
+    yield database.name
+    database.close()
+
+
+@dataclass
+class AppDatabase:
+    admin: psycopg.Connection[Any]
+    checker: str
+
+
+@pytest.fixture
+def app_database(pg_admin: str, platform: str) -> Iterator[Callable[[str], AppDatabase]]:
+    """Makes an application's database: its schema, the three users, its seed data."""
+    made: list[tuple[str, psycopg.Connection[Any]]] = []
+
+    def make(app: str) -> AppDatabase:
+        name = f"deploycheck_test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(pg_admin, autocommit=True) as server:
+            server.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(name), sql.Identifier(platform)
+                )
+            )
+            server.execute(
+                sql.SQL(
+                    "ALTER ROLE authenticator IN DATABASE {} SET pgrst.db_schemas = 'public'"
+                ).format(sql.Identifier(name))
+            )
+        admin = psycopg.connect(psycopg.conninfo.make_conninfo(pg_admin, dbname=name))
+        admin.autocommit = True
+        made.append((name, admin))
+        schema, seed = (APPS / f"{app}.sql").read_text().split("-- seed\n")
+        admin.execute(schema)
+        admin.execute(USERS)
+        admin.execute(seed)
+        admin.execute("ANALYZE")
+        checker = psycopg.conninfo.make_conninfo(pg_admin, dbname=name, user="deploycheck")
+        return AppDatabase(admin, checker)
+
+    yield make
+    with psycopg.connect(pg_admin, autocommit=True) as server:
+        for name, admin in made:
+            admin.close()
+            server.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def check(
+    deploy: Deploy, database: AppDatabase, config: str, *args: str, version: str = "1.4.2"
+) -> DeployRun:
+    """The rls suite on a target that is not production (the write probes run); the run
+    must leave every table and sequence as it found them."""
+    before = database_state(database.admin)
+    run = deploy(
+        "--deploy-target=t",
+        "--deploy-suites=rls",
+        f"--deploy-db-url={database.checker}",
+        *args,
+        config=f'[targets.t]\nversion = "{version}"\n[targets.t.suites.rls]\n{config}\n',
+    )
+    assert database_state(database.admin) == before
+    return run
+
+
+@pytest.mark.parametrize("name", list(APPLICATIONS))
+def test_correct_application_is_go_or_holds_for_one_config_line(
+    deploy: Deploy, app_database: Callable[[str], AppDatabase], name: str
+) -> None:
+    app, database = APPLICATIONS[name], app_database(name)
+    if app.hold:
+        held = check(deploy, database, "").signoff
+        assert held["verdict"] == "HOLD", held["reasons"]
+        reasons = held["reasons"]
+        assert reasons
+        assert all(r.startswith(app.hold) for r in reasons), reasons
+        assert all(app.config.split(" = ")[0] in r for r in reasons)  # each names the line
+    go = check(deploy, database, app.config).signoff
+    assert (go["verdict"], go["reasons"]) == ("GO", [])
+    outcomes = {c["id"]: c["outcome"] for c in go["checks"]}
+    assert "skipped" not in outcomes.values()  # no check switched off, the probes included
+
+
+@pytest.mark.parametrize("name", list(APPLICATIONS))
+def test_broken_application_is_rollback_naming_table_and_role(
+    deploy: Deploy, app_database: Callable[[str], AppDatabase], name: str
+) -> None:
+    app, database = APPLICATIONS[name], app_database(name)
+    database.admin.execute(app.broken)
+    document = check(deploy, database, app.config).signoff
+    assert document["verdict"] == "ROLLBACK", document["reasons"]
+    assert [r for r in document["reasons"] if r.startswith(app.rollback)], document["reasons"]
+    messages = [f["message"] for c in document["checks"] for f in c["findings"]]
+    assert [m for m in messages if app.role in m], messages
+
+
+def test_access_widened_since_the_last_go_is_rollback_and_named(
+    deploy: Deploy, app_database: Callable[[str], AppDatabase], pytester: pytest.Pytester
+) -> None:
+    database = app_database("tasks")
+    first = check(deploy, database, "")
+    assert first.signoff["verdict"] == "GO"
+    (pytester.path / "baseline.json").write_bytes(
+        (pytester.path / "deploycheck-signoff.json").read_bytes()
+    )
+    # The next deploy's migration lets anyone signed out read every task.
+    database.admin.execute(
+        'CREATE POLICY "tasks: browse" ON public.tasks FOR SELECT TO anon USING (true)'
+    )
+    document = check(deploy, database, "", "--deploy-baseline=baseline.json", version="1.5.0")
+    assert document.signoff["verdict"] == "ROLLBACK"
+    assert document.signoff["reasons"][0].startswith(
+        "[critical-failure] rls.access: [access-widened] anon can now select public.tasks"
+        " (none -> open) since 1.4.2"
+    )
+    # Without a baseline the same schema is a HOLD: opened on purpose or not, a person decides.
+    unanchored = check(deploy, database, "", version="1.5.0").signoff
+    assert unanchored["verdict"] == "HOLD", unanchored["reasons"]
+
+
+def test_access_narrowed_since_the_last_go_is_reported_not_failed(
+    deploy: Deploy, app_database: Callable[[str], AppDatabase], pytester: pytest.Pytester
+) -> None:
+    database = app_database("tasks")
+    assert check(deploy, database, "", "--deploy-state=state").signoff["verdict"] == "GO"
+    assert (pytester.path / "state" / "last-go-signoff.json").exists()
+    database.admin.execute('DROP POLICY "tasks: remove own" ON public.tasks')
+    document = check(deploy, database, "", "--deploy-state=state", version="1.5.0").signoff
+    assert (document["verdict"], document["reasons"]) == ("GO", [])
+    assert [a for a in document["advisories"] if "[access-narrowed]" in a] == [
+        "rls.access_narrowed: [access-narrowed] authenticated can no longer delete public.tasks"
+        " (scoped -> none) since 1.4.2"
+    ]
