@@ -173,9 +173,8 @@ def template(pg_admin: str) -> Iterator[str]:
     database.close()
 
 
-@pytest.fixture
-def supa(pg_admin: str, template: str) -> Iterator[dict[str, Any]]:
-    """A fresh copy of the clean schema: a superuser connection and the checker's DSN."""
+def clone(pg_admin: str, template: str) -> str:
+    """A uniquely named copy of a template database whose API exposes ``public``."""
     name = f"deploycheck_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(pg_admin, autocommit=True) as conn:
         conn.execute(
@@ -188,6 +187,13 @@ def supa(pg_admin: str, template: str) -> Iterator[dict[str, Any]]:
                 "ALTER ROLE authenticator IN DATABASE {} SET pgrst.db_schemas = 'public'"
             ).format(sql.Identifier(name))
         )
+    return name
+
+
+@pytest.fixture
+def supa(pg_admin: str, template: str) -> Iterator[dict[str, Any]]:
+    """A fresh copy of the clean schema: a superuser connection and the checker's DSN."""
+    name = clone(pg_admin, template)
     admin_url = psycopg.conninfo.make_conninfo(pg_admin, dbname=name)
     checker = psycopg.conninfo.make_conninfo(pg_admin, dbname=name, user="deploycheck")
     with psycopg.connect(admin_url, autocommit=True) as admin:

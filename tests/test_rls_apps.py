@@ -8,7 +8,6 @@ leaves a trace in any table or sequence."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ import pytest
 from psycopg import sql
 
 from examples.demo_app.database import open_platform
-from tests.conftest import Deploy, DeployRun, database_state
+from tests.conftest import Deploy, DeployRun, clone, database_state
 
 APPS = Path(__file__).parent / "rls_apps"
 # Three users, A and B the two oldest (the ones the probes act as).
@@ -121,18 +120,7 @@ def app_database(pg_admin: str, platform: str) -> Iterator[Callable[[str], AppDa
     made: list[tuple[str, psycopg.Connection[Any]]] = []
 
     def make(app: str) -> AppDatabase:
-        name = f"deploycheck_test_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(pg_admin, autocommit=True) as server:
-            server.execute(
-                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                    sql.Identifier(name), sql.Identifier(platform)
-                )
-            )
-            server.execute(
-                sql.SQL(
-                    "ALTER ROLE authenticator IN DATABASE {} SET pgrst.db_schemas = 'public'"
-                ).format(sql.Identifier(name))
-            )
+        name = clone(pg_admin, platform)
         admin = psycopg.connect(psycopg.conninfo.make_conninfo(pg_admin, dbname=name))
         admin.autocommit = True
         made.append((name, admin))
