@@ -56,6 +56,7 @@ class Policy:
 
     @property
     def denies_all(self) -> bool:
+        """``using (false)`` / ``with check (false)``: it switches its command off."""
         return {self.using, self.check} <= {"", "false"} and "false" in (self.using, self.check)
 
 
@@ -64,7 +65,8 @@ class Table:
     """An exposed table and the evidence about it.
 
     ``kind``: ``user`` (rows belong to the user in ``owner``), ``tenant`` (to a tenant, keyed
-    by ``tenant``) or ``shared`` (no evidence of ownership)."""
+    by ``tenant``) or ``shared`` (no evidence of ownership). A user-owned table may have a
+    tenant key too: a membership row is its user's, and its account's."""
 
     name: str
     schema: str
