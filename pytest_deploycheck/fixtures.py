@@ -145,6 +145,10 @@ class Record:
             self.attach("how to fix", "\n".join(sorted(fixes)), "text/markdown")
         if result.skip is not None:
             pytest.skip(result.skip)
+        if result.undecided is not None:
+            from pytest_deploycheck.core.model import CouldNotCheck
+
+            raise CouldNotCheck("[{}] {}".format(*result.undecided))
         if result.problem is not None:
             name, message = result.problem
             code = CATALOGUE.code(self._check_id, name)

@@ -25,6 +25,7 @@ PREFIX = re.compile(r"^\[([a-z][a-z0-9_-]*)\]")
 EMITTERS = {
     "Finding": 0,
     "fail": 0,
+    "undecide": 0,
     "require": 1,
     "TlsResult": 0,
     "_simple": 0,

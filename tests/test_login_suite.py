@@ -19,9 +19,6 @@ PASSWORD = "demo-password-1234"
 DEMO_LOGIN = {
     "login_url": "/login",
     "protected_url": "/dashboard",
-    "success_selector": "#signed-in",
-    "api_protected_url": "/api/me",
-    "api_logout_url": "/logout",
 }
 
 
@@ -77,7 +74,9 @@ def test_healthy_demo_in_both_modes(
     assert {k: v["outcome"] for k, v in by_id(document).items()} == {
         "login.browser": "passed",
         "login.api": "passed",
+        "login.page_health": "passed",
         "login.wrong_password": "passed",
+        "login.user_enumeration": "passed",
         "login.session_cookie": "passed",
     }
 
@@ -98,7 +97,7 @@ def test_healthy_demo_in_both_modes(
         (
             "insecure-cookie",
             10,
-            {"login.session_cookie": "[cookie-flags] cookie demo_session lacks HttpOnly"},
+            {"login.session_cookie": "[cookie-no-httponly] session cookie demo_session lacks"},
         ),
     ],
 )
@@ -257,7 +256,6 @@ def other_site() -> Iterator[type[OtherSite]]:
 OTHER_LOGIN = {
     "modes": ["browser", "api"],
     "login_url": "/signin",
-    "success_selector": ".welcome",
     "protected_url": "/account",
     "logout_url": "/bye",
     "api_protected_url": "/account",

@@ -20,7 +20,6 @@ username = "alice@example.com"
 password = "${DEMO_PASSWORD}"
 [targets.demo.suites.login]
 modes = ["browser", "api"]
-success_selector = "#signed-in"
 protected_url = "/dashboard"
 api_protected_url = "/api/me"
 """

@@ -1,5 +1,6 @@
 """What a rule or probe concludes for one check, in the one shape every suite returns: the
-failure (a reason code and a sentence), or why the check does not apply, and what proves it."""
+failure (a reason code and a sentence), why the check does not apply, or why it could not
+decide, and what proves it."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ class Result:
     files: list[Path] = field(default_factory=list)  # screenshots (.png), traces (.zip)
     flaky: str = ""  # the check passed only after a retry, and how
     data: dict[str, Any] = field(default_factory=dict)  # measurements a later run compares with
+    undecided: tuple[str, str] | None = None  # could not check: (reason code, message)
 
     def fail(self, code: str, message: str) -> None:
         """Record a failure, unless an earlier one stands."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pytest_deploycheck.core.catalogue import Catalogue, Category, Check, codes
+from pytest_deploycheck.core.catalogue import Catalogue, Category, Check, Code, codes
 from pytest_deploycheck.core.model import Severity
 from pytest_deploycheck.core.phases import Phase
 
@@ -19,14 +19,31 @@ CATALOGUE = Catalogue(
             "login.browser",
             PHASES,
             Severity.CRITICAL,
-            codes(
-                Category.LOGIN,
-                "login-page",
-                "login-failed",
-                "protected-page",
-                "logout-missing",
-                "logout-failed",
-                "browser-step",
+            (
+                *codes(
+                    Category.LOGIN,
+                    "login-page",
+                    "login-failed",
+                    "logout-missing",
+                    "logout-failed",
+                    "browser-step",
+                ),
+                Code(
+                    "login-server-error",
+                    Category.AVAILABILITY,
+                    "the login itself fails on the server: see the deployment's logs",
+                ),
+                Code(
+                    "rate-limited",
+                    Category.SETUP,
+                    "the smoke account is rate limited or locked: unlock it, or exempt it from"
+                    " the lockout policy",
+                ),
+                Code(
+                    "protected-unknown",
+                    Category.SETUP,
+                    "set protected_url to a page only a signed-in user can open",
+                ),
             ),
             SMOKE,
         ),
@@ -34,8 +51,16 @@ CATALOGUE = Catalogue(
             "login.api",
             PHASES,
             Severity.CRITICAL,
-            codes(Category.LOGIN, "api-login-failed", "api-protected", "api-logout-failed"),
+            codes(Category.LOGIN, "api-login-failed", "api-logout-failed"),
             SMOKE,
+        ),
+        Check(
+            "login.page_health",
+            PHASES,
+            Severity.MAJOR,
+            codes(Category.AVAILABILITY, "console-error", "resource-failed"),
+            "Post-Deployment Validation, Immediate: check UI rendering; a page that loads with"
+            " errors or missing assets is a deployment to look at.",
         ),
         Check(
             "login.wrong_password",
@@ -45,19 +70,31 @@ CATALOGUE = Catalogue(
             "Security Incident: a wrong password logs in; roll back, patch and redeploy.",
         ),
         Check(
+            "login.user_enumeration",
+            PHASES,
+            Severity.MINOR,
+            codes(
+                Category.SECURITY,
+                "user-enumeration",
+                fix="answer an unknown user exactly as a wrong password",
+            ),
+            "Security review: the login tells who has an account.",
+        ),
+        Check(
             "login.session_cookie",
             PHASES,
             Severity.MAJOR,
             codes(
                 Category.SECURITY,
-                "cookie-flags",
                 "cookie-no-httponly",
                 "cookie-no-samesite",
                 "cookie-no-secure",
-                "cookie-missing",
+                "cookie-samesite-none",
+                "session-fixation",
             ),
-            "Security Incident: session cookies readable by scripts or sent cross-site; set "
-            "HttpOnly, SameSite and Secure on the session cookie.",
+            "Security Incident: session cookies readable by scripts, sent cross-site or kept"
+            " across the login; set HttpOnly, SameSite and Secure, and issue a new session at"
+            " login.",
         ),
     ]
 )

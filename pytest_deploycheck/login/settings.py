@@ -16,6 +16,14 @@ USERNAME_SELECTOR = (
 )
 
 
+# Keys of earlier versions, and why they went.
+RETIRED = {
+    "success_selector": "a login is proven by protected_url opening with the session only",
+    "success_url": "a login is proven by protected_url opening with the session only",
+    "session_cookie": "the session cookie is the one without which protected_url is refused",
+}
+
+
 @dataclass(frozen=True)
 class LoginSettings:
     """How to log in, what success looks like, and how to log out, for both modes."""
@@ -25,12 +33,9 @@ class LoginSettings:
     username_selector: str = USERNAME_SELECTOR
     password_selector: str = "input[type=password]"
     submit_selector: str = "button[type=submit], input[type=submit]"
-    success_selector: str | None = None
-    success_url: str | None = None
-    protected_url: str | None = None
-    logout_url: str | None = None
+    protected_url: str | None = None  # default: the page the login lands on
+    logout_url: str | None = None  # default: the log-out control on the protected page
     logout_selector: str | None = None
-    session_cookie: str | None = None
     negative: bool | None = None
     timeout_ms: int = 10000
     browser_path: str | None = None
@@ -46,14 +51,20 @@ class LoginSettings:
     @classmethod
     def parse(cls, table: Mapping[str, Any]) -> LoginSettings:
         """Read the suite's table; raises ValueError naming the bad key."""
+        retired = [key for key in RETIRED if key in table]
+        if retired:
+            raise ValueError(f"{retired[0]} is no longer used: {RETIRED[retired[0]]}")
         settings = parse_table(cls, table, {"negative": optional_bool("negative")})
         unknown = [mode for mode in settings.modes if mode not in MODES]
         if unknown or not settings.modes:
             raise ValueError(f"modes must name some of {', '.join(MODES)}")
         if settings.api_kind not in API_KINDS:
             raise ValueError(f"api_kind must be one of {', '.join(API_KINDS)}")
-        if "api" in settings.modes and settings.api_kind == "token" and not settings.token_url:
+        token = "api" in settings.modes and settings.api_kind == "token"
+        if token and not settings.token_url:
             raise ValueError('api_kind = "token" needs token_url')
+        if token and not (settings.api_protected_url or settings.protected_url):
+            raise ValueError('api_kind = "token" needs api_protected_url (what the token opens)')
         if settings.timeout_ms <= 0:
             raise ValueError("timeout_ms must be above 0")
         return settings

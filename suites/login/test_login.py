@@ -1,8 +1,10 @@
 """The runbook's "Login/logout working", in a real browser and over HTTP.
 
-Each flow runs once per module; each check judges its part. Settings:
-``[targets.NAME.suites.login]`` (see the README's login suite section); credentials come from
-the target's ``credentials.username`` and ``credentials.password``.
+Each flow runs once per module and each check judges its part; the wrong-credential attempts
+run at most once per run (or watch window), so that no lockout policy ever counts more than
+one failure against the smoke account. Settings: ``[targets.NAME.suites.login]`` (see the
+README's login suite section); credentials come from the target's ``credentials.username``
+and ``credentials.password``.
 """
 
 from __future__ import annotations
@@ -16,18 +18,15 @@ from pytest_deploycheck.config import Settings, Target
 from pytest_deploycheck.core.artifacts import artifact_path
 from pytest_deploycheck.core.model import Secret
 from pytest_deploycheck.fixtures import Record, catalogued, not_configured, redactor_of
+from pytest_deploycheck.login import flows
 from pytest_deploycheck.login.catalogue import CATALOGUE
-from pytest_deploycheck.login.flows import (
-    FlowResult,
-    api_flow,
-    api_wrong_password_refused,
-    browser_flow,
-    session_cookie,
-    wrong_password_refused,
-)
+from pytest_deploycheck.login.in_browser import BrowserAgent, in_browser
+from pytest_deploycheck.login.over_http import FormAgent, Prober, TokenAgent
 from pytest_deploycheck.login.settings import LoginSettings
 from pytest_deploycheck.net.browser import fresh_context
 from pytest_deploycheck.net.http import make_client
+
+REFUSALS = pytest.StashKey[flows.Refusals]()
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +46,13 @@ def credentials(deploy_target: Target) -> tuple[str, str]:
     return username, password.reveal()
 
 
+@pytest.fixture(scope="module")
+def prober(settings: LoginSettings, deploy_settings: Settings) -> Iterator[Prober]:
+    """Asks the server what a session opens, in a client of its own."""
+    with make_client(str(deploy_settings.target.base_url), deploy_settings.http) as client:
+        yield Prober(client, settings)
+
+
 def wants(settings: LoginSettings, mode: str) -> None:
     if mode not in settings.modes:
         pytest.skip(f"{mode} mode is not selected (suites.login.modes)")
@@ -57,15 +63,17 @@ def browser_run(
     request: pytest.FixtureRequest,
     settings: LoginSettings,
     credentials: tuple[str, str],
+    prober: Prober,
     deploy_settings: Settings,
-) -> FlowResult:
+) -> flows.FlowResult:
     wants(settings, "browser")
     with fresh_context(request.getfixturevalue("deploy_browser")) as context:
-        return browser_flow(
+        return in_browser(
             context,
             str(deploy_settings.target.base_url),
             settings,
-            *credentials,
+            credentials,
+            prober,
             artifact_path(Path(deploy_settings.artifacts_dir), "login"),
             redactor_of(request.config),
         )
@@ -73,55 +81,90 @@ def browser_run(
 
 @pytest.fixture(scope="module")
 def api_run(
-    settings: LoginSettings, credentials: tuple[str, str], deploy_settings: Settings
-) -> Iterator[FlowResult]:
+    settings: LoginSettings,
+    credentials: tuple[str, str],
+    prober: Prober,
+    deploy_settings: Settings,
+) -> Iterator[flows.FlowResult]:
     wants(settings, "api")
     with make_client(str(deploy_settings.target.base_url), deploy_settings.http) as client:
-        yield api_flow(client, settings, *credentials)
+        yield flows.over_http(client, prober, settings, credentials)
 
 
 @pytest.fixture
-def wrong_password_run(
+def refusals(
     request: pytest.FixtureRequest,
     settings: LoginSettings,
     credentials: tuple[str, str],
+    prober: Prober,
     deploy_settings: Settings,
-) -> FlowResult:
-    """One wrong-password attempt, in the browser when that mode is selected, else over HTTP."""
+) -> flows.Refusals:
+    """A wrong password and an unknown user, tried once per run or window: in the browser
+    when that mode is selected, else over HTTP."""
     target = deploy_settings.target
     if not settings.negative_allowed(target.production):
-        pytest.skip("on production the wrong-password attempt runs only with negative = true")
+        pytest.skip("on production the wrong-credential attempts run only with negative = true")
+    if REFUSALS not in request.config.stash:
+        request.config.stash[REFUSALS] = _refuse(request, settings, credentials[0], prober)
+    return request.config.stash[REFUSALS]
+
+
+def _refuse(
+    request: pytest.FixtureRequest, settings: LoginSettings, username: str, prober: Prober
+) -> flows.Refusals:
+    deploy_settings: Settings = request.getfixturevalue("deploy_settings")
+    base_url = str(deploy_settings.target.base_url)
     if "browser" in settings.modes:
-        with fresh_context(request.getfixturevalue("deploy_browser")) as context:
-            return wrong_password_refused(context, str(target.base_url), settings, credentials[0])
-    with make_client(str(target.base_url), deploy_settings.http) as client:
-        return api_wrong_password_refused(client, settings, credentials[0])
+        browser = request.getfixturevalue("deploy_browser")
+        redact = redactor_of(request.config)
+        with fresh_context(browser) as first, fresh_context(browser) as second:
+            agents = [BrowserAgent(c, base_url, settings, redact) for c in (first, second)]
+            return flows.wrong_credentials(list(agents), prober, settings, username)
+    kind = FormAgent if settings.api_kind == "form" else TokenAgent
+    with (
+        make_client(base_url, deploy_settings.http) as first,
+        make_client(base_url, deploy_settings.http) as second,
+    ):
+        agents_ = [kind(first, settings), kind(second, settings)]
+        return flows.wrong_credentials(list(agents_), prober, settings, username)
 
 
 @catalogued(CATALOGUE["login.browser"])
-def test_browser_login_logout(browser_run: FlowResult, deploy_record: Record) -> None:
+def test_browser_login_logout(browser_run: flows.FlowResult, deploy_record: Record) -> None:
     deploy_record.conclude(browser_run.result())
 
 
 @catalogued(CATALOGUE["login.api"])
-def test_api_login_logout(api_run: FlowResult, deploy_record: Record) -> None:
+def test_api_login_logout(api_run: flows.FlowResult, deploy_record: Record) -> None:
     deploy_record.conclude(api_run.result())
 
 
+@catalogued(CATALOGUE["login.page_health"])
+def test_login_page_health(browser_run: flows.FlowResult, deploy_record: Record) -> None:
+    deploy_record.conclude(flows.page_health(browser_run))
+
+
 @catalogued(CATALOGUE["login.wrong_password"])
-def test_wrong_password_is_refused(wrong_password_run: FlowResult, deploy_record: Record) -> None:
-    deploy_record.conclude(wrong_password_run.result())
+def test_wrong_password_is_refused(refusals: flows.Refusals, deploy_record: Record) -> None:
+    deploy_record.conclude(flows.wrong_password_refused(refusals))
+
+
+@catalogued(CATALOGUE["login.user_enumeration"])
+def test_unknown_user_gets_the_wrong_password_answer(
+    refusals: flows.Refusals, deploy_record: Record
+) -> None:
+    deploy_record.conclude(flows.same_answer_for_unknown_users(refusals))
 
 
 @catalogued(CATALOGUE["login.session_cookie"])
-def test_session_cookie_flags(
+def test_session_cookie(
     request: pytest.FixtureRequest,
     settings: LoginSettings,
     deploy_settings: Settings,
     deploy_record: Record,
 ) -> None:
-    flow: FlowResult = request.getfixturevalue(
+    flow: flows.FlowResult = request.getfixturevalue(
         "browser_run" if "browser" in settings.modes else "api_run"
     )
     https = str(deploy_settings.target.base_url).startswith("https://")
-    deploy_record.conclude(session_cookie(flow, https, settings))
+    deploy_record.conclude(flows.session_cookie(flow, https))
