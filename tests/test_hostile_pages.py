@@ -62,7 +62,7 @@ def test_target_text_stays_inert_everywhere(
             f'[targets.t]\nbase_url = "{hostile_site.url}"\nversion = "1.0.0"\n'
             '[targets.t.credentials]\nusername = "smoke@example.com"\n'
             'password = "${SMOKE_PASSWORD}"\n'
-            '[targets.t.suites.login]\ntimeout_ms = 3000\n'
+            "[targets.t.suites.login]\ntimeout_ms = 3000\n"
         ),
     )
     result = pytester.runpytest_subprocess(
