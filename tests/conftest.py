@@ -28,6 +28,7 @@ from psycopg import sql
 from examples.demo_app.database import open_database
 from examples.demo_app.faults import Faults
 from examples.demo_app.launcher import RunningDemo, running_demo
+from tests.django_site import DjangoSite, running_django
 
 LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -313,3 +314,14 @@ def file_holds(path: Path, secret: str) -> bool:
         with zipfile.ZipFile(path) as archive:
             return any(secret.encode() in archive.read(name) for name in archive.namelist())
     return False
+
+
+DJANGO_PASSWORD = "p@ss w0rd/&\"é\\'%+"  # every character an encoding treats specially
+
+
+@pytest.fixture(scope="session")
+def django_admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DjangoSite]:
+    """Django's admin site, served on loopback for the session; its superuser's password is
+    ``DJANGO_PASSWORD``."""
+    with running_django(tmp_path_factory.mktemp("django"), DJANGO_PASSWORD) as site:
+        yield site

@@ -40,6 +40,9 @@ class Agent(Protocol):
 
     mode: str
 
+    @property
+    def set_cookies(self) -> list[SetCookie]: ...  # as the server sent them, in order
+
     def open_login(self) -> Page: ...
     def still_asking(self, landing: Page) -> bool: ...
     def submit(self, username: str, password: str) -> tuple[int | None, Page]: ...
@@ -157,6 +160,7 @@ def login_logout(
         _not_logged_in(result, found, tried, agent.mode)
         return result
     session = agent.session()
+    result.set_cookies = list(agent.set_cookies)  # those of the login, not of the logout
     result.session_cookies = prober.session_cookies(url, session)
     result.fixated = [
         name
@@ -182,7 +186,7 @@ def over_http(
         FormAgent(client, settings) if settings.api_kind == "form" else TokenAgent(client, settings)
     )
     result = login_logout(agent, prober, settings, *credentials)
-    result.set_cookies, result.exchanges = agent.http.set_cookies, agent.http.exchanges
+    result.exchanges = agent.http.exchanges
     return result
 
 

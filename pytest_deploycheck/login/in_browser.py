@@ -256,7 +256,7 @@ def in_browser(
     except Exception as exc:  # a field the settings name is missing; Playwright's errors
         result = FlowResult()
         result.fail("browser-step", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-    result.set_cookies, result.health = agent.set_cookies, agent.health
+    result.health = agent.health
     if result.stopped:
         shot, result.page_state = agent.evidence(artifacts, "failure")
         result.files = [shot, *tracer.keep()]

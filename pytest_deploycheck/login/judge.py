@@ -72,6 +72,11 @@ class SetCookie:
     name: str
     attributes: dict[str, str]
 
+    @property
+    def deletes(self) -> bool:
+        """It removes the cookie (``Max-Age=0``, as a log-out sends)."""
+        return self.attributes.get("max-age") == "0"
+
     @classmethod
     def parse(cls, header: str) -> SetCookie:
         first, *rest = header.split(";")
@@ -94,7 +99,7 @@ COOKIE_CODES = {
 def cookie_findings(set_cookies: list[SetCookie], session: list[str], https: bool) -> list[Finding]:
     """The session cookies' flags, as the server last set each: HttpOnly; SameSite, and not
     ``None`` without Secure; Secure on https. Other cookies are not the session's business."""
-    last = {c.name: c for c in set_cookies if c.name in session}
+    last = {c.name: c for c in set_cookies if c.name in session and not c.deletes}
     findings = []
     for name, cookie in last.items():
         flags = cookie.attributes

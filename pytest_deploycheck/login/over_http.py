@@ -146,6 +146,10 @@ class FormAgent:
         )
         return status, landing
 
+    @property
+    def set_cookies(self) -> list[SetCookie]:
+        return self.http.set_cookies
+
     def still_asking(self, landing: Page) -> bool:
         """The page after logging in still asks for a password."""
         return landing.asks_password
@@ -192,6 +196,10 @@ class TokenAgent:
         token = self.http.exchanges[-1].json_field(s.token_field) if page.status else None
         self.token = token if isinstance(token, str) and page.status == 200 else None
         return status, page
+
+    @property
+    def set_cookies(self) -> list[SetCookie]:
+        return self.http.set_cookies
 
     def still_asking(self, landing: Page) -> bool:
         """No token came back: the credentials were not taken."""
