@@ -112,6 +112,36 @@ def test_demo_faults(
         assert checks[check_id]["message"].startswith(message)
 
 
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        (
+            "error-rate=1",  # every request but the health endpoint answers 500
+            [
+                "[critical-failure] login.browser: [login-server-error]",
+                "[critical-failure] login.api: [login-server-error]",
+            ],
+        ),
+        (
+            "rate-limited",  # every sign-in answers 429
+            [
+                "[could-not-check] login.browser: [rate-limited]",
+                "[could-not-check] login.api: [rate-limited]",
+                "[could-not-check] login.wrong_password: [rate-limited]",
+            ],
+        ),
+    ],
+)
+def test_server_faults_are_never_bad_credentials(
+    run_login: Any, demo: StartDemo, fault: str, expected: list[str]
+) -> None:
+    code, document, _ = run_login(demo(fault).base_url, modes=["browser", "api"], **DEMO_LOGIN)
+    assert code == (20 if fault.startswith("error-rate") else 10)
+    for reason in expected:
+        assert [r for r in document["reasons"] if r.startswith(reason)], document["reasons"]
+    assert not [r for r in document["reasons"] if "login-failed]" in r or "auth-bypass" in r]
+
+
 def test_insecure_cookie_findings_name_the_cookie(run_login: Any, demo: StartDemo) -> None:
     _, document, _ = run_login(demo("insecure-cookie").base_url, **DEMO_LOGIN)
     findings = by_id(document)["login.session_cookie"]["findings"]

@@ -220,6 +220,8 @@ async def _authenticate(state: DemoState, email: str, password: str) -> str | No
 
 async def login_submit(request: Request) -> Response:
     state = _state(request)
+    if "rate-limited" in state.faults:
+        return _too_many()
     form = await request.form()
     expected = request.cookies.get(CSRF_COOKIE, "")
     if not expected or not secrets.compare_digest(str(form.get("csrf_token", "")), expected):
@@ -270,8 +272,16 @@ async def logout(request: Request) -> Response:
     return response
 
 
+def _too_many() -> Response:
+    page = _page("Sign in", "<p role='alert'>Too many attempts. Try again later.</p>", 429)
+    page.headers["Retry-After"] = "60"
+    return page
+
+
 async def api_token(request: Request) -> Response:
     state = _state(request)
+    if "rate-limited" in state.faults:
+        return _too_many()
     try:
         body = await request.json()
         email, password = str(body["email"]), str(body["password"])

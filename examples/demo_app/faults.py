@@ -14,6 +14,7 @@ FAULTS = {
     "login-broken": (False, None, "valid credentials are refused"),
     "logout-broken": (False, None, "logout leaves the session valid"),
     "insecure-cookie": (False, None, "the session cookie lacks HttpOnly and SameSite"),
+    "rate-limited": (False, None, "every sign-in answers 429: too many attempts"),
     "rls-disabled": (True, "notes", "this table loses Row Level Security"),
     "permissive-policy": (True, "notes", "this table gets a policy letting anyone read all rows"),
     "pending-migration": (False, None, "the newest migration is not applied"),
