@@ -228,11 +228,13 @@ def _target(
             values[key], sources[key] = chosen
     _check_urls(values)
     secrets |= _url_passwords(values.get("db_url"))
+    credentials = _credentials(target_table.get("credentials", {}))
+    secrets |= _basic_auth(credentials)
     target = Target(
         name=target_name,
         production=bool(target_table.get("production", False)),
         allow_db_superuser=bool(target_table.get("allow_db_superuser", False)),
-        credentials=_credentials(target_table.get("credentials", {})),
+        credentials=credentials,
         suites=_merge_suites(suite_defaults, target_table.get("suites", {})),
         **values,
     )
@@ -342,8 +344,18 @@ def _refuse_literal_secrets(table: Mapping[str, Any], label: str) -> None:
 
 
 def _embedded_passwords(value: str) -> list[str]:
-    """Passwords written inside a URL (``user:pw@host``) or a key=value DSN."""
+    """Passwords written inside a URL (``user:pw@host``) or a key=value DSN, read by libpq's
+    own rules (a quoted value whole: ``password='two words'``)."""
     found = [m.group(1) for m in _DSN_PASSWORD.finditer(value)]
+    if found and "://" not in value:
+        from psycopg import ProgrammingError
+        from psycopg.conninfo import conninfo_to_dict
+
+        try:
+            password = conninfo_to_dict(value).get("password")
+        except ProgrammingError:  # not a DSN after all: the words after "password="
+            password = None
+        found = [str(password)] if password else found
     if "://" in value:
         try:
             password = urlsplit(value).password
@@ -388,11 +400,31 @@ def _from_file(table: Mapping[str, Any], key: str, label: str) -> tuple[Any, str
 
 def _check_urls(values: Mapping[str, str]) -> None:
     base_url = values.get("base_url")
+    if base_url and _userinfo(base_url):
+        raise ConfigError(
+            "the base URL holds credentials: give it without them, and the username and"
+            ' password in targets.NAME.credentials (password = "${ENV_VAR}")'
+        )
     if base_url and urlsplit(base_url).scheme not in ("http", "https"):
         raise ConfigError(f"base URL {base_url!r} must start with http:// or https://")
     db_url = values.get("db_url")
     if db_url and "://" in db_url and urlsplit(db_url).scheme not in ("postgres", "postgresql"):
         raise ConfigError("database URL must start with postgresql:// (or be a key=value DSN)")
+
+
+def _userinfo(url: str) -> bool:
+    """Whether a URL carries a user or a password (``https://user:pw@host``)."""
+    return "@" in urlsplit(url).netloc
+
+
+def _basic_auth(credentials: Mapping[str, str | Secret]) -> set[str]:
+    """``username:password`` as HTTP Basic authentication sends it (base64), a secret too."""
+    import base64
+
+    username, password = credentials.get("username"), credentials.get("password")
+    if not isinstance(username, str) or not isinstance(password, Secret):
+        return set()
+    return {base64.b64encode(f"{username}:{password.reveal()}".encode()).decode()}
 
 
 def _credentials(table: Mapping[str, Any]) -> dict[str, str | Secret]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
@@ -61,7 +62,8 @@ def test_file_values_with_references_resolved(tmp_path: Path) -> None:
         "username": "smoke@example.com",
         "password": Secret("smoke-s3cret"),
     }
-    assert settings.secrets == {"db-s3cret", "smoke-s3cret"}
+    basic = base64.b64encode(b"smoke@example.com:smoke-s3cret").decode()  # HTTP Basic
+    assert settings.secrets == {"db-s3cret", "smoke-s3cret", basic}
     assert settings.default_phase is Phase.SHORT_TERM
     assert settings.policy.error_rate_hold == 0.02
     assert settings.phase_severity == {Phase.STANDARD: Severity.CRITICAL}

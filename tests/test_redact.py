@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import html
+import json
 import re
+import xml.sax.saxutils
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import pytest
 
@@ -84,3 +88,37 @@ def test_artifact_names_are_plain_file_names(text: str, expected: str, tmp_path:
 
 def test_different_texts_keep_different_names() -> None:
     assert safe_name("a/b") != safe_name("a:b")
+
+
+SPECIAL = "p@ss w0rd/&\"é\\'%+"
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        SPECIAL,
+        json.dumps(SPECIAL),
+        json.dumps(SPECIAL, ensure_ascii=False),
+        repr(SPECIAL),
+        repr(SPECIAL.encode()),
+        quote(SPECIAL, safe=""),
+        quote(SPECIAL),
+        quote_plus(SPECIAL),
+        html.escape(SPECIAL),
+        html.escape(SPECIAL, quote=False),
+        xml.sax.saxutils.quoteattr(SPECIAL),
+        SPECIAL.encode("ascii", "xmlcharrefreplace").decode(),
+        json.dumps(repr(SPECIAL)),  # a repr inside a JSON result
+        html.escape(repr(SPECIAL), quote=False),  # a repr inside JUnit XML
+        json.dumps(json.dumps(SPECIAL)),
+    ],
+)
+def test_every_encoding_of_a_secret_is_masked(written: str) -> None:
+    assert "w0rd" not in Redactor([SPECIAL])(f"before {written} after")
+
+
+def test_a_quoted_dsn_password_is_masked_whole() -> None:
+    assert (
+        Redactor()("host=db password='Spaced Secret99' user=checker")
+        == "host=db password=*** user=checker"
+    )

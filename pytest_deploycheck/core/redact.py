@@ -18,7 +18,7 @@ _SHAPES = (
     r"(://[^/@\s:]*:)[^/@\s]+(?=@)",  # scheme://user:password@host
     r"(\bauthorization: )\S+(?: \S+)?",
     r"(\bbearer )[A-Za-z0-9._~+/=-]{8,}",
-    r"(\bpassword=)[^\s&;]+",
+    r"(\bpassword=)(?:'(?:[^'\\]|\\.)*'|[^\s&;]+)",  # a DSN's, quoted values whole
 )
 
 
@@ -45,6 +45,57 @@ def markdown_text(text: str) -> str:
     return escaped.replace("|", "\\|").replace("`", "\\`")
 
 
+def encodings(secret: str) -> set[str]:
+    """Every form ``secret`` takes on its way into a file or a terminal: as it is; URL- and
+    form-encoded; in JSON, with and without ASCII escapes; as Python's ``repr`` of the str
+    and of its UTF-8 bytes (``-l`` locals, tracebacks); with HTML/XML entities, named and
+    numeric; and each of those once more inside JSON or XML (a repr in a JUnit report, an
+    escaped string in an Allure result)."""
+    first = {
+        secret,
+        quote(secret, safe=""),
+        quote(secret),
+        quote_plus(secret),
+        *_json(secret),
+        repr(secret)[1:-1],
+        repr(secret.encode())[2:-1],
+        *_entities(secret),
+    }
+    layered = {outer for form in first for outer in (*_json(form), *_entities(form))}
+    return {form for form in first | layered if form}
+
+
+def _json(text: str) -> tuple[str, str]:
+    return json.dumps(text)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1]
+
+
+# How markup writers escape quotes: not at all, or as one of these entities.
+_QUOTES: tuple[dict[str, str], ...] = (
+    {},
+    {'"': "&quot;"},
+    {'"': "&quot;", "'": "&#x27;"},
+    {'"': "&quot;", "'": "&#39;"},
+    {'"': "&quot;", "'": "&apos;"},
+    {'"': "&#34;", "'": "&#39;"},
+)
+
+
+def _entities(text: str) -> set[str]:
+    """``text`` as HTML or XML writers escape it: ``&<>`` always, quotes as each writer does,
+    other than ASCII raw or as decimal or hex character references."""
+    forms = set()
+    for quotes in (None, *_QUOTES):  # None: only what ASCII cannot say is referenced
+        marked = text
+        if quotes is not None:
+            marked = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            for char, entity in quotes.items():
+                marked = marked.replace(char, entity)
+        forms.add(marked)
+        forms.add(re.sub(r"[^\x00-\x7f]", lambda m: f"&#{ord(m.group())};", marked))
+        forms.add(re.sub(r"[^\x00-\x7f]", lambda m: f"&#x{ord(m.group()):x};", marked))
+    return forms
+
+
 class Redactor:
     """Replaces known secret values and credential-shaped text with ``***`` in one pass, and
     makes control characters inert."""
@@ -58,11 +109,10 @@ class Redactor:
 
     def add(self, secret: str) -> None:
         """Treat ``secret`` as a value that must never be written anywhere, in any of the
-        encodings it takes on the way (URL and form encoding, JSON and HTML escaping)."""
+        encodings it takes on the way (see ``encodings``)."""
         if not secret:
             return
-        variants = {secret, quote(secret, safe=""), quote_plus(secret), html.escape(secret)}
-        variants.add(json.dumps(secret)[1:-1])
+        variants = encodings(secret)
         if not variants <= self._secrets:
             self._secrets |= variants
             self._pattern = self._compile()
