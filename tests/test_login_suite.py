@@ -218,14 +218,24 @@ class OtherSite(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     sessions: ClassVar[set[str]] = set()
+    attempts: ClassVar[list[tuple[str, bool]]] = []  # (username, accepted)
     accept_any = False
+    fixate = False  # the session id is handed out before the login and kept
+    broken_assets = False  # the sign-in page logs an error and loads a missing image
 
     def do_GET(self) -> None:
         if self.path == "/signin":
+            extra = (
+                "<script>console.error('boom')</script><img src='/missing.png' alt=''>"
+                if self.broken_assets
+                else ""
+            )
+            early = f"sid={secrets.token_hex(16)}; HttpOnly; SameSite=Strict; Path=/"
             self.page(
                 "<form method='post' action='/signin'><p>Account <input name='user'></p>"
                 "<p>Secret <input name='pass' type='password'></p>"
-                "<input type='submit' value='Go'></form>"
+                f"<input type='submit' value='Go'></form>{extra}",
+                cookie=early if self.fixate and not self.cookie() else None,
             )
         elif self.path == "/account":
             if self.cookie() in self.sessions:
@@ -241,8 +251,10 @@ class OtherSite(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"])).decode()
         form = {k: v[0] for k, v in parse_qs(body).items()}
-        if form.get("user") == "carol" and (form.get("pass") == PASSWORD or self.accept_any):
-            sid = secrets.token_hex(16)
+        accepted = form.get("user") == "carol" and (form.get("pass") == PASSWORD or self.accept_any)
+        self.attempts.append((form.get("user", ""), accepted))
+        if accepted:
+            sid = self.cookie() if self.fixate else secrets.token_hex(16)
             self.sessions.add(sid)
             cookie = f"sid={sid}; HttpOnly; SameSite=Strict; Path=/"
             self.page("<p class='welcome'>Welcome back, carol</p>", 200, cookie)
@@ -274,7 +286,7 @@ class OtherSite(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def other_site() -> Iterator[type[OtherSite]]:
-    handler = type("Site", (OtherSite,), {"sessions": set(), "accept_any": False})
+    handler = type("Site", (OtherSite,), {"sessions": set(), "attempts": []})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     handler.url = f"http://127.0.0.1:{server.server_address[1]}"  # type: ignore[attr-defined]
@@ -307,3 +319,42 @@ def test_wrong_password_accepted_is_an_auth_bypass(run_login: Any, other_site: A
     assert by_id(document)["login.wrong_password"]["message"].startswith(
         "[auth-bypass] a wrong password for carol was accepted"
     )
+
+
+def test_wrong_credentials_are_tried_once_per_window(run_login: Any, other_site: Any) -> None:
+    code, document, _ = run_login(
+        other_site.url,
+        "--deploy-phase=short_term",
+        "--deploy-window=3s",
+        "--deploy-interval=0.5s",
+        username="carol",
+        **{**OTHER_LOGIN, "modes": ["api"]},
+    )
+    assert code == 0, document["reasons"]
+    accepted = [user for user, ok in other_site.attempts if ok]
+    refused = [user for user, ok in other_site.attempts if not ok]
+    assert len(accepted) >= 2  # a login every round
+    assert len(refused) == 2  # one wrong password, one unknown user: in the first round only
+    assert refused[0] == "carol"
+    assert refused[1].startswith("nobody-")
+
+
+@pytest.mark.parametrize(
+    ("defect", "check", "rules"),
+    [
+        ("fixate", "login.session_cookie", {("session-fixation", "sid")}),
+        (
+            "broken_assets",
+            "login.page_health",
+            {("console-error", "/signin"), ("resource-failed", "/missing.png")},
+        ),
+    ],
+)
+def test_session_and_page_defects_hold(
+    run_login: Any, other_site: Any, defect: str, check: str, rules: set[tuple[str, str]]
+) -> None:
+    setattr(other_site, defect, True)
+    code, document, _ = run_login(other_site.url, username="carol", **OTHER_LOGIN)
+    assert code == 10, document["reasons"]
+    findings = by_id(document)[check]["findings"]
+    assert {(f["rule"], f["object"].replace(other_site.url, "")) for f in findings} == rules
