@@ -7,7 +7,7 @@ PYTEST_ARGS ?= -n 2
 .PHONY: demo test lint typecheck pytest install chromium postgres allure-cli bench clean
 
 # The main job: the demo sign-off against the embedded demo target. FAULT=name[=value],...
-# breaks the demo (python -m examples.demo_app --help lists the faults). WINDOW=20s watches
+# breaks the demo (python -m examples.demo_app --help lists the faults). WINDOW=60s watches
 # the deployment for that long, re-running the checks every 5 s, with a progress line and a chart.
 demo: install chromium
 	$(BIN)/python -m examples.run_demo $(if $(FAULT),--fault=$(FAULT)) $(if $(WINDOW),--window=$(WINDOW))

@@ -72,9 +72,9 @@ def finish(process: subprocess.Popen[str]) -> tuple[int, str]:
     ("rate", "code", "expected"),
     [
         (None, 0, "pass"),
-        ("0.03", 10, "hold"),
+        ("0.05", 10, "hold"),  # above the hold threshold, surely not above the rollback one
     ],
-    ids=["clean", "three-percent"],
+    ids=["clean", "five-percent"],
 )
 def test_window_verdicts(
     watch: Start,
@@ -107,17 +107,21 @@ def test_window_verdicts(
     assert all((tmp_path / "allure" / a["source"]).exists() for a in signoff["attachments"])
 
 
-def test_rollback_class_breach_stops_early(
+def test_rollback_class_breach_stops_early_and_says_when_and_why(
     watch: Start, tmp_path: Path, read_signoff: SignOffReader
 ) -> None:
-    with running_demo(["error-rate=0.2"]) as demo:
+    with running_demo(["error-rate=0.3"]) as demo:
         started = time.monotonic()
         result, out = finish(watch(demo, "--deploy-window=60s"))
         took = time.monotonic() - started
     assert result == 20, out
     document = read_signoff(tmp_path / "deploycheck-signoff.json")
     assert document["window"]["rounds"] == 1
-    assert document["window"]["stopped_early"].startswith("the error rate is above 10%")
+    stopped = document["window"]["stopped_early"]
+    assert stopped.startswith("stopped early at ")
+    assert " s of 60 s because the error rate's lower 99 % bound " in stopped
+    assert stopped.endswith("> 10% after 200 requests (60 failed, 30.0%)")
+    assert f"window {stopped}" in out  # the terminal says when and why
     assert took < 60  # it did not wait out the window
 
 
@@ -178,7 +182,7 @@ def test_a_window_compares_with_the_last_go_window(
     watch: Start, tmp_path: Path, read_signoff: SignOffReader
 ) -> None:
     with running_demo() as demo:
-        assert finish(watch(demo, "--deploy-window=2s"))[0] == 0
+        assert finish(watch(demo, "--deploy-window=4s"))[0] == 0  # enough requests for a GO
     assert (tmp_path / "state" / "last-go-signoff.json").exists()
     with running_demo(["error-rate=0.02"]) as demo:
         result, out = finish(watch(demo, "--deploy-window=2s"))

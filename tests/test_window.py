@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_deploycheck.core.durations import parse_duration
-from pytest_deploycheck.window.judge import Sample, WindowPolicy, judge, sprt
+from pytest_deploycheck.window.judge import Sample, WindowPolicy, judge
 
 POLICY = WindowPolicy()
 
@@ -36,33 +36,36 @@ def test_zero_failures_in_thirty_samples_cannot_prove_one_percent() -> None:
     judgement = judge(rounds([0], requests=30), POLICY)
     gate = judgement.gates[0]
     assert gate.status == "hold"
-    assert "inconclusive, need about" in gate.detail
+    assert "a GO needs about" in gate.detail
 
 
 def test_enough_clean_samples_pass() -> None:
-    judgement = judge(rounds([0] * 4), POLICY)  # 400 requests, none failed
+    judgement = judge(rounds([0] * 12), POLICY)  # 1,200 requests, none failed
     assert [g.status for g in judgement.gates] == ["pass", "pass"]
     assert not judgement.stop_early
+    assert judge(rounds([0] * 4), POLICY).gates[0].status == "hold"  # 400 are not enough
 
 
-def test_a_bad_round_holds_even_when_the_average_is_fine() -> None:
-    judgement = judge(rounds([0] * 9 + [3]), POLICY)  # 0.3 % overall, 3 % in one round
-    assert judgement.gates[0].status == "hold"
-    assert "did not stay under the threshold throughout" in judgement.gates[0].detail
+def test_a_steady_five_percent_holds_and_never_stops_the_window() -> None:
+    for n in range(1, 61):  # a 30-minute window of 30 s rounds, looked at after each
+        judgement = judge(rounds([5] * n), POLICY)
+        assert not judgement.stop_early
+        assert judgement.gates[0].status == "hold"
+    assert "no number of requests proves it under 1%" in judgement.gates[0].detail
 
 
-def test_sprt_stops_early_on_a_rollback_class_rate() -> None:
-    assert sprt(20, 100, POLICY) == "rollback"
-    assert sprt(0, 100, POLICY) == "acceptable"
-    assert sprt(5, 100, POLICY) == "continue"
-    judgement = judge(rounds([20]), POLICY)
+def test_a_rate_surely_above_the_threshold_stops_early_and_says_why() -> None:
+    assert not judge(rounds([20]), POLICY).stop_early  # 20 of 100: not sure yet
+    judgement = judge(rounds([20, 20]), POLICY)
     assert judgement.stop_early
     assert judgement.gates[0].status == "rollback"
+    assert judgement.why.startswith("the error rate's lower 99 % bound 10.")
+    assert judgement.why.endswith("> 10% after 200 requests (40 failed, 20.0%)")
 
 
-def test_sprt_does_not_cry_wolf_at_the_hold_threshold() -> None:
-    # At exactly 1 % errors, looking after every round never reaches the rollback boundary.
-    assert all(sprt(n, 100 * n, POLICY) != "rollback" for n in range(1, 200))
+def test_no_false_alarm_at_exactly_the_rollback_threshold() -> None:
+    # At exactly 10 % errors, looking after every round never proves the rate above 10 %.
+    assert not any(judge(rounds([10] * n), POLICY).stop_early for n in range(1, 120))
 
 
 def test_consecutive_critical_failures_stop_early() -> None:

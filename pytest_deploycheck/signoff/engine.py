@@ -9,7 +9,7 @@ from enum import Enum
 from pytest_deploycheck.core.model import NOT_CONFIGURED_CODE, CheckResult, Gate, Outcome, Severity
 from pytest_deploycheck.core.phases import Phase
 from pytest_deploycheck.core.policy import DEFAULT_POLICY, Policy
-from pytest_deploycheck.core.stats import samples_needed, wilson_interval
+from pytest_deploycheck.core.stats import exact_lower_bound, samples_needed, wilson_interval
 
 
 class Verdict(str, Enum):
@@ -111,18 +111,23 @@ def override(decision: Decision, verdict: Verdict, why: str) -> Decision:
 
 
 def error_rate_gate(name: str, errors: int, total: int, policy: Policy = DEFAULT_POLICY) -> Gate:
-    """A gate on a measured error rate that knows how sure it is (95 % Wilson interval).
+    """A gate on an error rate measured once, that knows how sure it is.
 
-    ROLLBACK only when even the interval's bottom is above the rollback threshold; GO only
-    when the observed rate is within the hold threshold *and* the interval's top is below the
-    rollback threshold; everything in between, too few samples included, is HOLD.
+    ROLLBACK only when the rate's exact lower 99 % bound is above the rollback threshold (at
+    a true rate at the threshold, at most 1 % of measurements roll back); GO only when the
+    observed rate is within the hold threshold *and* the 95 % interval's top is below the
+    rollback threshold; everything in between, too few samples included, is HOLD. One burst
+    cannot prove a rate under 1 %: a watch window can (``window.judge``).
     """
     hold, rollback = policy.error_rate_hold, policy.error_rate_rollback
     if total <= 0:
         return Gate(name, None, hold, "hold", "no requests were measured", 0, 0.0, 1.0)
     rate = errors / total
-    low, high = wilson_interval(errors, total)
-    detail = f"{errors} of {total} requests failed (95 % interval {low:.1%} to {high:.1%})"
+    low = exact_lower_bound(errors, total, 0.01)
+    high = wilson_interval(errors, total)[1]
+    detail = (
+        f"{errors} of {total} requests failed (lower 99 % bound {low:.1%}, upper 95 % {high:.1%})"
+    )
     if low > rollback:
         status, threshold = "rollback", rollback
     elif rate > hold:

@@ -11,9 +11,14 @@ from pytest_deploycheck.window.judge import Sample, WindowPolicy
 
 
 def draw(
-    samples: Sequence[Sample], policy: WindowPolicy, latency_budget_ms: float | None, path: Path
+    samples: Sequence[Sample],
+    policy: WindowPolicy,
+    latency_budget_ms: float | None,
+    path: Path,
+    note: str = "",
 ) -> Path | None:
-    """Write the chart as PNG; None when matplotlib is not installed or nothing was measured."""
+    """Write the chart as PNG, ``note`` (how the window ended) under its title; None when
+    matplotlib is not installed or nothing was measured."""
     if find_spec("matplotlib") is None or not samples:
         return None
     import matplotlib
@@ -45,7 +50,7 @@ def draw(
     bottom.set_ylabel("p95 (ms)")
     bottom.set_xlabel("seconds into the window")
     bottom.legend(loc="upper right")
-    figure.suptitle("deploycheck watch window")
+    figure.suptitle("deploycheck watch window" + (f"\n{note}" if note else ""), fontsize=10)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)

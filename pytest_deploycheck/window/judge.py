@@ -1,20 +1,21 @@
 """Watch windows: pure judgement of the samples a window has taken so far.
 
 A window re-runs the selected checks every interval. Two kinds of evidence accumulate: whether
-each check passed in each round, and the requests the error-rate probes made. The judgement
-stops early only on a rollback-class breach, proven by Wald's sequential probability ratio test
-(which keeps its error rates however often it looks) or by a critical check failing several
-rounds in a row; it passes only when the condition held throughout and the evidence is enough.
+each check passed in each round, and the requests the error-rate probes made. The error rate
+is judged by anytime-valid confidence sequences (``core.stats.confidence_sequence``), which
+stay valid however often the window looks: it stops early with a rollback only when the rate's
+lower 99 % bound is above the rollback threshold, and passes at its end only when the upper 95 %
+bound is below the hold threshold; anything else is a hold. Separately, a critical check that
+fails several rounds in a row stops the window too.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pytest_deploycheck.core.model import Gate
-from pytest_deploycheck.core.stats import samples_needed, wilson_interval
+from pytest_deploycheck.core.stats import confidence_sequence, requests_to_prove_below
 
 
 @dataclass(frozen=True)
@@ -41,25 +42,41 @@ class Sample:
 
 @dataclass(frozen=True)
 class WindowPolicy:
-    """Thresholds of the window's gates and the sequential test's error rates."""
+    """Thresholds of the window's gates, and how sure each verdict on the error rate must be."""
 
     hold: float = 0.01
     rollback: float = 0.10
-    alpha: float = 0.01  # chance of an early rollback when the rate is at the hold threshold
-    beta: float = 0.05  # chance of missing a rate at the rollback threshold
+    rollback_alpha: float = 0.01  # the chance of a rollback at a rate at or under the threshold
+    go_alpha: float = 0.05  # the chance of a GO at a rate at or above the hold threshold
     consecutive_critical: int = 3
 
 
-def sprt(errors: int, total: int, policy: WindowPolicy) -> str:
-    """Wald's test of "rate at the hold threshold" against "at the rollback threshold":
-    ``rollback``, ``acceptable`` or ``continue``."""
-    p0, p1 = max(policy.hold, 1e-6), policy.rollback
-    llr = errors * math.log(p1 / p0) + (total - errors) * math.log((1 - p1) / (1 - p0))
-    if llr >= math.log((1 - policy.beta) / policy.alpha):
-        return "rollback"
-    if llr <= math.log(policy.beta / (1 - policy.alpha)):
-        return "acceptable"
-    return "continue"
+@dataclass(frozen=True)
+class RateBounds:
+    """The error rate so far and its anytime-valid bounds."""
+
+    errors: int
+    requests: int
+    low: float  # lower (1 - rollback_alpha) bound
+    high: float  # upper (1 - go_alpha) bound
+
+    @classmethod
+    def of(cls, errors: int, requests: int, policy: WindowPolicy) -> RateBounds:
+        low = confidence_sequence(errors, requests, policy.rollback_alpha)[0]
+        high = confidence_sequence(errors, requests, policy.go_alpha)[1]
+        return cls(errors, requests, low, high)
+
+    @property
+    def rate(self) -> float:
+        return self.errors / self.requests if self.requests else 0.0
+
+    def above(self, policy: WindowPolicy) -> str:
+        """Why the rate is surely above the rollback threshold, in numbers."""
+        sure = 100 * (1 - policy.rollback_alpha)
+        return (
+            f"the error rate's lower {sure:.0f} % bound {self.low:.1%} > {policy.rollback:.0%}"
+            f" after {self.requests} requests ({self.errors} failed, {self.rate:.1%})"
+        )
 
 
 @dataclass
@@ -71,6 +88,7 @@ class Judgement:
     why: str = ""
     rounds: int = 0
     error_rate: tuple[int, int] = (0, 0)  # errors, requests
+    bounds: RateBounds | None = None  # the error rate's, once requests were measured
 
 
 def judge(samples: Sequence[Sample], policy: WindowPolicy) -> Judgement:
@@ -81,12 +99,11 @@ def judge(samples: Sequence[Sample], policy: WindowPolicy) -> Judgement:
     requests = sum(s.requests for s in samples)
     judgement.error_rate = (errors, requests)
     if requests:
-        judgement.gates.append(_error_gate(samples, errors, requests, policy))
-        if sprt(errors, requests, policy) == "rollback":
+        bounds = judgement.bounds = RateBounds.of(errors, requests, policy)
+        judgement.gates.append(_error_gate(samples, bounds, policy))
+        if bounds.low > policy.rollback:
             judgement.stop_early = True
-            judgement.why = (
-                f"the error rate is above {policy.rollback:.0%} ({errors} of {requests})"
-            )
+            judgement.why = bounds.above(policy)
     for check in dict.fromkeys(s.check for s in samples):
         mine = [s for s in samples if s.check == check]
         gate, streak = _check_gate(check, mine, policy)
@@ -97,34 +114,47 @@ def judge(samples: Sequence[Sample], policy: WindowPolicy) -> Judgement:
     return judgement
 
 
-def _error_gate(
-    samples: Sequence[Sample], errors: int, requests: int, policy: WindowPolicy
-) -> Gate:
-    low, high = wilson_interval(errors, requests)
-    rate = errors / requests
-    by_round: dict[int, list[int]] = {}
-    for s in samples:
-        if s.requests:
-            by_round.setdefault(s.round, [0, 0])
-            by_round[s.round][0] += s.errors
-            by_round[s.round][1] += s.requests
-    worst = max((e / r for e, r in by_round.values()), default=0.0)
+def _error_gate(samples: Sequence[Sample], bounds: RateBounds, policy: WindowPolicy) -> Gate:
+    """The window's error rate: rollback when surely above the rollback threshold, pass when
+    surely under the hold threshold, hold otherwise — saying how many more requests a pass
+    needs at the current rate."""
+    rounds = len({s.round for s in samples if s.requests})
+    go = 100 * (1 - policy.go_alpha)
     detail = (
-        f"{errors} of {requests} requests failed over {len(by_round)} rounds"
-        f" (95 % interval {low:.2%} to {high:.2%}; worst round {worst:.1%})"
+        f"{bounds.errors} of {bounds.requests} requests failed over {rounds} rounds"
+        f" ({bounds.rate:.2%})"
     )
-    if low > policy.rollback or sprt(errors, requests, policy) == "rollback":
+    if bounds.low > policy.rollback:
         status, threshold = "rollback", policy.rollback
-    elif worst > policy.hold:
-        status, threshold = "hold", policy.hold
-        detail += "; the rate did not stay under the threshold throughout"
-    elif high > policy.hold:
-        status, threshold = "hold", policy.hold
-        more = samples_needed(rate, policy.hold) - requests if rate < policy.hold else 0
-        detail += f"; inconclusive, need about {more} more requests"
-    else:
+        detail += f"; {bounds.above(policy)}"
+    elif bounds.high < policy.hold:
         status, threshold = "pass", policy.hold
-    return Gate("window error_rate", rate, threshold, status, detail, requests, low, high)
+        detail += f"; its upper {go:.0f} % bound {bounds.high:.2%} < {policy.hold:.0%}"
+    else:
+        status, threshold = "hold", policy.hold
+        detail += (
+            f"; anytime-valid bounds {bounds.low:.2%} to {bounds.high:.2%} (upper {go:.0f} %);"
+            f" {more_for_go(bounds, policy)}"
+        )
+    return Gate(
+        "window error_rate",
+        bounds.rate,
+        threshold,
+        status,
+        detail,
+        bounds.requests,
+        bounds.low,
+        bounds.high,
+    )
+
+
+def more_for_go(bounds: RateBounds, policy: WindowPolicy) -> str:
+    """What a GO still needs: more requests at this rate, or a lower rate."""
+    needed = requests_to_prove_below(bounds.rate, policy.hold, policy.go_alpha)
+    if needed is None:
+        return f"at {bounds.rate:.1%} no number of requests proves it under {policy.hold:.0%}"
+    more = max(needed - bounds.requests, 1)
+    return f"a GO needs about {more} more requests at this rate"
 
 
 def _check_gate(check: str, samples: Sequence[Sample], policy: WindowPolicy) -> tuple[Gate, int]:

@@ -13,7 +13,7 @@ import pytest
 
 from pytest_deploycheck.core.model import CheckResult, Gate, worst
 from pytest_deploycheck.signoff.engine import STATUS_VERDICT
-from pytest_deploycheck.window.judge import Sample, WindowPolicy, judge
+from pytest_deploycheck.window.judge import Sample, WindowPolicy, judge, more_for_go
 from pytest_deploycheck.window.state import WindowState
 
 if TYPE_CHECKING:
@@ -42,6 +42,7 @@ class WatchWindow:
         }
         self.state = WindowState.open(Path(settings.state_dir), identity)
         self.judgement = judge(self.state.samples, self.policy)
+        self.stopped_early = ""  # when and why the window stopped before its end
         self.reporter: Any = session.config.pluginmanager.get_plugin("terminalreporter")
 
     def run(self) -> None:
@@ -57,6 +58,14 @@ class WatchWindow:
             time.sleep(
                 max(0.0, min(self.interval_s - (time.monotonic() - started), self.remaining))
             )
+        if self.judgement.stop_early:
+            elapsed = time.time() - self.state.started
+            self.stopped_early = (
+                f"stopped early at {elapsed:.0f} s of {self.window_s:.0f} s because"
+                f" {self.judgement.why}"
+            )
+            if self.reporter is not None:
+                self.reporter.write_sep("-", f"window {self.stopped_early}", bold=True)
 
     @property
     def remaining(self) -> float:
@@ -98,6 +107,9 @@ class WatchWindow:
         if rate is not None and rate.value is not None and rate.high is not None:
             line += f", error rate {rate.value:.2%} (95 % up to {rate.high:.2%})"
         line += f", so far {STATUS_VERDICT[status].value}"
+        bounds = self.judgement.bounds
+        if rate is not None and rate.status == "hold" and bounds is not None:
+            line += f"; {more_for_go(bounds, self.policy)}"
         if sys.stdout.isatty():
             self.reporter.rewrite(line, bold=True)
         else:
@@ -126,7 +138,7 @@ class WatchWindow:
         from pytest_deploycheck.window.chart import draw
 
         chart = signoff_path.with_name(signoff_path.stem + "-window.png")
-        return draw(self.state.samples, self.policy, latency_budget_ms, chart)
+        return draw(self.state.samples, self.policy, latency_budget_ms, chart, self.stopped_early)
 
     def judged(self, checks: list[CheckResult]) -> list[CheckResult]:
         """The last round's results, each carrying its window gate, which sets its level."""
@@ -145,7 +157,7 @@ class WatchWindow:
             "interval_s": self.interval_s,
             "rounds": self.judgement.rounds,
             "samples_file": str(self.state.path),
-            "stopped_early": self.judgement.why,
+            "stopped_early": self.stopped_early,
         }
 
 
