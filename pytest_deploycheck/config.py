@@ -54,6 +54,12 @@ class DbSettings:
     statement_timeout_ms: int = 5000
     lock_timeout_ms: int = 1000
     idle_in_transaction_timeout_ms: int = 10000
+    client_grace_s: float = 2.0  # the client gives up this long after the server should have
+
+    def deadline_s(self, statement_ms: float | None = None) -> float:
+        """How long the client waits for one answer: the statement timeout in force, plus
+        the grace; a frozen server or a silent network then costs this long, never more."""
+        return (statement_ms or self.statement_timeout_ms) / 1000 + self.client_grace_s
 
 
 @dataclass(frozen=True)
@@ -405,11 +411,23 @@ def _check_urls(values: Mapping[str, str]) -> None:
             "the base URL holds credentials: give it without them, and the username and"
             ' password in targets.NAME.credentials (password = "${ENV_VAR}")'
         )
-    if base_url and urlsplit(base_url).scheme not in ("http", "https"):
-        raise ConfigError(f"base URL {base_url!r} must start with http:// or https://")
+    if base_url and (
+        urlsplit(base_url).scheme not in ("http", "https") or not urlsplit(base_url).hostname
+    ):
+        raise ConfigError(f"base URL {base_url!r} must be http:// or https:// and a host")
     db_url = values.get("db_url")
     if db_url and "://" in db_url and urlsplit(db_url).scheme not in ("postgres", "postgresql"):
         raise ConfigError("database URL must start with postgresql:// (or be a key=value DSN)")
+    if db_url and "://" not in db_url:
+        from psycopg import ProgrammingError
+        from psycopg.conninfo import conninfo_to_dict
+
+        try:
+            conninfo_to_dict(db_url)
+        except ProgrammingError:
+            raise ConfigError(
+                "database URL is neither a postgresql:// URL nor a key=value DSN libpq can read"
+            ) from None
 
 
 def _userinfo(url: str) -> bool:

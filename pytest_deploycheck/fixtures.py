@@ -259,7 +259,12 @@ def deploy_db_connection(
 
 @pytest.fixture
 def db(deploy_db_connection: psycopg.Connection[Any]) -> Iterator[psycopg.Connection[Any]]:
-    """The read-only connection; whatever the check did is rolled back after it."""
+    """The read-only connection; whatever the check did is rolled back after it. Once the
+    database stopped answering (the session was closed on a deadline), no check waits again."""
+    if deploy_db_connection.closed:
+        from pytest_deploycheck.core.model import CouldNotCheck
+
+        raise CouldNotCheck("[db-timeout] the database stopped answering earlier in this run")
     yield deploy_db_connection
     if not deploy_db_connection.closed:
         deploy_db_connection.rollback()

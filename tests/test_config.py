@@ -174,8 +174,15 @@ def test_literal_secrets_are_refused(tmp_path: Path, text: str, message: str) ->
         (
             "[targets.p]\nbase_url = 'ftp://h'",
             {"target": "p"},
-            "must start with http:// or https://",
+            "must be http:// or https:// and a host",
         ),
+        (
+            "[targets.p]\nbase_url = 'https://'",
+            {"target": "p"},
+            "must be http:// or https:// and a host",
+        ),
+        ("[targets.p]\nbase_url = 'example.com'", {"target": "p"}, "must be http:// or https://"),
+        ("[targets.p]\ndb_url = 'nonsense'", {"target": "p"}, "nor a key=value DSN libpq can read"),
         ("[targets.p]\nbase_url = '${NOPE}'", {"target": "p"}, "needs environment variable NOPE"),
         ("", {"phase": "soon"}, "unknown phase 'soon'"),
         ("", {"config": "/nonexistent.toml"}, "config file /nonexistent.toml not found"),

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from pytest_deploycheck.core.model import CouldNotCheck, Finding
 from pytest_deploycheck.db.settings import DbSuiteSettings
-from pytest_deploycheck.net.postgres import Row, RuleResult, deparsed, fetch, run
+from pytest_deploycheck.net.postgres import Row, RuleResult, deadline, deparsed, fetch, run
 
 if TYPE_CHECKING:
     from psycopg import sql
@@ -137,7 +137,7 @@ def amcheck(conn: Connection, settings: DbSuiteSettings) -> RuleResult:
     for row in fetch(conn, BTREE_INDEXES, (settings.amcheck_max_mb,)):
         index = row["index"]
         try:
-            with conn.transaction():
+            with deadline(conn, settings.amcheck_timeout_ms), conn.transaction():
                 run(
                     conn,
                     "SELECT set_config('statement_timeout', %s, true)",
@@ -168,7 +168,7 @@ def _bounded_scan(
     import psycopg
 
     try:
-        with conn.transaction():
+        with deadline(conn, settings.scan_timeout_ms), conn.transaction():
             run(
                 conn,
                 "SELECT set_config('statement_timeout', %s, true),"

