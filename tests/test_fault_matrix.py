@@ -10,12 +10,16 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
+from pytest_deploycheck.health.settings import HealthSettings
 from tests.conftest import SignOffReader, wait_until
 
 CHECKS = """
@@ -153,3 +157,54 @@ def test_an_unparsable_dsn_is_a_usage_error(tmp_path: Path) -> None:
     assert "database URL" in out
     assert "Traceback" not in out
     assert not (tmp_path / "deploycheck-signoff.json").exists()
+
+
+class Slow(BaseHTTPRequestHandler):
+    """A target that answers every request after 15 s, counting them."""
+
+    protocol_version = "HTTP/1.1"
+    arrived: ClassVar[list[float]] = []
+
+    def do_GET(self) -> None:
+        self.arrived.append(time.monotonic())
+        time.sleep(15)
+        payload = b'{"status": "ok"}'
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        except OSError:
+            pass  # the client gave up long ago
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_a_target_answering_after_15_s_is_rollback_within_a_minute_without_piling_on(
+    tmp_path: Path, read_signoff: SignOffReader
+) -> None:
+    handler = type("SlowSite", (Slow,), {"arrived": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        (tmp_path / "deploycheck.toml").write_text(f'[targets.t]\nbase_url = "{url}"\n')
+        started = time.monotonic()
+        process = start(tmp_path, "--deploy-target=t", "--deploy-suites=health")
+        out, _ = process.communicate(timeout=120)
+        took = time.monotonic() - started
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert process.returncode == 20, out
+    assert took < 60, out
+    concurrency, breaker = HealthSettings().concurrency, HealthSettings().breaker_timeouts
+    # The first wave, and what left while its first timeouts came back; nothing after that.
+    offsets = [round(t - handler.arrived[0], 1) for t in handler.arrived]
+    assert breaker <= len(handler.arrived) <= concurrency + breaker - 1, str(offsets)
+    document = read_signoff(tmp_path / "deploycheck-signoff.json")
+    assert [r for r in document["reasons"] if "[unreachable]" in r]
+    assert "Traceback" not in out

@@ -108,9 +108,11 @@ def latency(
 
 
 def error_rate(report: HealthReport, policy: Policy) -> Result:
-    """The burst's error rate passes its gate (5xx answers and transport failures count)."""
-    failed = [e for e in report.burst if e.server_error]
-    gate = error_rate_gate("error_rate", len(failed), len(report.burst), policy)
+    """The burst's error rate passes its gate (5xx answers and transport failures count; a
+    request never sent to an unresponsive target does not)."""
+    sent = [e for e in report.burst if e.attempts]
+    failed = [e for e in sent if e.server_error]
+    gate = error_rate_gate("error_rate", len(failed), len(sent), policy)
     result = Result(gates=[gate])
     evidence = [e.evidence() for e in failed[:5]]
     result.require(gate.status == "pass", "error-rate", gate.detail, *evidence)

@@ -68,7 +68,9 @@ class HealthReport:
 
 
 class Prober:
-    """Makes requests with bounded concurrency, a rate cap and retries for transport errors."""
+    """Makes requests with bounded concurrency and a rate cap; retries a failed connection
+    (refused, reset, closed before answering), never a request the target let time out; and
+    stops sending once the target is unresponsive (a circuit breaker)."""
 
     def __init__(
         self, client: httpx.AsyncClient, settings: HealthSettings, shared_cap: Path | None = None
@@ -81,25 +83,50 @@ class Prober:
             if shared_cap
             else RateLimiter(settings.max_rps)
         )
+        self._silent = 0  # read timeouts in a row
+
+    @property
+    def unresponsive(self) -> bool:
+        """The target let ``breaker_timeouts`` requests in a row time out."""
+        return self._silent >= self._settings.breaker_timeouts
 
     async def fetch(self, method: str, url: str) -> Exchange:
-        """One request; only idempotent ones are retried, and only when nothing came back."""
+        """One request; an idempotent one whose connection failed is tried again."""
         import httpx
 
         attempts = 1 + (self._settings.retries if method in ("GET", "HEAD", "OPTIONS") else 0)
+        full = str(self._client.base_url.join(url))
+        error, sent = "", 0
         for attempt in range(1, attempts + 1):
             async with self._slots:
+                if self.unresponsive:
+                    break
                 await self._limiter.wait()
+                sent = attempt
                 try:
                     response = await self._client.request(method, url)
-                except httpx.TransportError as exc:
-                    error = f"{type(exc).__name__}: {exc}".rstrip(": ")
+                except httpx.TimeoutException as exc:
+                    error = _error(exc)
+                    if not isinstance(exc, httpx.ConnectTimeout):  # the target let it time out
+                        self._silent += 1
+                        return Exchange(method, full, error=error, attempts=attempt)
+                except httpx.TransportError as exc:  # refused, reset, closed before answering
+                    error = _error(exc)
                 else:
+                    self._silent = 0
                     return exchange_of(response, attempt)
             if attempt < attempts:
                 await asyncio.sleep(self._settings.retry_backoff_s * 2 ** (attempt - 1))
-        full = str(self._client.base_url.join(url))
-        return Exchange(method, full, error=error, attempts=attempts)
+        if self.unresponsive and not error:
+            error = (
+                f"[unresponsive] not sent: {self._settings.breaker_timeouts} requests in a row"
+                " timed out"
+            )
+        return Exchange(method, full, error=error, attempts=sent)
+
+
+def _error(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}".rstrip(": ")
 
 
 def probe(

@@ -47,6 +47,7 @@ class HealthSettings:
     max_rps: float = 50.0
     retries: int = 2
     retry_backoff_s: float = 0.2
+    breaker_timeouts: int = 3
     tls_min_days: int = 14
     ca_bundle: str | None = None
     http_url: str | None = None
@@ -60,7 +61,14 @@ class HealthSettings:
         return settings
 
     def _validate(self) -> None:
-        positive = ("latency_samples", "burst_requests", "concurrency", "max_rps", "version_poll_s")
+        positive = (
+            "latency_samples",
+            "burst_requests",
+            "concurrency",
+            "max_rps",
+            "version_poll_s",
+            "breaker_timeouts",
+        )
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be above 0")
