@@ -146,6 +146,17 @@ class SignOffSession:
             self._rate_dir = Path(tempfile.mkdtemp(prefix="deploycheck-rate-"))
         node.workerinput[RATE_FILE] = str(self._rate_dir / "next-request")
 
+    @pytest.hookimpl(tryfirst=True, optionalhook=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        """Under ``-n``, the checks of one module run on one worker, so that the probes they
+        share (health's requests, rls's impersonations) run once, as in a serial run. Only
+        the default distribution changes; an explicit ``--dist`` is kept."""
+        if config.getvalue("dist") != "load":
+            return None
+        from xdist.scheduler import LoadScopeScheduling
+
+        return LoadScopeScheduling(config, log)
+
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: object, ids: list[str]) -> None:
         """Under xdist the controller learns the selection from the workers."""

@@ -208,3 +208,47 @@ def test_a_target_answering_after_15_s_is_rollback_within_a_minute_without_pilin
     document = read_signoff(tmp_path / "deploycheck-signoff.json")
     assert [r for r in document["reasons"] if "[unreachable]" in r]
     assert "Traceback" not in out
+
+
+class Counting(BaseHTTPRequestHandler):
+    """A healthy target that counts the requests it gets."""
+
+    protocol_version = "HTTP/1.1"
+    arrived: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        self.arrived.append(self.path)
+        payload = b'{"status": "ok"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_four_workers_send_the_requests_of_a_serial_run(tmp_path: Path) -> None:
+    handler = type("CountingSite", (Counting,), {"arrived": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    (tmp_path / "deploycheck.toml").write_text(
+        f'[targets.t]\nbase_url = "{url}"\n[targets.t.suites.health]\nmax_rps = 1000.0\n'
+    )
+    counts = []
+    try:
+        for workers in ([], ["-n", "4"]):
+            handler.arrived.clear()
+            process = start(tmp_path, "--deploy-target=t", "--deploy-suites=health", *workers)
+            out, _ = process.communicate(timeout=120)
+            assert process.returncode == 0, out
+            counts.append(len(handler.arrived))
+    finally:
+        server.shutdown()
+        server.server_close()
+    serial, parallel = counts
+    assert serial > 100
+    assert abs(parallel - serial) <= 0.05 * serial, counts
