@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from importlib.util import find_spec
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -27,6 +28,9 @@ from pytest_deploycheck.fixtures import (
     redactor_of,
     settings_of,
 )
+
+if TYPE_CHECKING:
+    from pytest_deploycheck.config import Settings
 
 __all__ = [
     "base_url",
@@ -104,6 +108,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+@pytest.hookimpl(tryfirst=True)  # before other plugins create their output directories
 def pytest_configure(config: pytest.Config) -> None:
     for phase in Phase:
         config.addinivalue_line("markers", f"{phase.value}: validation phase, {phase.span}")
@@ -123,6 +128,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.base_url = settings.target.base_url  # what pytest-base-url's fixture returns
     if settings.suites:
         _add_suites(config, settings.suites)
+    if settings.active and not hasattr(config, "workerinput"):
+        _refuse_what_cannot_end_well(config, settings)
     if settings.active:
         from pytest_deploycheck.session import SignOffSession
 
@@ -152,6 +159,36 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     session = config.pluginmanager.get_plugin(SESSION_PLUGIN)
     if session is not None:
         session.close()
+
+
+def _refuse_what_cannot_end_well(config: pytest.Config, settings: Settings) -> None:
+    """Before any check runs: a watch window under ``-n``, or a sign-off, Allure or artifact
+    path that cannot be written, is a usage error — never a run whose verdict gets lost."""
+    if settings.window_s is not None and config.getoption("numprocesses", None):
+        raise pytest.UsageError("deploycheck: a watch window runs in one process; drop -n")
+    allure = getattr(config.option, "allure_report_dir", None)
+    places = [
+        ("the sign-off", Path(settings.signoff_path).parent),
+        ("the artifacts", Path(settings.artifacts_dir)),
+        *([("the Allure results", Path(allure))] if allure else []),
+        *([("the window's state", Path(settings.state_dir))] if settings.keep_last_go else []),
+    ]
+    for what, directory in places:
+        problem = _unwritable(directory)
+        if problem:
+            raise pytest.UsageError(f"deploycheck: cannot write {what} to {directory}: {problem}")
+
+
+def _unwritable(directory: Path) -> str | None:
+    """Why files cannot be created in ``directory`` (made if missing), or None."""
+    import tempfile
+
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            return None
+    except OSError as exc:
+        return exc.strerror or str(exc)
 
 
 def _add_suites(config: pytest.Config, names: tuple[str, ...]) -> None:

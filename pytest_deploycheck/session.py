@@ -153,7 +153,7 @@ class SignOffSession:
         the default distribution changes; an explicit ``--dist`` is kept."""
         if config.getvalue("dist") != "load":
             return None
-        from xdist.scheduler import LoadScopeScheduling
+        from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
 
         return LoadScopeScheduling(config, log)
 
@@ -219,8 +219,6 @@ class SignOffSession:
         the evidence calls for a rollback; every round's samples are on disk before the next."""
         if self.settings.window_s is None or self.is_worker or self.config.option.collectonly:
             return None
-        if self.config.pluginmanager.has_plugin("dsession"):
-            raise pytest.UsageError("deploycheck: a watch window runs in one process; drop -n")
         from pytest_deploycheck.window.watch import WatchWindow
 
         self.window = WatchWindow(session, self.settings, self.book)
@@ -272,7 +270,10 @@ class SignOffSession:
             run.gates,
             self.window.summary() if self.window else None,
         )
-        self.written = write(self.settings.signoff_path, self.signoff.to_dict(self.redact))
+        self.written = self._write_or_print(self.signoff.to_dict(self.redact))
+        if self.written is None:
+            session.exitstatus = decision.verdict.exit_code
+            return
         if self.settings.keep_last_go and decision.verdict is Verdict.GO:
             state = Path(self.settings.state_dir)
             state.mkdir(parents=True, exist_ok=True)
@@ -293,6 +294,27 @@ class SignOffSession:
             append(os.environ["GITHUB_STEP_SUMMARY"], markdown(document, [p for p, _ in files]))
         hook.pytest_deploycheck_signoff(config=self.config, signoff=self.signoff)
         session.exitstatus = decision.verdict.exit_code
+
+    def _write_or_print(self, document: dict[str, Any]) -> Path | None:
+        """Write the sign-off; when even that fails, print it whole to stderr: the verdict is
+        never lost."""
+        try:
+            return write(self.settings.signoff_path, document)
+        except OSError as exc:
+            import json
+            import sys
+            from contextlib import nullcontext
+
+            where = self.settings.signoff_path
+            capture = self.config.pluginmanager.getplugin("capturemanager")
+            with capture.global_and_fixture_disabled() if capture else nullcontext():
+                print(
+                    f"deploycheck: cannot write the sign-off to {where}: {exc.strerror};"
+                    " here it is:",
+                    file=sys.stderr,
+                )
+                print(json.dumps(document, indent=2), file=sys.stderr)
+            return None
 
     def _junit_properties(self, document: dict[str, Any]) -> None:
         """The verdict as properties of JUnit XML's test suite (``--junitxml``)."""
@@ -315,7 +337,8 @@ class SignOffSession:
         terminalreporter.section("deploycheck sign-off", **{colour: True, "bold": True})
         for line in lines(self.signoff):
             terminalreporter.line(self.redact(line))
-        terminalreporter.line(f"sign-off written to {self.written}")
+        where = self.written or "stderr: it could not be written"
+        terminalreporter.line(f"sign-off written to {where}")
         if self.chart:
             terminalreporter.line(f"window chart written to {self.chart}")
 

@@ -252,3 +252,52 @@ def test_four_workers_send_the_requests_of_a_serial_run(tmp_path: Path) -> None:
     serial, parallel = counts
     assert serial > 100
     assert abs(parallel - serial) <= 0.05 * serial, counts
+
+
+@pytest.mark.parametrize(
+    ("args", "what"),
+    [
+        (["--deploy-signoff=a-file/signoff.json"], "the sign-off"),
+        (["--deploy-artifacts=a-file/artifacts"], "the artifacts"),
+        (["--alluredir=a-file/allure"], "the Allure results"),
+    ],
+    ids=["signoff", "artifacts", "allure"],
+)
+def test_a_path_that_cannot_be_written_is_refused_before_any_check(
+    tmp_path: Path, args: list[str], what: str
+) -> None:
+    (tmp_path / "a-file").write_text("not a directory")
+    (tmp_path / "test_checks.py").write_text("def test_ran():\n    open('ran', 'w').close()\n")
+    process = start(tmp_path, "--deploy-target=t", "test_checks.py", *args)
+    out, _ = process.communicate(timeout=60)
+    assert process.returncode == 4, out
+    assert f"deploycheck: cannot write {what} to " in out
+    assert "Traceback" not in out
+    assert not (tmp_path / "ran").exists()
+
+
+def test_a_signoff_that_cannot_be_written_at_the_end_is_printed_not_lost(tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "test_checks.py").write_text(
+        "import os\n\n"
+        "def test_breaks_the_signoff_directory():\n"
+        "    os.rmdir('out')\n"
+        "    open('out', 'w').close()\n"
+        "    assert False, 'a failed check'\n"
+    )
+    process = start(tmp_path, "--deploy-target=t", "--deploy-signoff=out/s.json", "test_checks.py")
+    out, _ = process.communicate(timeout=60)
+    assert process.returncode == 20, out  # the verdict's code all the same
+    assert "deploycheck: cannot write the sign-off to " in out
+    assert '"verdict": "ROLLBACK"' in out
+    assert "Traceback" not in out
+
+
+def test_a_window_under_xdist_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    (tmp_path / "test_checks.py").write_text("def test_a():\n    pass\n")
+    process = start(tmp_path, "--deploy-target=t", "--deploy-window=2s", "-n", "2")
+    out, _ = process.communicate(timeout=60)
+    assert process.returncode == 4, out
+    assert "a watch window runs in one process; drop -n" in out
+    assert not (tmp_path / "deploycheck-signoff.json").exists()
+    assert "VERDICT" not in out
