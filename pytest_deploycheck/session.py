@@ -198,6 +198,9 @@ class SignOffSession:
             info["problems"] = [self.redact(p) for p in self.config.stash[PROBLEMS]]
             self.config.stash[PROBLEMS].clear()
         report.deploycheck = info  # type: ignore[attr-defined]
+        if call.excinfo is not None and call.excinfo.errisinstance(CouldNotCheck):
+            # One line, not a traceback per check.
+            report.longrepr = " ".join(str(call.excinfo.value).split())
         if report.longrepr is not None or report.sections:
             self._redact_report(report)
         return report

@@ -6,8 +6,10 @@ written, bad input. Each ends in the right verdict, in bounded time, without a t
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -301,3 +303,23 @@ def test_a_window_under_xdist_is_refused_before_anything_is_written(tmp_path: Pa
     assert "a watch window runs in one process; drop -n" in out
     assert not (tmp_path / "deploycheck-signoff.json").exists()
     assert "VERDICT" not in out
+
+
+def test_an_unreachable_database_is_one_reason_and_a_short_report(tmp_path: Path) -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    (tmp_path / "deploycheck.toml").write_text(
+        f'[targets.t]\ndb_url = "postgresql://checker@127.0.0.1:{port}/app"\n'
+    )
+    process = start(tmp_path, "--deploy-target=t", "--deploy-suites=db,rls")
+    out, _ = process.communicate(timeout=120)
+    assert process.returncode == 10, out
+    signoff = json.loads((tmp_path / "deploycheck-signoff.json").read_text())
+    assert len(signoff["checks"]) > 20
+    [reason] = signoff["reasons"]
+    assert reason.startswith("[could-not-check] db.connectivity and ")
+    assert "more (" in reason
+    assert "[db-unreachable] cannot connect to the database" in reason
+    assert len(out.splitlines()) < 4 * len(signoff["checks"]), out  # a few lines a check
+    assert "Traceback" not in out

@@ -155,27 +155,38 @@ def _run_reasons(run: Run) -> list[Reason]:
 
 
 def _check_reasons(checks: Sequence[CheckResult], policy: Policy) -> list[Reason]:
-    reasons = []
+    found: dict[tuple[Verdict, str, str], list[str]] = {}  # (verdict, code, message) -> ids
     unconfigured: dict[str, str] = {}
     for check in checks:
-        detail = f"{check.id}: {check.message}".rstrip(": ")
         if check.outcome is Outcome.FAILED and any(g.status != "pass" for g in check.gates):
             continue  # failed on a measured gate: the gate's own reason sets the level
-        failure = f"[{FAILURE_CODES.get(check.severity)}] {detail}"
+        code = FAILURE_CODES.get(check.severity)
         if check.outcome is Outcome.FAILED and check.severity in policy.rollback_severities:
-            reasons.append(Reason(Verdict.ROLLBACK, failure))
+            found.setdefault((Verdict.ROLLBACK, str(code), check.message), []).append(check.id)
         elif check.outcome is Outcome.FAILED and check.severity in policy.hold_severities:
-            reasons.append(Reason(Verdict.HOLD, failure))
+            found.setdefault((Verdict.HOLD, str(code), check.message), []).append(check.id)
         elif check.outcome is Outcome.ERROR:
-            reasons.append(Reason(Verdict.HOLD, f"[could-not-check] {detail}"))
+            found.setdefault((Verdict.HOLD, "could-not-check", check.message), []).append(check.id)
         elif check.outcome is Outcome.SKIPPED and check.code == NOT_CONFIGURED_CODE:
             why = check.message.removeprefix(f"[{NOT_CONFIGURED_CODE}]").strip()
             unconfigured.setdefault(check.suite, why)
+    reasons = [
+        Reason(verdict, f"[{code}] {_checks(ids)}: {message}".rstrip(": "))
+        for (verdict, code, message), ids in found.items()
+    ]
     reasons += [
         Reason(Verdict.HOLD, f"[{NOT_CONFIGURED_CODE}] suite {suite} was skipped: {why}")
         for suite, why in unconfigured.items()
     ]
     return reasons
+
+
+def _checks(ids: list[str]) -> str:
+    """One check's id, or several that stopped for the same reason, counted."""
+    if len(ids) == 1:
+        return ids[0]
+    shown = ", ".join(ids[1:4]) + (", ..." if len(ids) > 4 else "")
+    return f"{ids[0]} and {len(ids) - 1} more ({shown})"
 
 
 def _gate_reasons(gates: Sequence[Gate]) -> list[Reason]:
