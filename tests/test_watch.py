@@ -150,11 +150,15 @@ def test_killed_window_resumes_to_the_same_verdict(
     header_after, *after = samples(tmp_path)
     assert header_after == header  # the same window, resumed, not restarted
     assert after[: len(before)] == before  # nothing lost
+    [gap] = [line["gap"] for line in after if "gap" in line]  # the time nobody watched
+    after = [line for line in after if "gap" not in line]
+    assert before[-1]["t"] <= gap[0] < gap[1]
     rounds = sorted({s["round"] for s in after})
     assert rounds == list(range(len(rounds)))  # numbering continues
     document = read_signoff(tmp_path / "deploycheck-signoff.json")
     assert document["verdict"] == "GO"
     assert document["window"]["rounds"] == len(rounds)
+    assert document["window"]["gaps"] == [{"from": gap[0], "to": gap[1]}]
 
 
 def test_sigterm_writes_hold_and_keeps_every_sample(

@@ -16,9 +16,11 @@ def draw(
     latency_budget_ms: float | None,
     path: Path,
     note: str = "",
+    gaps: Sequence[tuple[float, float]] = (),
 ) -> Path | None:
-    """Write the chart as PNG, ``note`` (how the window ended) under its title; None when
-    matplotlib is not installed or nothing was measured."""
+    """Write the chart as PNG, ``note`` (how the window ended) under its title and the
+    ``gaps`` nobody watched shaded; None when matplotlib is not installed or nothing was
+    measured."""
     if find_spec("matplotlib") is None or not samples:
         return None
     import matplotlib
@@ -42,6 +44,15 @@ def draw(
     top.axhline(
         100 * policy.rollback, color="red", linestyle="--", label=f"rollback {policy.rollback:.0%}"
     )
+    for number, (gone, back) in enumerate(gaps):
+        for axis in (top, bottom):
+            axis.axvspan(
+                gone - start,
+                back - start,
+                color="grey",
+                alpha=0.3,
+                label="not watched" if number == 0 and axis is top else None,
+            )
     top.set_ylabel("error rate (%)")
     top.legend(loc="upper right")
     bottom.plot(times, p95s, marker="o", color="purple", label="p95 latency")

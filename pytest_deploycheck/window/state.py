@@ -1,5 +1,6 @@
 """A watch window's samples on disk: one JSON line each, appended and flushed as taken, so a
-killed run loses nothing and a restarted one resumes its window."""
+killed run loses nothing and a restarted one resumes its window — recording the time nobody
+was watching as a gap line."""
 
 from __future__ import annotations
 
@@ -18,10 +19,17 @@ FILE = "window-samples.jsonl"
 class WindowState:
     """The header (what window this is, when it started) and the samples taken so far."""
 
-    def __init__(self, path: Path, header: dict[str, Any], samples: list[Sample]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        header: dict[str, Any],
+        samples: list[Sample],
+        gaps: list[tuple[float, float]] | None = None,
+    ) -> None:
         self.path = path
         self.header = header
         self.samples = samples
+        self.gaps = gaps or []  # (from, to): unwatched, between a stop and its resumption
 
     @classmethod
     def open(cls, directory: Path, window: dict[str, Any]) -> WindowState:
@@ -34,7 +42,11 @@ class WindowState:
             header = lines[0] if lines else {}
             same = all(header.get(key) == value for key, value in window.items())
             if same and time.time() - header.get("started", 0) < window["window_s"]:
-                return cls(path, header, [Sample(**line) for line in lines[1:]])
+                samples = [Sample(**line) for line in lines[1:] if "gap" not in line]
+                gaps = [tuple(line["gap"]) for line in lines[1:] if "gap" in line]
+                state = cls(path, header, samples, gaps)
+                state.resumed()
+                return state
             path.replace(path.with_suffix(".previous"))
         header = {**window, "started": time.time()}
         path.write_text(json.dumps(header) + "\n")
@@ -48,11 +60,21 @@ class WindowState:
     def next_round(self) -> int:
         return max((s.round for s in self.samples), default=-1) + 1
 
+    def resumed(self) -> None:
+        """Record the gap from the last thing seen to now."""
+        seen = max([self.started, *(s.t for s in self.samples), *(to for _, to in self.gaps)])
+        gap = (seen, time.time())
+        self._write([{"gap": list(gap)}])
+        self.gaps.append(gap)
+
     def append(self, samples: list[Sample]) -> None:
         """Write the samples and make sure they are on disk before going on."""
+        self._write([asdict(sample) for sample in samples])
+        self.samples.extend(samples)
+
+    def _write(self, lines: list[dict[str, Any]]) -> None:
         with self.path.open("a", encoding="utf-8") as out:
-            for sample in samples:
-                out.write(json.dumps(asdict(sample)) + "\n")
+            for line in lines:
+                out.write(json.dumps(line) + "\n")
             out.flush()
             os.fsync(out.fileno())
-        self.samples.extend(samples)

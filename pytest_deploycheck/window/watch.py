@@ -138,7 +138,14 @@ class WatchWindow:
         from pytest_deploycheck.window.chart import draw
 
         chart = signoff_path.with_name(signoff_path.stem + "-window.png")
-        return draw(self.state.samples, self.policy, latency_budget_ms, chart, self.stopped_early)
+        return draw(
+            self.state.samples,
+            self.policy,
+            latency_budget_ms,
+            chart,
+            self.stopped_early,
+            self.state.gaps,
+        )
 
     def judged(self, checks: list[CheckResult]) -> list[CheckResult]:
         """The last round's results, each carrying its window gate, which sets its level."""
@@ -158,6 +165,7 @@ class WatchWindow:
             "rounds": self.judgement.rounds,
             "samples_file": str(self.state.path),
             "stopped_early": self.stopped_early,
+            "gaps": [{"from": start, "to": end} for start, end in self.state.gaps],
         }
 
 
