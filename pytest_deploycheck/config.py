@@ -99,6 +99,7 @@ class Settings:
     signoff_path: str = DEFAULT_SIGNOFF
     artifacts_dir: str = DEFAULT_ARTIFACTS
     window_s: float | None = None  # a watch window's length; None runs the checks once
+    budget_s: float | None = None  # how long a run (not a window) may take before it stops
     interval_s: float = DEFAULT_INTERVAL_S
     state_dir: str = STATE_DIR
     allow_destructive: bool = False
@@ -142,6 +143,7 @@ _TOP_KEYS: dict[str, Any] = {
     "db": dict.fromkeys(DbSettings.__dataclass_fields__, float),
     "http": dict.fromkeys(HttpSettings.__dataclass_fields__, float),
     "windows": {phase.value: str for phase in Phase if phase.window_s},
+    "budgets": {phase.value: str for phase in Phase},
 }
 
 
@@ -265,6 +267,7 @@ def _watching(given: _Given, table: Mapping[str, Any], base: Path, label: str) -
         "state_dir": str(base / (state[0] if state else STATE_DIR)),
         "baseline": _baseline(base / baseline[0]) if baseline else _last_go(base, state, window),
         "keep_last_go": bool(window or state),
+        "budget_s": None if window else _budget(phases, table.get("budgets", {}), label),
     }
 
 
@@ -529,6 +532,18 @@ def _window(text: str, phases: str | None, configured: Mapping[str, str]) -> flo
     if phase in configured:
         return _seconds(configured[phase], f"windows.{phase}")
     return window_s
+
+
+def _budget(phases: tuple[Any, str] | None, configured: Mapping[str, str], label: str) -> float:
+    """How long the selected phases (all, when none is) may take: ``[budgets]`` in the
+    config, else each phase's span in the runbook."""
+    selected = _parse_list(phases[0], Phase.parse) if phases else tuple(Phase)
+    return sum(
+        _seconds(configured[p.value], f"{label}: budgets.{p.value}")
+        if p.value in configured
+        else p.budget_s
+        for p in selected
+    )
 
 
 def _last_go(base: Path, state: tuple[Any, str] | None, window: tuple[Any, str] | None) -> Baseline:

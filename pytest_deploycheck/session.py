@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import tempfile
+import time
 from collections.abc import Generator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -44,6 +45,7 @@ class SignOffSession:
         self.book = ResultBook()
         self.problems: list[str] = []
         self.started_at = datetime.now(timezone.utc)
+        self._clock = time.monotonic()
         self.signoff: SignOff | None = None
         self.window: Any = None  # the watch window, when one runs
         self.chart: Path | None = None
@@ -134,6 +136,16 @@ class SignOffSession:
             bundled = path.relative_to(self.suites_dir).parts[0] if inside else None
             self._suites[key] = default_suite(path.stem, bundled)
         return str(self._suites[key])
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        """Past the run's budget, the checks not yet started are not started."""
+        budget = self.settings.budget_s
+        if budget is not None and time.monotonic() - self._clock > budget:
+            raise CouldNotCheck(
+                f"[over-budget] the run spent its {budget:.0f} s budget before this check"
+                " (budgets.PHASE in the config)"
+            )
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Remember what was selected, in order, to tell a complete run from a partial one."""

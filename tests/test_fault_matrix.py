@@ -323,3 +323,28 @@ def test_an_unreachable_database_is_one_reason_and_a_short_report(tmp_path: Path
     assert "[db-unreachable] cannot connect to the database" in reason
     assert len(out.splitlines()) < 4 * len(signoff["checks"]), out  # a few lines a check
     assert "Traceback" not in out
+
+
+def test_past_its_budget_the_run_stops_starting_checks_and_signs_off(tmp_path: Path) -> None:
+    (tmp_path / "deploycheck.toml").write_text('[targets.t]\n[budgets]\nimmediate = "1s"\n')
+    (tmp_path / "test_checks.py").write_text(
+        "import time\n\n"
+        "def test_slow():\n    time.sleep(1.5)\n\n"
+        "def test_next():\n    pass\n\n"
+        "def test_last():\n    pass\n"
+    )
+    started = time.monotonic()
+    process = start(tmp_path, "--deploy-target=t", "--deploy-phase=immediate", "test_checks.py")
+    out, _ = process.communicate(timeout=60)
+    assert time.monotonic() - started < 15
+    assert process.returncode == 10, out
+    signoff = json.loads((tmp_path / "deploycheck-signoff.json").read_text())
+    assert {c["id"]: c["outcome"] for c in signoff["checks"]} == {
+        "checks.slow": "passed",
+        "checks.next": "error",
+        "checks.last": "error",
+    }
+    assert signoff["reasons"] == [
+        "[could-not-check] checks.next and 1 more (checks.last): [over-budget] the run spent"
+        " its 1 s budget before this check (budgets.PHASE in the config)"
+    ]

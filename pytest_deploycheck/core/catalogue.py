@@ -68,6 +68,7 @@ COMMON = (
         "unreachable",
         "db-unreachable",
         "db-timeout",
+        "over-budget",
     ),
     *codes(Category.SETUP, "db-privilege", "no-browser", "destructive-not-allowed"),
 )

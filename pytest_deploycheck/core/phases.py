@@ -42,6 +42,11 @@ class Phase(str, Enum):
         return _FACTS[self][1]
 
     @property
+    def budget_s(self) -> float:
+        """How long a run over this phase may take (the length of its span in the runbook)."""
+        return _FACTS[self][3]
+
+    @property
     def severity(self) -> Severity:
         """The severity of a check of this phase that names none."""
         from pytest_deploycheck.core.model import Severity
@@ -49,13 +54,13 @@ class Phase(str, Enum):
         return Severity(_FACTS[self][2])
 
 
-# phase -> (the runbook's span, default watch window in seconds, default severity). Plain
-# values: the plugin reads this table in every pytest run. The runbook's user smoke tests run
-# first and a failure there rolls back.
-_FACTS: dict[Phase, tuple[str, float | None, str]] = {
-    Phase.IMMEDIATE: ("0-5 min after the deploy", None, "critical"),
-    Phase.SHORT_TERM: ("5-30 min after the deploy", 1800.0, "major"),
-    Phase.STANDARD: ("30 min-2 h after the deploy", 7200.0, "major"),
-    Phase.EXTENDED: ("2-24 h after the deploy", 86400.0, "major"),
+# phase -> (the runbook's span, default watch window in seconds, default severity, default
+# run budget in seconds). Plain values: the plugin reads this table in every pytest run. The
+# runbook's user smoke tests run first and a failure there rolls back.
+_FACTS: dict[Phase, tuple[str, float | None, str, float]] = {
+    Phase.IMMEDIATE: ("0-5 min after the deploy", None, "critical", 300.0),
+    Phase.SHORT_TERM: ("5-30 min after the deploy", 1800.0, "major", 1500.0),
+    Phase.STANDARD: ("30 min-2 h after the deploy", 7200.0, "major", 5400.0),
+    Phase.EXTENDED: ("2-24 h after the deploy", 86400.0, "major", 79200.0),
 }
 NAMES = ", ".join(phase.value for phase in Phase)

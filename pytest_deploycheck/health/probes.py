@@ -119,8 +119,8 @@ class Prober:
                 await asyncio.sleep(self._settings.retry_backoff_s * 2 ** (attempt - 1))
         if self.unresponsive and not error:
             error = (
-                f"[unresponsive] not sent: {self._settings.breaker_timeouts} requests in a row"
-                " timed out"
+                "not sent: the target is unresponsive"
+                f" ({self._settings.breaker_timeouts} requests in a row timed out)"
             )
         return Exchange(method, full, error=error, attempts=sent)
 

@@ -38,6 +38,8 @@ GATE_CODES = {"rollback": "gate-rollback", "hold": "gate-hold"}
 # The verdict a gate's status calls for.
 STATUS_VERDICT = {"pass": Verdict.GO, "hold": Verdict.HOLD, "rollback": Verdict.ROLLBACK}
 
+ERROR_CODE = "could-not-check"  # a check that stopped with an error, not a finding
+
 # The reason codes a sign-off's reasons and advisories start with, and the verdict each calls
 # for: a failed check's by its severity, a gate's by its status, the run's own faults (the
 # session glue reports interruptions, collection and internal errors, a superuser session on
@@ -49,7 +51,7 @@ SIGNOFF_CODES: dict[str, Verdict | None] = {
     "gate-rollback": Verdict.ROLLBACK,
     "major-failure": Verdict.HOLD,
     "gate-hold": Verdict.HOLD,
-    "could-not-check": Verdict.HOLD,
+    ERROR_CODE: Verdict.HOLD,
     NOT_CONFIGURED_CODE: Verdict.HOLD,
     "incomplete": Verdict.HOLD,
     "nothing-collected": Verdict.HOLD,
@@ -166,7 +168,7 @@ def _check_reasons(checks: Sequence[CheckResult], policy: Policy) -> list[Reason
         elif check.outcome is Outcome.FAILED and check.severity in policy.hold_severities:
             found.setdefault((Verdict.HOLD, str(code), check.message), []).append(check.id)
         elif check.outcome is Outcome.ERROR:
-            found.setdefault((Verdict.HOLD, "could-not-check", check.message), []).append(check.id)
+            found.setdefault((Verdict.HOLD, ERROR_CODE, check.message), []).append(check.id)
         elif check.outcome is Outcome.SKIPPED and check.code == NOT_CONFIGURED_CODE:
             why = check.message.removeprefix(f"[{NOT_CONFIGURED_CODE}]").strip()
             unconfigured.setdefault(check.suite, why)
