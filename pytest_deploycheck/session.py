@@ -254,6 +254,15 @@ class SignOffSession:
             return
         if exitstatus == pytest.ExitCode.INTERNAL_ERROR:
             self.problems.append("[internal-error] pytest stopped with an internal error")
+        self.signoff = self._decide()
+        decision = self.signoff.decision
+        self.written = self._write_or_print(self.signoff.to_dict(self.redact))
+        session.exitstatus = decision.verdict.exit_code
+        if self.written is not None:
+            self._publish(self.written, decision.verdict)
+
+    def _decide(self) -> SignOff:
+        """The verdict on what ran, and the sign-off that states it."""
         checks = self.book.results()
         hook = self.config.hook
         extra = [
@@ -273,7 +282,7 @@ class SignOffSession:
         if changed is not None:
             decision = override(decision, Verdict(changed[0]), str(changed[1]))
         target = self.settings.target
-        self.signoff = SignOff(
+        return SignOff(
             decision,
             target.name,
             self.redact(target.base_url) if target.base_url else None,
@@ -285,18 +294,19 @@ class SignOffSession:
             run.gates,
             self.window.summary() if self.window else None,
         )
-        self.written = self._write_or_print(self.signoff.to_dict(self.redact))
-        if self.written is None:
-            session.exitstatus = decision.verdict.exit_code
-            return
-        if self.settings.keep_last_go and decision.verdict is Verdict.GO:
+
+    def _publish(self, written: Path, verdict: Verdict) -> None:
+        """Everything that follows a written sign-off: the next run's baseline, the window's
+        chart, JUnit properties, Allure, the job summary and the sign-off hook."""
+        assert self.signoff is not None
+        if self.settings.keep_last_go and verdict is Verdict.GO:
             state = Path(self.settings.state_dir)
             state.mkdir(parents=True, exist_ok=True)
-            (state / LAST_GO).write_bytes(self.written.read_bytes())  # the next run's baseline
+            (state / LAST_GO).write_bytes(written.read_bytes())  # the next run's baseline
         if self.window:
-            budget = HealthSettings.parse(target.suite("health")).latency_budget_ms
-            self.chart = self.window.chart(self.written, budget)
-        files = [(self.written, "application/json")]
+            budget = HealthSettings.parse(self.settings.target.suite("health")).latency_budget_ms
+            self.chart = self.window.chart(written, budget)
+        files = [(written, "application/json")]
         files += [(self.chart, "image/png")] if self.chart else []
         document = self.signoff.to_dict(self.redact)
         self._junit_properties(document)
@@ -307,8 +317,7 @@ class SignOffSession:
             from pytest_deploycheck.report.job_summary import append, markdown
 
             append(os.environ["GITHUB_STEP_SUMMARY"], markdown(document, [p for p, _ in files]))
-        hook.pytest_deploycheck_signoff(config=self.config, signoff=self.signoff)
-        session.exitstatus = decision.verdict.exit_code
+        self.config.hook.pytest_deploycheck_signoff(config=self.config, signoff=self.signoff)
 
     def _write_or_print(self, document: dict[str, Any]) -> Path | None:
         """Write the sign-off; when even that fails, print it whole to stderr: the verdict is

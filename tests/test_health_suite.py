@@ -101,7 +101,11 @@ def test_unhealthy_endpoint_rolls_back(
 def test_unreachable_target_rolls_back(deploy: Deploy) -> None:
     code, document = run_health(deploy, "http://127.0.0.1:9", retries=1)
     assert code == 20
-    assert reasons_starting(document, "[critical-failure] health.endpoint: [unreachable] GET")
+    # The endpoint and the version check stopped on the same unanswered request: one reason.
+    assert reasons_starting(
+        document,
+        "[critical-failure] health.endpoint and 1 more (health.version): [unreachable] GET",
+    )
 
 
 def test_evidence_masks_cookies(deploy: Deploy, server: LoopbackServer) -> None:
