@@ -14,15 +14,20 @@ from pytest_deploycheck.health.catalogue import CATALOGUE as HEALTH
 from pytest_deploycheck.health.settings import HealthSettings
 from pytest_deploycheck.login.catalogue import CATALOGUE as LOGIN
 from pytest_deploycheck.login.settings import LoginSettings
+from pytest_deploycheck.metrics.catalogue import CATALOGUE as METRICS
+from pytest_deploycheck.metrics.settings import MetricsSettings
 from pytest_deploycheck.rls.catalogue import CATALOGUE as RLS
 from pytest_deploycheck.rls.settings import RlsSettings
 
-CATALOGUE = Catalogue([*HEALTH.values(), *LOGIN.values(), *DB.values(), *RLS.values()])
+CATALOGUE = Catalogue(
+    [*HEALTH.values(), *LOGIN.values(), *DB.values(), *RLS.values(), *METRICS.values()]
+)
 SETTINGS: Mapping[str, Callable[[Mapping[str, Any]], object]] = {
     "health": HealthSettings.parse,
     "login": LoginSettings.parse,
     "db": DbSuiteSettings.parse,
     "rls": RlsSettings.parse,
+    "metrics": MetricsSettings.parse,
 }
 
 

@@ -40,6 +40,9 @@ _SECRET_KEY = re.compile(r"(?i)(^|_)(pass(word|wd)?|secret|token|api_?key|privat
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _ONLY_REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
 _DSN_PASSWORD = re.compile(r"(?i)\bpassword\s*=\s*(\S+)")
+# HTTP headers that carry credentials; their values are "${VAR}" or "Scheme ${VAR}".
+_SECRET_HEADER = re.compile(r"(?i)(authorization|cookie|token|secret|key)")
+_SCHEMED_REFERENCE = re.compile(r"^([A-Za-z][\w-]* )?\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
 
 
 class ConfigError(Exception):
@@ -342,9 +345,12 @@ def _walk(value: Any, at: str) -> Iterator[tuple[str, str, str]]:
 
 def _refuse_literal_secrets(table: Mapping[str, Any], label: str) -> None:
     for where, key, value in _walk(dict(table), ""):
+        header = where.split(".")[-2:-1] == ["headers"]
         literal = (
-            bool(_SECRET_KEY.search(key)) and bool(value) and not _ONLY_REFERENCE.match(value)
-        ) or any(not _ONLY_REFERENCE.match(p) for p in _embedded_passwords(value))
+            (bool(_SECRET_KEY.search(key)) and bool(value) and not _ONLY_REFERENCE.match(value))
+            or (header and bool(_SECRET_HEADER.search(key)) and not _SCHEMED_REFERENCE.match(value))
+            or any(not _ONLY_REFERENCE.match(p) for p in _embedded_passwords(value))
+        )
         if literal:
             raise ConfigError(
                 f'{label}: {where} holds a literal secret; write it as "${{ENV_VAR}}" '
@@ -379,17 +385,21 @@ def _url_passwords(url: str | None) -> set[str]:
     return set(_embedded_passwords(url)) if url else set()
 
 
-def _interpolate(value: Any, environ: Mapping[str, str], at: str, secrets: set[str]) -> Any:
-    """Replace ``${VAR}`` references; values of secret-named keys are remembered as secrets."""
+def _interpolate(
+    value: Any, environ: Mapping[str, str], at: str, secrets: set[str], secret: bool = False
+) -> Any:
+    """Replace ``${VAR}`` references. Values of secret-named keys, and what an HTTP header's
+    value takes from the environment, are remembered as secrets."""
     if isinstance(value, dict):
         resolved = {}
         for key, item in value.items():
-            resolved[key] = _interpolate(item, environ, f"{at}.{key}", secrets)
+            inner = secret or key == "headers"
+            resolved[key] = _interpolate(item, environ, f"{at}.{key}", secrets, inner)
             if _SECRET_KEY.search(key) and isinstance(resolved[key], str):
                 secrets.add(resolved[key])
         return resolved
     if isinstance(value, list):
-        return [_interpolate(item, environ, at, secrets) for item in value]
+        return [_interpolate(item, environ, at, secrets, secret) for item in value]
     if not isinstance(value, str):
         return value
 
@@ -397,9 +407,14 @@ def _interpolate(value: Any, environ: Mapping[str, str], at: str, secrets: set[s
         name = match.group(1)
         if name not in environ:
             raise ConfigError(f"{at} needs environment variable {name}, which is not set")
+        if secret and environ[name]:
+            secrets.add(environ[name])
         return environ[name]
 
-    return _REFERENCE.sub(substitute, value)
+    text = _REFERENCE.sub(substitute, value)
+    if secret and text != value:
+        secrets.add(text)
+    return text
 
 
 def _from_file(table: Mapping[str, Any], key: str, label: str) -> tuple[Any, str] | None:

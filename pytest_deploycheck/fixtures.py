@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import pytest
 
@@ -193,7 +193,7 @@ def run_problem(config: pytest.Config, problem: str) -> None:
     config.stash.setdefault(PROBLEMS, []).append(problem)
 
 
-def not_configured(what: str) -> None:
+def not_configured(what: str) -> NoReturn:
     """Skip a check whose target lacks a setting; the sign-off holds for it."""
     from pytest_deploycheck.core.model import NOT_CONFIGURED_CODE
 

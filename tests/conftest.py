@@ -64,6 +64,7 @@ class LoopbackServer:
     def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.routes: dict[str, Route] = {}
         self.requests: list[tuple[str, str, float]] = []  # (method, path, arrival time)
+        self.headers: list[dict[str, str]] = []  # each request's headers, in order
         self._lock = threading.Lock()
         server = self
 
@@ -94,6 +95,7 @@ class LoopbackServer:
             handler.rfile.read(length)
         with self._lock:
             self.requests.append((handler.command, path, time.monotonic()))
+            self.headers.append(dict(handler.headers.items()))
             seen = sum(1 for _, p, _ in self.requests if p == path)
         route = self.routes.get(path, Route(404, "not found"))
         if route.then is not None and seen > route.switch_after:

@@ -35,6 +35,8 @@ def test_suite_without_its_settings_holds(deploy: Deploy, server: LoopbackServer
         "[not-configured] suite db was skipped: target default has no db_url",
         "[not-configured] suite login was skipped: target default has no credentials.username"
         " and .password",
+        "[not-configured] suite metrics was skipped: target default has no"
+        " [[suites.metrics.query]]",
         "[not-configured] suite rls was skipped: target default has no db_url",
     ]
 
@@ -55,7 +57,10 @@ def test_unknown_suite_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--deploy-suites=health,smoke")
     assert result.ret == 4
     result.stderr.fnmatch_lines(
-        ["ERROR: deploycheck: unknown suite 'smoke'; available suites: db, health, login, rls"]
+        [
+            "ERROR: deploycheck: unknown suite 'smoke';"
+            " available suites: db, health, login, metrics, rls"
+        ]
     )
 
 

@@ -141,7 +141,7 @@ def readme_rows(suite: str) -> dict[str, list[str]]:
     return rows
 
 
-@pytest.mark.parametrize("suite", ["health", "login", "db", "rls"])
+@pytest.mark.parametrize("suite", ["health", "login", "db", "rls", "metrics"])
 def test_the_readme_tables_match_the_catalogues(suite: str) -> None:
     rows = readme_rows(suite)
     checks: dict[str, Check] = {c.id: c for c in CATALOGUE.values() if c.suite == suite}

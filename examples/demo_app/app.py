@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from starlette.routing import Route
 
 from examples.demo_app.database import check_password
 from examples.demo_app.faults import Faults
+from examples.demo_app.metrics import DemoMetrics, route_of
 
 SESSION_COOKIE = "demo_session"
 CSRF_COOKIE = "demo_csrf"
@@ -42,6 +44,7 @@ class DemoState:
     sessions: dict[str, tuple[str, str]] = field(default_factory=dict)  # token -> (id, email)
     requests_seen: int = 0
     pool: AsyncConnectionPool | None = None
+    metrics: DemoMetrics = field(default_factory=DemoMetrics)
 
     @property
     def reported_version(self) -> str:
@@ -84,6 +87,7 @@ def create_app(state: DemoState) -> Starlette:
         Route("/api/documents", api_table("documents")),
         Route("/api/profiles", api_table("profiles")),
         Route("/api/announcements", api_table("announcements")),
+        Route("/metrics", state.metrics.exposition),
     ]
     app = Starlette(
         routes=routes,
@@ -107,8 +111,25 @@ def _state(request: Request) -> DemoState:
 async def inject_faults(
     request: Request, call_next: Callable[[Request], Awaitable[Response]]
 ) -> Response:
-    """Slow responses and a deterministic fraction of 500s; the version header on every answer."""
+    """Slow responses and a deterministic fraction of 500s; the version header on every answer;
+    every answer but a scrape's counted and timed in the metrics."""
     state = _state(request)
+    if request.url.path == "/metrics":
+        return await call_next(request)
+    started = time.perf_counter()
+    response = await _faulty(state, request, call_next)
+    response.headers["X-App-Version"] = state.reported_version
+    route = route_of(request.app.routes, request)
+    elapsed = time.perf_counter() - started
+    state.metrics.observe(
+        route, request.method, response.status_code, state.reported_version, elapsed
+    )
+    return response
+
+
+async def _faulty(
+    state: DemoState, request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
     if delay := state.faults.number("slow", 0.0):
         await asyncio.sleep(delay)
     rate = state.faults.number("error-rate", 0.0)
@@ -116,12 +137,8 @@ async def inject_faults(
         state.requests_seen += 1
         n = state.requests_seen
         if int(n * rate) > int((n - 1) * rate):  # exactly `rate` of any run of requests
-            response: Response = JSONResponse({"error": "injected failure"}, 500)
-            response.headers["X-App-Version"] = state.reported_version
-            return response
-    response = await call_next(request)
-    response.headers["X-App-Version"] = state.reported_version
-    return response
+            return JSONResponse({"error": "injected failure"}, 500)
+    return await call_next(request)
 
 
 async def query(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
+from fnmatch import fnmatchcase
 
 from pytest_deploycheck.core.model import Severity
 from pytest_deploycheck.core.phases import Phase
@@ -81,7 +82,14 @@ class Catalogue(Mapping[str, Check]):
         self._checks = {check.id: check for check in checks}
 
     def __getitem__(self, check_id: str) -> Check:
-        return self._checks[check_id]
+        """A check by its id; a check whose id is a pattern (``metrics.*``: one check per
+        configured query) answers for every id it matches."""
+        if check_id in self._checks:
+            return self._checks[check_id]
+        for pattern, check in self._checks.items():
+            if "*" in pattern and fnmatchcase(check_id, pattern):
+                return check
+        raise KeyError(check_id)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._checks)
@@ -93,8 +101,8 @@ class Catalogue(Mapping[str, Check]):
         """The code ``name`` a check may emit: its own, its suite's, or a common one; None when
         none is declared."""
         suite = check_id.split(".", 1)[0]
-        own = [c for c in self._checks.values() if c.id == check_id]
-        siblings = [c for c in self._checks.values() if c.suite == suite and c.id != check_id]
+        own = [self[check_id]] if check_id in self else []
+        siblings = [c for c in self._checks.values() if c.suite == suite and c not in own]
         declared = [code for check in [*own, *siblings] for code in check.codes]
         return next((code for code in [*declared, *COMMON] if code.name == name), None)
 

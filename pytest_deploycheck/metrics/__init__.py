@@ -1,0 +1,1 @@
+"""The metrics suite: queries to the monitoring system, their settings, judge and catalogue."""

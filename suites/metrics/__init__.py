@@ -1,0 +1,1 @@
+"""The metrics suite: production's own figures, read from the monitoring system."""
