@@ -4,15 +4,15 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?= -n 2 --dist loadgroup
 
-.PHONY: demo test lint typecheck pytest install chromium postgres allure-cli bench clean
+.PHONY: demo test lint typecheck pytest install chromium prometheus postgres allure-cli bench clean
 
 # The main job: the demo sign-off against the embedded demo target. FAULT=name[=value],...
 # breaks the demo (python -m examples.demo_app --help lists the faults). WINDOW=60s watches
 # the deployment for that long, re-running the checks every 5 s, with a progress line and a chart.
-demo: install chromium
+demo: install chromium prometheus
 	$(BIN)/python -m examples.run_demo $(if $(FAULT),--fault=$(FAULT)) $(if $(WINDOW),--window=$(WINDOW))
 
-test: install chromium postgres allure-cli lint typecheck pytest
+test: install chromium prometheus postgres allure-cli lint typecheck pytest
 
 install: $(VENV)/.installed
 
@@ -30,6 +30,16 @@ chromium:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else \
 		echo "chromium: not found and not root; browser checks will report 'could not check'"; \
+	fi
+
+# Debian's Prometheus for the metrics suite: the demo scrapes itself with it, its tests use it.
+prometheus:
+	@if command -v prometheus >/dev/null; then \
+		echo "prometheus: $$(command -v prometheus)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; \
+	else \
+		echo "prometheus: not found and not root; the demo runs without metrics, their tests skip"; \
 	fi
 
 # Allure 3's report generator from the npm registry, for the HTML report (and its test).

@@ -7,12 +7,14 @@ named by ``PROMETHEUS_BIN``.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -48,7 +50,11 @@ def running_prometheus(
             "--log.level=warn",
         ]
         log = (Path(tmp) / "prometheus.log").open("wb")
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        except OSError as exc:
+            log.close()
+            raise NoPrometheus(f"cannot start {executable}: {exc.strerror}") from None
         url = f"http://127.0.0.1:{port}"
         try:
             _wait_ready(process, url, timeout_s, Path(tmp) / "prometheus.log")
@@ -61,6 +67,26 @@ def running_prometheus(
                 process.kill()
                 process.wait()
             log.close()
+
+
+def wait_for_points(
+    url: str, promql: str, series: int, points: int = 3, timeout_s: float = 60.0
+) -> None:
+    """Until ``promql`` has ``series`` series with ``points`` points each over the last 10 s
+    (a rate needs two scrapes of traffic; a range query, several)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        now = time.time()
+        query = urllib.parse.urlencode({"query": promql, "start": now - 10, "end": now, "step": 1})
+        try:
+            with urllib.request.urlopen(f"{url}/api/v1/query_range?{query}", timeout=5) as answer:
+                found = json.load(answer)["data"]["result"]
+        except OSError:
+            found = []
+        if len(found) >= series and all(len(s["values"]) >= points for s in found):
+            return
+        time.sleep(0.2)
+    raise NoPrometheus(f"prometheus had no {points} points of {promql} after {timeout_s:.0f} s")
 
 
 def _config(jobs: Mapping[str, list[str]], scrape_interval: str) -> str:

@@ -1,5 +1,7 @@
-"""The main job: start the demo target, run the immediate phase of every prebuilt suite against
-it, print the verdict and where the evidence is, stop the target, exit with the verdict's code.
+"""The main job: start the demo target under a little user traffic, with a Prometheus server
+scraping it when one is installed, run the immediate phase of every prebuilt suite against it
+(the metrics suite only when Prometheus runs), print the verdict and where the evidence is, stop
+everything, exit with the verdict's code.
 
     python -m examples.run_demo [--fault NAME[=VALUE]]... [-- PYTEST_ARGS...]
 """
@@ -11,13 +13,19 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from examples.demo_app.launcher import REPO, DemoFailedToStart, running_demo
+from examples.demo_app.launcher import REPO, DemoFailedToStart, RunningDemo, running_demo
+from examples.demo_app.traffic import users
+from examples.prometheus import NoPrometheus, running_prometheus, wait_for_points
 
 EXAMPLES = REPO / "examples"
 OUT = REPO / ".deploycheck"
 DEMO_PASSWORD = "demo-password-1234"  # the demo's seed users' password; never a real one
+UNMONITORED = "http://prometheus.invalid"  # the metrics suite's URL when it does not run
 
 
 def main(argv: list[str]) -> int:
@@ -38,14 +46,22 @@ def main(argv: list[str]) -> int:
     )
     env = {**os.environ, "DEMO_PASSWORD": os.environ.get("DEMO_PASSWORD", DEMO_PASSWORD)}
     try:
-        with running_demo(faults, env=env) as demo:
-            env.update(DEMO_BASE_URL=demo.base_url, DEMO_DB_URL=demo.db_url)
+        with (
+            running_demo(faults, env=env) as demo,
+            users([demo.base_url]),
+            monitoring(demo) as prometheus,
+        ):
+            env.update(
+                DEMO_BASE_URL=demo.base_url,
+                DEMO_DB_URL=demo.db_url,
+                DEMO_PROMETHEUS_URL=prometheus or UNMONITORED,
+            )
             signoff.unlink(missing_ok=True)
             command = [
                 sys.executable,
                 "-m",
                 "pytest",
-                "--deploy-suites=all",
+                "--deploy-suites=" + ("all" if prometheus else "health,login,db,rls"),
                 f"--deploy-phase={args.phase}",
                 f"--deploy-signoff={signoff}",
                 f"--alluredir={allure}",
@@ -88,6 +104,25 @@ def main(argv: list[str]) -> int:
     if args.window and chart.exists():
         print(f"demo: window chart    {_shown(chart)}")
     return code
+
+
+@contextmanager
+def monitoring(demo: RunningDemo) -> Iterator[str | None]:
+    """A Prometheus server scraping the demo every second, once it has rates to answer with;
+    None, said on the terminal, when none can be started here."""
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(
+                running_prometheus({"demo": [urlsplit(demo.base_url).netloc]})
+            )
+            wait_for_points(url, "sum(rate(demo_http_requests_total[1m]))", series=1, points=1)
+        except NoPrometheus as exc:
+            print(f"demo: {exc}: running without the metrics suite", flush=True)
+            stack.close()
+            yield None
+            return
+        print(f"demo: Prometheus {url} scrapes the demo; the metrics suite runs", flush=True)
+        yield url
 
 
 def _shown(path: Path) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -17,6 +18,8 @@ import pytest
 
 from examples.demo_app.database import migration_files
 from examples.demo_app.launcher import REPO, RunningDemo, running_demo, stop
+from examples.prometheus import binary
+from examples.run_demo import UNMONITORED
 from tests.conftest import Deploy, StartDemo
 
 PASSWORD = "demo-password-1234"
@@ -43,7 +46,7 @@ def bob_note_id(demo: RunningDemo) -> int:
 
 
 def test_healthy_demo_is_go(deploy_demo: DeployDemo, demo: StartDemo) -> None:
-    document = deploy_demo(demo(), "all")
+    document = deploy_demo(demo(), "health,db,login,rls")
     assert document["verdict"] == "GO", document["reasons"]
     assert {c["suite"] for c in document["checks"]} == {"health", "db", "login", "rls"}
 
@@ -61,6 +64,7 @@ def deploy_demo(
         monkeypatch.setenv("DEMO_BASE_URL", target.base_url)
         monkeypatch.setenv("DEMO_DB_URL", target.db_url)
         monkeypatch.setenv("DEMO_PASSWORD", PASSWORD)
+        monkeypatch.setenv("DEMO_PROMETHEUS_URL", UNMONITORED)  # metrics: test_make_demo_*
         return deploy(f"--deploy-config={DEMO_CONFIG}", f"--deploy-suites={suites}").signoff
 
     return run
@@ -331,6 +335,17 @@ def test_make_demo_main_job(
     if reason:
         assert any(line.startswith(reason) for line in result.stdout.splitlines())
     assert f"demo: sign-off JSON   {tmp_path / 'demo-signoff.json'}" in result.stdout
+    if binary() is not None:  # the demo monitors itself: the metrics suite judged its traffic
+        document = json.loads((tmp_path / "demo-signoff.json").read_text())
+        metrics = {c["id"]: c["outcome"] for c in document["checks"] if c["suite"] == "metrics"}
+        assert sorted(metrics) == ["metrics.http_error_rate", "metrics.p95_latency"]
+        lines = result.stdout.splitlines()
+        if "--fault=error-rate=0.2" in args:
+            assert any(
+                line.startswith("demo:   [gate-rollback] metrics http error rate") for line in lines
+            )
+        elif not args:
+            assert set(metrics.values()) == {"passed"}
     data = result.stdout.split("host=")[1].split()[0]
     assert not Path(data).exists()
     assert processes_mentioning(data) == []

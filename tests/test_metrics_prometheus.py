@@ -9,13 +9,12 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 
 from examples.demo_app.launcher import running_demo
 from examples.demo_app.traffic import users
-from examples.prometheus import binary, running_prometheus
-from tests.conftest import Deploy, DeployRun, wait_until
+from examples.prometheus import binary, running_prometheus, wait_for_points
+from tests.conftest import Deploy, DeployRun
 
 pytestmark = [
     pytest.mark.skipif(
@@ -67,20 +66,8 @@ def monitored() -> Iterator[str]:
         jobs = {job: [urlsplit(d.base_url).netloc for d in group] for job, group in demos.items()}
         url = stack.enter_context(running_prometheus(jobs))
 
-        def every_job_has_rates() -> bool:
-            """At least three points of a rate for every job: a range query has a range."""
-            now = time.time()
-            answer = httpx.get(
-                f"{url}/api/v1/query_range",
-                params={
-                    "query": "sum by (job) (rate(demo_http_requests_total[1m]))",
-                    **{"start": str(now - 10), "end": str(now), "step": "1"},
-                },
-            ).json()
-            series = answer["data"]["result"]
-            return len(series) == len(jobs) and all(len(s["values"]) >= 3 for s in series)
-
-        wait_until(every_job_has_rates, "rates for every job in Prometheus", 60)
+        rates = "sum by (job) (rate(demo_http_requests_total[1m]))"
+        wait_for_points(url, rates, series=len(jobs))  # a range query has a range
         yield url
 
 

@@ -27,6 +27,7 @@ from starlette.routing import Route
 from examples.demo_app.database import check_password
 from examples.demo_app.faults import Faults
 from examples.demo_app.metrics import DemoMetrics, route_of
+from examples.demo_app.traffic import USERS_AGENT
 
 SESSION_COOKIE = "demo_session"
 CSRF_COOKIE = "demo_csrf"
@@ -42,7 +43,7 @@ class DemoState:
     app_url: str
     on_ready: Callable[[], None] = lambda: None
     sessions: dict[str, tuple[str, str]] = field(default_factory=dict)  # token -> (id, email)
-    requests_seen: int = 0
+    requests_seen: dict[bool, int] = field(default_factory=dict)  # by: from the demo's users
     pool: AsyncConnectionPool | None = None
     metrics: DemoMetrics = field(default_factory=DemoMetrics)
 
@@ -134,9 +135,11 @@ async def _faulty(
         await asyncio.sleep(delay)
     rate = state.faults.number("error-rate", 0.0)
     if rate and request.url.path != "/api/health":
-        state.requests_seen += 1
-        n = state.requests_seen
-        if int(n * rate) > int((n - 1) * rate):  # exactly `rate` of any run of requests
+        # Counted apart for the simulated users, so that their traffic does not move which of
+        # the checker's requests fail: exactly `rate` of any run of either's requests.
+        user = request.headers.get("user-agent", "").startswith(USERS_AGENT)
+        n = state.requests_seen[user] = state.requests_seen.get(user, 0) + 1
+        if int(n * rate) > int((n - 1) * rate):
             return JSONResponse({"error": "injected failure"}, 500)
     return await call_next(request)
 

@@ -10,6 +10,7 @@ from contextlib import contextmanager, suppress
 import httpx
 
 PAGES = ("/api/announcements", "/login", "/api/health")
+USERS_AGENT = "demo-user"  # the demo counts its users' requests apart (the error-rate fault)
 
 
 @contextmanager
@@ -19,7 +20,8 @@ def users(base_urls: list[str], per_target: int = 3, pause_s: float = 0.05) -> I
     stop = threading.Event()
 
     def use(base_url: str, first: int) -> None:
-        with httpx.Client(base_url=base_url, timeout=10) as client:
+        agent = {"User-Agent": f"{USERS_AGENT}/{first}"}
+        with httpx.Client(base_url=base_url, timeout=10, headers=agent) as client:
             page = first
             while not stop.is_set():
                 with suppress(httpx.HTTPError):
