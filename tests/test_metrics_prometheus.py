@@ -102,7 +102,7 @@ def test_the_error_rate_gate_reads_production_traffic(metrics: Deploy) -> None:
     assert gate["threshold"] == 0.1
     [check] = failing.signoff["checks"]
     assert check["id"] == "metrics.http_error_rate"
-    assert check["message"].startswith("[metrics-threshold] http error rate: worst of 1 series")
+    assert check["message"].startswith("[metrics-threshold] http error rate: the value = 0.1")
 
 
 def test_no_answer_is_never_a_pass(metrics: Deploy) -> None:
@@ -149,7 +149,7 @@ def test_latency_against_the_baseline_catches_a_slow_deployment(
     slow = metrics("slow", LATENCY, f"--deploy-baseline={baseline}")
     assert slow.code == 10, slow.result.stdout.str()
     [check] = slow.signoff["checks"]
-    assert check["message"].startswith("[metrics-regression] p95 latency: worst of 1 series")
+    assert check["message"].startswith("[metrics-regression] p95 latency: the value = ")
     assert "against" in check["message"]
     assert "the baseline" in check["message"]
 
@@ -178,7 +178,7 @@ def test_a_canary_is_judged_against_the_version_before_it(metrics: Deploy) -> No
     checks = {c["id"]: c for c in run.signoff["checks"]}
     assert checks["metrics.canary_latency"]["outcome"] == "passed"  # silent where it is fine
     message = checks["metrics.canary_error_rate"]["message"]
-    assert message.startswith("[metrics-regression] canary error rate: worst of 1 series")
+    assert message.startswith("[metrics-regression] canary error rate: the value = 0.")
     assert message.endswith(
         "against 0 version 1.5.0, infinitely higher (holds past 2x, rolls"
         " back past 5x, changes under 0.01 pass)"

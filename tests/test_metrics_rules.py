@@ -89,7 +89,7 @@ def test_every_series_is_judged_and_the_worst_named() -> None:
         query, [series(0.0, route="/"), series(0.05, 0.2, route="/checkout"), series(0.02)]
     )
     assert (gate.status, gate.value, gate.threshold) == ("rollback", 0.2, 0.1)
-    assert gate.detail.startswith('worst of 3 series (4 points): {route="/checkout"} = 0.2;')
+    assert gate.detail.startswith('worst of 3 series: {route="/checkout"} = 0.2 (4 points);')
 
 
 def test_a_floor_is_judged_by_the_lowest_point() -> None:

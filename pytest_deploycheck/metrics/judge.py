@@ -75,8 +75,8 @@ def thresholds(query: Query, series: Sequence[Series]) -> Gate:
         for name in ("hold_above", "hold_below", "rollback_above", "rollback_below")
         if (limit := getattr(query, name)) is not None
     )
-    detail = f"worst of {len(series)} series ({points} points): {_named(worst.key)}"
-    detail += f" = {shown(worst.value, query)}; {limits}"
+    detail = f"{_which(len(series), worst.key)} = {shown(worst.value, query)}"
+    detail += f" ({points} point{'s' if points > 1 else ''}); {limits}"
     return Gate(
         f"metrics {query.name}",
         worst.value,
@@ -111,7 +111,7 @@ def compared(
     limit = query.rollback_ratio if status == "rollback" else query.max_ratio
     worse = "higher" if sign > 0 else "lower"
     detail = (
-        f"worst of {len(pairs)} series: {_named(key)} {shown(value, query)} against"
+        f"{_which(len(pairs), key)} = {shown(value, query)} against"
         f" {shown(earlier, query)} {against}, {_times(ratio)} {worse}"
         f" (holds past {query.max_ratio:g}x"
         + (f", rolls back past {query.rollback_ratio:g}x" if query.rollback_ratio else "")
@@ -149,5 +149,7 @@ def _times(ratio: float) -> str:
     return "infinitely" if ratio == float("inf") else f"{ratio:.3g}x"
 
 
-def _named(key: str) -> str:
-    return "the one series" if key == "{}" else key
+def _which(count: int, key: str) -> str:
+    """The series a detail is about: the only one, or the worst of several."""
+    named = "" if key == "{}" else f" {key}"
+    return f"the value{named}" if count == 1 else f"worst of {count} series:{named}"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pytest_deploycheck.core.durations import parse_duration
@@ -105,7 +105,9 @@ class MetricsSettings:
 def _inherit(query: Query, suite: MetricsSettings) -> Query:
     """A query with the suite's provider, URL and headers where it gives none; checked whole."""
     provider = query.provider or suite.provider
-    url = query.url if "://" in query.url else suite.url.rstrip("/") + query.url
+    url = query.url
+    if "://" not in url:
+        url = suite.url.rstrip("/") + ("/" + url.lstrip("/") if url else "")
     done = replace(query, provider=provider, url=url, headers={**suite.headers, **query.headers})
     _check(done)
     return done
@@ -187,7 +189,7 @@ def _strings(key: str) -> Any:
     return convert
 
 
-_NUMBERS = {f.name for f in fields(Query) if f.type in ("float | None",)}
+_NUMBERS = ("hold_above", "hold_below", "rollback_above", "rollback_below", "rollback_ratio")
 
 
 def _queries(value: Any) -> tuple[Query, ...]:
