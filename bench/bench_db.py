@@ -1,10 +1,11 @@
-"""What the immediate-phase db checks cost as a schema grows.
+"""What the immediate-phase db checks and the pre-deploy snapshot cost as a schema grows.
 
 Generated schemas of 100, 1,000 and 5,000 tables, each with a primary key, a foreign key to the
 previous table and an index on it, in a scratch database. The immediate-phase rules (invalid
 indexes, NOT VALID constraints, disabled triggers, blocked sessions, connections, migrations,
-connectivity) run on one read-only connection, as the suite runs them. Prints the time per size
-and the growth ratio against the table-count ratio (target: roughly linear; under 2 s at 1,000).
+connectivity) run on one read-only connection, as the suite runs them; so does the snapshot the
+pre_deploy phase takes (``db.snapshot``). Prints the time per size and the growth ratio against
+the table-count ratio (targets: roughly linear; each under 2 s at 1,000 tables).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import psycopg
 from psycopg import sql
 
 from pytest_deploycheck.config import DbSettings
-from pytest_deploycheck.db import migrations
+from pytest_deploycheck.db import migrations, snapshot
 from pytest_deploycheck.db import rules as db_rules
 from pytest_deploycheck.db.settings import DbSuiteSettings
 from pytest_deploycheck.net.postgres import connect_readonly
@@ -60,8 +61,18 @@ def immediate_phase(dsn: str) -> float:
     return elapsed
 
 
+def take_snapshot(dsn: str) -> float:
+    conn = connect_readonly(dsn, DbSettings(statement_timeout_ms=60000))
+    start = time.perf_counter()
+    snapshot.take(conn, DbSuiteSettings())
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return elapsed
+
+
 def main() -> None:
-    results = {}
+    results: dict[int, float] = {}
+    snapshots: dict[int, float] = {}
     for tables in SIZES:
         name = f"deploycheck_bench_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(ADMIN, autocommit=True) as conn:
@@ -70,18 +81,20 @@ def main() -> None:
         try:
             build(dsn, tables)
             results[tables] = statistics.median(immediate_phase(dsn) for _ in range(ROUNDS))
+            snapshots[tables] = statistics.median(take_snapshot(dsn) for _ in range(ROUNDS))
         finally:
             with psycopg.connect(ADMIN, autocommit=True) as conn:
                 conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
-    print(f"immediate-phase db checks, median of {ROUNDS}")
-    base = SIZES[0]
-    for tables, seconds in results.items():
-        growth = seconds / results[base]
-        print(
-            f"  {tables:>5} tables  {seconds:6.3f} s   {seconds / tables * 1e6:7.1f} us/table"
-            f"   growth x{growth:5.1f} for x{tables // base} tables"
-        )
-    print("targets: roughly linear growth; under 2 s at 1,000 tables")
+    for title, figures in (("immediate-phase db checks", results), ("snapshot", snapshots)):
+        print(f"{title}, median of {ROUNDS}")
+        base = SIZES[0]
+        for tables, seconds in figures.items():
+            growth = seconds / figures[base]
+            print(
+                f"  {tables:>5} tables  {seconds:6.3f} s   {seconds / tables * 1e6:7.1f} us/table"
+                f"   growth x{growth:5.1f} for x{tables // base} tables"
+            )
+    print("targets: roughly linear growth; each under 2 s at 1,000 tables")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,6 +21,7 @@ from pytest_deploycheck.core.options import (
     ENV_PREFIX,
     LAST_GO,
     OPTION_NAMES,
+    PRE_DEPLOY,
     STATE_DIR,
 )
 from pytest_deploycheck.core.phases import Phase
@@ -563,9 +564,18 @@ def _budget(phases: tuple[Any, str] | None, configured: Mapping[str, str], label
 
 def _last_go(base: Path, state: tuple[Any, str] | None, window: tuple[Any, str] | None) -> Baseline:
     """Without --deploy-baseline, a run that keeps state (a watch window, or an explicit
-    --deploy-state) compares with the last GO sign-off kept there."""
-    kept = base / (state[0] if state else STATE_DIR) / LAST_GO
-    return _baseline(kept) if (window or state) and kept.exists() else Baseline()
+    --deploy-state) compares with the last GO sign-off kept there, and with the snapshot of
+    the pre-deploy run kept beside it."""
+    directory = base / (state[0] if state else STATE_DIR)
+    if not (window or state):
+        return Baseline()
+    last_go, before = directory / LAST_GO, directory / PRE_DEPLOY
+    baseline = _baseline(last_go) if last_go.exists() else Baseline()
+    if before.exists():
+        snapshot = _baseline(before).data.get("db.snapshot")
+        if snapshot:
+            baseline = replace(baseline, data={**baseline.data, "db.snapshot": snapshot})
+    return baseline
 
 
 def _truthy(value: Any) -> bool:

@@ -23,7 +23,7 @@ from pytest_deploycheck.bundled import CATALOGUE
 from pytest_deploycheck.config import Settings
 from pytest_deploycheck.core.identity import default_id, default_suite, severity_for
 from pytest_deploycheck.core.model import CouldNotCheck
-from pytest_deploycheck.core.options import LAST_GO
+from pytest_deploycheck.core.options import LAST_GO, PRE_DEPLOY
 from pytest_deploycheck.core.phases import Phase
 from pytest_deploycheck.fixtures import IDENTITY, PROBLEMS, RATE_FILE, RECORD, redactor_of
 from pytest_deploycheck.health.settings import HealthSettings
@@ -270,6 +270,8 @@ class SignOffSession:
             for gates in hook.pytest_deploycheck_gates(config=self.config, checks=checks)
             for gate in gates
         ]
+        if self.window:
+            self.window.settle()
         measured = self.window.gates if self.window else self.book.gates()
         phases = self.settings.phases or tuple(
             p for p in Phase if any(c.phase is p for c in checks)
@@ -299,10 +301,14 @@ class SignOffSession:
         """Everything that follows a written sign-off: the next run's baseline, the window's
         chart, JUnit properties, Allure, the job summary and the sign-off hook."""
         assert self.signoff is not None
-        if self.settings.keep_last_go and verdict is Verdict.GO:
+        before_deploy = set(self.signoff.phases) == {Phase.PRE_DEPLOY}
+        if self.settings.keep_last_go and (verdict is Verdict.GO or before_deploy):
+            # The next run's baseline: the last GO, and apart from it what was there before
+            # this deploy (kept whatever its verdict: a person may have let the deploy go on).
             state = Path(self.settings.state_dir)
             state.mkdir(parents=True, exist_ok=True)
-            (state / LAST_GO).write_bytes(written.read_bytes())  # the next run's baseline
+            kept = PRE_DEPLOY if before_deploy else LAST_GO
+            (state / kept).write_bytes(written.read_bytes())
         if self.window:
             budget = HealthSettings.parse(self.settings.target.suite("health")).latency_budget_ms
             self.chart = self.window.chart(written, budget)

@@ -425,7 +425,7 @@ def test_whole_suite_as_a_read_only_role_writes_nothing(
     read_only_role: str,
     read_signoff: SignOffReader,
 ) -> None:
-    pytester.makefile(".toml", deploycheck="[targets.t.suites.db]\ndeep = true\n")
+    pytester.makefile(".toml", deploycheck="[targets.t.suites.db]\n")
     admin.execute("CREATE EXTENSION amcheck")
     role = psycopg.conninfo.conninfo_to_dict(read_only_role)["user"]
     grant = sql.SQL("GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {}")
@@ -435,15 +435,23 @@ def test_whole_suite_as_a_read_only_role_writes_nothing(
     admin.execute("SELECT pg_stat_force_next_flush()")
     admin.execute("SELECT 1")
     before = writes(pg_database)
-    result = pytester.runpytest(
-        "--deploy-target=t", "--deploy-suites=db", f"--deploy-db-url={read_only_role}"
-    )
+    run = ("--deploy-target=t", "--deploy-suites=db", f"--deploy-db-url={read_only_role}")
+    snapshot = pytester.runpytest(*run, "--deploy-phase=pre_deploy", "--deploy-state=state")
+    assert snapshot.ret == 0
+    result = pytester.runpytest(*run, "--deploy-state=state")  # every phase, the snapshot's too
     document = read_signoff(pytester.path / "deploycheck-signoff.json")
     assert result.ret == 0, document["reasons"]
     outcomes = {c["id"]: c["outcome"] for c in document["checks"]}
     assert outcomes.pop("db.migrations") == "skipped"  # none expected, no history table
+    assert outcomes.pop("db.query_regressions") == "skipped"  # no pg_stat_statements here
     assert set(outcomes.values()) == {"passed"}
-    assert set(document["phases"]) == {"immediate", "short_term", "standard", "extended"}
+    assert set(document["phases"]) == {
+        "pre_deploy",
+        "immediate",
+        "short_term",
+        "standard",
+        "extended",
+    }
     assert writes(pg_database) == before
 
 

@@ -160,7 +160,7 @@ def test_every_db_and_rls_check_treats_names_as_data(
             "[targets.t.suites.rls]\n"
             f"exposed_schemas = {json.dumps(['public', SCHEMA])}\n"
             'public_tables = ["public.announcements"]\n'
-            "[targets.t.suites.db]\ndeep = true\n"
+            "[targets.t.suites.db]\n"
         ),
     )
     pytester.runpytest(
@@ -169,7 +169,13 @@ def test_every_db_and_rls_check_treats_names_as_data(
     document = read_signoff(pytester.path / "deploycheck-signoff.json")
 
     assert {c["id"]: c["message"] for c in document["checks"] if c["outcome"] == "error"} == {}
-    assert set(document["phases"]) == {"immediate", "short_term", "standard", "extended"}
+    assert set(document["phases"]) == {
+        "pre_deploy",
+        "immediate",
+        "short_term",
+        "standard",
+        "extended",
+    }
     findings = [f for c in document["checks"] for f in c["findings"]]
     found = {(f["rule"], f["object"]) for f in findings}
     q = quoted_name

@@ -104,3 +104,13 @@ def test_unknown_phase_is_a_usage_error(checks: pytest.Pytester) -> None:
     result = checks.runpytest("--deploy-phase=soon")
     assert result.ret == 4
     result.stderr.fnmatch_lines(["ERROR: deploycheck: unknown phase 'soon' (choose from *)"])
+
+
+def test_the_signoff_schema_knows_every_phase() -> None:
+    import json
+
+    from pytest_deploycheck.core.phases import Phase
+    from pytest_deploycheck.signoff.document import SCHEMA_PATH
+
+    schema = json.loads(SCHEMA_PATH.read_text())
+    assert schema["$defs"]["phase"]["enum"] == [phase.value for phase in Phase]

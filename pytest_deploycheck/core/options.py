@@ -6,6 +6,7 @@ from __future__ import annotations
 CONFIG_FILE = "deploycheck.toml"
 STATE_DIR = "deploycheck-state"  # a watch window's samples and the last GO sign-off
 LAST_GO = "last-go-signoff.json"  # in STATE_DIR: the baseline of the next window
+PRE_DEPLOY = "pre-deploy-signoff.json"  # in STATE_DIR: the snapshot the checks after compare with
 ENV_PREFIX = "DEPLOYCHECK_"
 # setting -> command-line option; the environment variable is ENV_PREFIX + setting.upper()
 OPTION_NAMES = {

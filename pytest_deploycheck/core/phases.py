@@ -11,8 +11,10 @@ if TYPE_CHECKING:
 
 
 class Phase(str, Enum):
-    """The runbook's validation phases, in the order they run after a deploy."""
+    """The runbook's validation phases, in the order they run: one before the deploy, four
+    after it."""
 
+    PRE_DEPLOY = "pre_deploy"
     IMMEDIATE = "immediate"
     SHORT_TERM = "short_term"
     STANDARD = "standard"
@@ -56,11 +58,14 @@ class Phase(str, Enum):
 
 # phase -> (the runbook's span, default watch window in seconds, default severity, default
 # run budget in seconds). Plain values: the plugin reads this table in every pytest run. The
-# runbook's user smoke tests run first and a failure there rolls back.
+# runbook's user smoke tests run first and a failure there rolls back; before the deploy, a
+# failure holds it: nothing is deployed yet, a person decides whether to go ahead.
 _FACTS: dict[Phase, tuple[str, float | None, str, float]] = {
+    Phase.PRE_DEPLOY: ("before the deploy", None, "major", 600.0),
     Phase.IMMEDIATE: ("0-5 min after the deploy", None, "critical", 300.0),
     Phase.SHORT_TERM: ("5-30 min after the deploy", 1800.0, "major", 1500.0),
     Phase.STANDARD: ("30 min-2 h after the deploy", 7200.0, "major", 5400.0),
     Phase.EXTENDED: ("2-24 h after the deploy", 86400.0, "major", 79200.0),
 }
 NAMES = ", ".join(phase.value for phase in Phase)
+AFTER_DEPLOY = tuple(phase for phase in Phase if phase is not Phase.PRE_DEPLOY)

@@ -6,7 +6,7 @@ from pytest_deploycheck.core.catalogue import Catalogue, Category, Check, codes
 from pytest_deploycheck.core.model import Severity
 from pytest_deploycheck.core.phases import Phase
 
-IMMEDIATE, SHORT_TERM = (Phase.IMMEDIATE,), (Phase.SHORT_TERM,)
+PRE_DEPLOY, IMMEDIATE, SHORT_TERM = (Phase.PRE_DEPLOY,), (Phase.IMMEDIATE,), (Phase.SHORT_TERM,)
 STANDARD, EXTENDED = (Phase.STANDARD,), (Phase.EXTENDED,)
 CRITICAL, MAJOR = Severity.CRITICAL, Severity.MAJOR
 DATA, HEALTH = Category.DATA, Category.DATABASE
@@ -20,9 +20,25 @@ STALLED = (
     "(pg_stat_activity, pg_locks) and cancel it."
 )
 POOL = "Troubleshooting: database connection pool exhausted; kill idle connections, then scale."
+DATA_LOSS = (
+    "Pre-Deployment Checklist: no data loss in migration; Rollback Procedures, option 3: roll"
+    " the database back (restore the backup taken before the deploy)."
+)
+COMPATIBLE = (
+    "Pre-Deployment Checklist: schema changes backward compatible; deploy in two steps (expand:"
+    " add, backfill, switch; contract: drop once the version before is gone)."
+)
 
 CATALOGUE = Catalogue(
     [
+        Check(
+            "db.snapshot",
+            PRE_DEPLOY,
+            MAJOR,
+            codes(Category.SETUP, "snapshot-incomplete"),
+            "Pre-Deployment Checklist: data backup confirmed, migrations tested; the snapshot is"
+            " what the checks after the deploy compare with.",
+        ),
         Check(
             "db.connectivity",
             IMMEDIATE,
@@ -46,6 +62,27 @@ CATALOGUE = Catalogue(
             MIGRATION,
             gated=True,
         ),
+        Check(
+            "db.data_loss",
+            IMMEDIATE,
+            CRITICAL,
+            codes(DATA, "data-loss", "sequence-backwards"),
+            DATA_LOSS,
+        ),
+        Check(
+            "db.backward_compatible",
+            IMMEDIATE,
+            MAJOR,
+            codes(DATA, "not-backward-compatible"),
+            COMPATIBLE,
+        ),
+        Check(
+            "db.schema_changes",
+            IMMEDIATE,
+            Severity.MINOR,
+            codes(DATA, "schema-change-acknowledged"),
+            COMPATIBLE,
+        ),
         Check("db.invalid_indexes", IMMEDIATE, MAJOR, codes(HEALTH, "invalid_index"), STALLED),
         Check(
             "db.not_valid_constraints",
@@ -65,6 +102,14 @@ CATALOGUE = Catalogue(
             gated=True,
         ),
         Check("db.long_queries", SHORT_TERM, MAJOR, codes(HEALTH, "long_running_query"), STALLED),
+        Check(
+            "db.query_regressions",
+            SHORT_TERM,
+            MAJOR,
+            codes(Category.PERFORMANCE, "query-regression", "new-seq-scan"),
+            "Post-Deployment: database queries normal; compare with the baseline, then look for"
+            " a dropped index or a changed query plan (EXPLAIN).",
+        ),
         Check(
             "db.idle_in_transaction", SHORT_TERM, MAJOR, codes(HEALTH, "idle_in_transaction"), POOL
         ),
@@ -105,6 +150,12 @@ CATALOGUE = Catalogue(
             "Extended validation: verify backups running; fix the archiver before relying on a "
             "restore.",
         ),
-        Check("db.amcheck", EXTENDED, CRITICAL, codes(DATA, "amcheck"), CORRUPTION),
+        Check(
+            "db.amcheck",
+            (Phase.PRE_DEPLOY, Phase.IMMEDIATE, Phase.EXTENDED),  # where amcheck_phases says
+            CRITICAL,
+            codes(DATA, "amcheck"),
+            CORRUPTION,
+        ),
     ]
 )

@@ -39,7 +39,7 @@ def fk_orphans(conn: Connection, settings: DbSuiteSettings) -> RuleResult:
     for fk in fetch(conn, FOREIGN_KEYS):
         name, child, parent = fk["constraint_name"], fk["child"], fk["parent"]
         scan = _orphans(fk, settings.scan_limit)
-        rows = _bounded_scan(conn, scan, settings, result, f"{child}.{name}")
+        rows = bounded_scan(conn, scan, settings.scan_timeout_ms, result, f"{child}.{name}")
         if rows:
             count = f"{len(rows)}+" if len(rows) >= settings.scan_limit else str(len(rows))
             message = f"{count} rows of {child} point to no row of {parent} ({name})"
@@ -97,7 +97,7 @@ def check_violations(conn: Connection, settings: DbSuiteSettings) -> RuleResult:
             expr=deparsed(check["expression"]),
             limit=sql.Literal(settings.scan_limit),
         )
-        rows = _bounded_scan(conn, scan, settings, result, f"{table}.{name}")
+        rows = bounded_scan(conn, scan, settings.scan_timeout_ms, result, f"{table}.{name}")
         if rows:
             message = f"{len(rows)} rows of {table} break CHECK {name}"
             result.findings.append(Finding("check_violation", f"{table}.{name}", message))
@@ -157,8 +157,8 @@ def amcheck(conn: Connection, settings: DbSuiteSettings) -> RuleResult:
     return _or_unchecked(result)
 
 
-def _bounded_scan(
-    conn: Connection, scan: sql.Composed, settings: DbSuiteSettings, result: RuleResult, what: str
+def bounded_scan(
+    conn: Connection, scan: sql.Composed, timeout_ms: int, result: RuleResult, what: str
 ) -> list[Row]:
     """One scan under its own time limit, in a savepoint so a timeout spoils nothing else.
 
@@ -168,16 +168,16 @@ def _bounded_scan(
     import psycopg
 
     try:
-        with deadline(conn, settings.scan_timeout_ms), conn.transaction():
+        with deadline(conn, timeout_ms), conn.transaction():
             run(
                 conn,
                 "SELECT set_config('statement_timeout', %s, true),"
                 " set_config('row_security', 'off', true)",
-                (str(settings.scan_timeout_ms),),
+                (str(timeout_ms),),
             )
             return run(conn, scan).fetchall()
     except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable):
-        result.note += f"[db-timeout] {what} not scanned within {settings.scan_timeout_ms} ms; "
+        result.note += f"[db-timeout] {what} not scanned within {timeout_ms} ms; "
     except psycopg.errors.InsufficientPrivilege as exc:
         result.note += f"[db-privilege] {what} not scanned: {str(exc).strip()}; "
     return []

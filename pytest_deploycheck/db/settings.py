@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_deploycheck.core.phases import Phase
 from pytest_deploycheck.core.settings_table import parse_table
 
 MIGRATION_TOOLS = ("auto", "supabase", "alembic", "django", "flyway", "prisma", "golang-migrate")
@@ -33,15 +34,30 @@ class DbSuiteSettings:
     connections_rollback: float = 0.95
     replication_lag_s: float = 30.0
     archive_age_s: float = 900.0
-    deep: bool = False  # amcheck in the extended phase
+    amcheck_phases: tuple[str, ...] = ("extended",)  # [] turns deep verification off
     amcheck_heapallindexed: bool = True  # also verify every heap row has its index entry
     amcheck_max_mb: int = 1024
     amcheck_timeout_ms: int = 60000
+    snapshot_schemas: tuple[str, ...] = ()  # default: all but the system's and the platform's
+    critical_tables: tuple[str, ...] = ()  # counted exactly before and after the deploy
+    count_timeout_ms: int = 5000  # per critical table
+    row_loss_max: float = 0.10  # the share of a critical table's rows that may go
+    acknowledged: tuple[str, ...] = ()  # objects whose loss or change is intended
+    query_min_calls: int = 20  # calls since the snapshot before a query's time is judged
+    query_max_ratio: float = 2.0
+    query_min_ms: float = 1.0  # mean times under this per call are never a regression
+    large_table_rows: int = 100_000  # a table this large should not start being scanned whole
 
     @classmethod
     def parse(cls, table: Mapping[str, Any]) -> DbSuiteSettings:
         """Read the suite's table; raises ValueError naming the bad key."""
         settings = parse_table(cls, table, {})
+        for phase in settings.amcheck_phases:
+            Phase.parse(phase)
+        if not 0 <= settings.row_loss_max <= 1:
+            raise ValueError("row_loss_max must be a share between 0 and 1")
+        if settings.query_max_ratio <= 1:
+            raise ValueError("query_max_ratio must be above 1")
         if settings.migration_tool not in MIGRATION_TOOLS:
             raise ValueError(f"migration_tool must be one of {', '.join(MIGRATION_TOOLS)}")
         ordered = [

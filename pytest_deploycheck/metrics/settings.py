@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pytest_deploycheck.core.durations import parse_duration
-from pytest_deploycheck.core.phases import Phase
+from pytest_deploycheck.core.phases import AFTER_DEPLOY, Phase
 from pytest_deploycheck.core.settings_table import parse_table
 
 PROVIDERS = ("prometheus", "web")
@@ -21,7 +21,6 @@ DIRECTIONS = ("increase", "decrease")
 PLACEHOLDERS = ("window", "version", "baseline_version", "target", "start", "end")
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_]+)\s*\}\}")
 _PROMETHEUS_DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
-AFTER_DEPLOY = tuple(Phase)
 
 
 @dataclass(frozen=True)

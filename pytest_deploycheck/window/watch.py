@@ -67,6 +67,11 @@ class WatchWindow:
             if self.reporter is not None:
                 self.reporter.write_sep("-", f"window {self.stopped_early}", bold=True)
 
+    def settle(self) -> None:
+        """Judge every sample on disk: a stop (SIGTERM, Ctrl-C) between writing a round's
+        samples and judging them must not leave that round out of the sign-off."""
+        self.judgement = judge(self.state.samples, self.policy)
+
     @property
     def remaining(self) -> float:
         return max(0.0, self.window_s - (time.time() - self.state.started))

@@ -7,16 +7,19 @@ check. Settings: ``[targets.NAME.suites.db]`` (see the README's db suite section
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_deploycheck.config import Settings, Target
-from pytest_deploycheck.db import migrations, rules, scans
+from pytest_deploycheck.core.phases import Phase
+from pytest_deploycheck.db import changes, migrations, rules, scans, snapshot
 from pytest_deploycheck.db.catalogue import CATALOGUE
 from pytest_deploycheck.db.settings import DbSuiteSettings
-from pytest_deploycheck.fixtures import Record, catalogued
+from pytest_deploycheck.fixtures import Record, catalogued, marks, settings_of
 from pytest_deploycheck.net.postgres import RuleResult
 
 if TYPE_CHECKING:
@@ -32,6 +35,112 @@ def conclude(record: Record, result: RuleResult, settings: DbSuiteSettings) -> N
     record.conclude(result.result(settings.sample_rows))
 
 
+def config_dir(deploy_settings: Settings) -> Path:
+    """Where relative paths of the config start."""
+    return deploy_settings.config_path.parent if deploy_settings.config_path else Path.cwd()
+
+
+@pytest.fixture(scope="module")
+def snapshot_now(
+    deploy_db_connection: Connection, settings: DbSuiteSettings
+) -> tuple[dict[str, Any], RuleResult]:
+    """The database as it is now, taken once for the checks that need it."""
+    taken = snapshot.take(deploy_db_connection, settings)
+    deploy_db_connection.rollback()
+    return taken
+
+
+@pytest.fixture(scope="module")
+def snapshot_before(deploy_settings: Settings) -> Mapping[str, Any]:
+    """The pre-deploy snapshot this run compares with; the check is skipped without one."""
+    kept = deploy_settings.baseline.data.get("db.snapshot", {}).get("snapshot")
+    if not kept:
+        pytest.skip(
+            "no pre-deploy snapshot to compare with: run --deploy-phase=pre_deploy before the"
+            " deploy, with --deploy-state (kept there) or its sign-off as --deploy-baseline"
+        )
+    return dict(kept)
+
+
+@pytest.fixture(scope="module")
+def changed(
+    snapshot_before: Mapping[str, Any],
+    snapshot_now: tuple[dict[str, Any], RuleResult],
+    settings: DbSuiteSettings,
+    deploy_settings: Settings,
+) -> changes.Changes:
+    folder = config_dir(deploy_settings) / (settings.migrations_dir or "")
+    texts = (
+        [p.read_text(errors="replace") for p in sorted(folder.rglob("*")) if p.is_file()]
+        if settings.migrations_dir and folder.is_dir()
+        else []
+    )
+    acknowledged = [*settings.acknowledged, *changes.acknowledged_in(texts)]
+    return changes.compare(snapshot_before, snapshot_now[0], settings.row_loss_max, acknowledged)
+
+
+@catalogued(CATALOGUE["db.snapshot"])
+def test_snapshot(snapshot_now: tuple[dict[str, Any], RuleResult], deploy_record: Record) -> None:
+    deploy_record.conclude(snapshot.judged(*snapshot_now))
+
+
+@catalogued(CATALOGUE["db.data_loss"])
+def test_data_loss(
+    changed: changes.Changes,
+    snapshot_before: Mapping[str, Any],
+    settings: DbSuiteSettings,
+    deploy_record: Record,
+) -> None:
+    found = changes.found("data_loss", changed.data_loss, snapshot_before["taken_at"])
+    conclude(deploy_record, found, settings)
+
+
+@catalogued(CATALOGUE["db.backward_compatible"])
+def test_backward_compatible(
+    changed: changes.Changes,
+    snapshot_before: Mapping[str, Any],
+    settings: DbSuiteSettings,
+    deploy_record: Record,
+) -> None:
+    found = changes.found("backward_compatible", changed.incompatible, snapshot_before["taken_at"])
+    conclude(deploy_record, found, settings)
+
+
+@catalogued(CATALOGUE["db.schema_changes"])
+def test_schema_changes(
+    changed: changes.Changes,
+    snapshot_before: Mapping[str, Any],
+    settings: DbSuiteSettings,
+    deploy_record: Record,
+) -> None:
+    found = changes.found("schema_changes", changed.acknowledged, snapshot_before["taken_at"])
+    conclude(deploy_record, found, settings)
+
+
+@catalogued(CATALOGUE["db.query_regressions"])
+def test_query_regressions(
+    snapshot_before: Mapping[str, Any],
+    snapshot_now: tuple[dict[str, Any], RuleResult],
+    settings: DbSuiteSettings,
+    deploy_record: Record,
+) -> None:
+    now = snapshot_now[0]
+    findings = list(changes.new_seq_scans(snapshot_before, now, settings.large_table_rows))
+    before, after = snapshot_before.get("statements"), now.get("statements")
+    if before is not None and after is not None:
+        findings[:0] = changes.slower_queries(
+            before,
+            after,
+            settings.query_min_calls,
+            settings.query_max_ratio,
+            settings.query_min_ms,
+        )
+    elif not findings:
+        pytest.skip("pg_stat_statements is not installed (or not readable): no query statistics")
+    found = changes.found("query_regressions", findings, snapshot_before["taken_at"])
+    conclude(deploy_record, found, settings)
+
+
 @catalogued(CATALOGUE["db.connectivity"])
 def test_connectivity(db: Connection, settings: DbSuiteSettings, deploy_record: Record) -> None:
     deploy_record.conclude(rules.connectivity(db, settings))
@@ -41,8 +150,7 @@ def test_connectivity(db: Connection, settings: DbSuiteSettings, deploy_record: 
 def test_migrations(
     db: Connection, settings: DbSuiteSettings, deploy_settings: Settings, deploy_record: Record
 ) -> None:
-    base = deploy_settings.config_path.parent if deploy_settings.config_path else Path.cwd()
-    result = migrations.migrations(db, settings, base)
+    result = migrations.migrations(db, settings, config_dir(deploy_settings))
     if not result.gates:
         pytest.skip(result.note)
     conclude(deploy_record, result, settings)
@@ -119,10 +227,24 @@ def test_wal_archiving(db: Connection, settings: DbSuiteSettings, deploy_record:
     conclude(deploy_record, rules.wal_archiving(db, settings), settings)
 
 
-@catalogued(CATALOGUE["db.amcheck"])
-def test_amcheck(db: Connection, settings: DbSuiteSettings, deploy_record: Record) -> None:
-    if not settings.deep:
-        pytest.skip("deep verification is opt-in: suites.db.deep = true")
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``db.amcheck`` runs in the phases ``amcheck_phases`` names (of those its catalogue
+    allows): deep verification where it belongs, elsewhere only when asked."""
+    if metafunc.definition.name != "test_amcheck":
+        return
+    table = settings_of(metafunc.config).target.suite("db")
+    wanted = {Phase.parse(name) for name in DbSuiteSettings.parse(table).amcheck_phases}
+    check = CATALOGUE["db.amcheck"]
+    phases = tuple(p for p in check.phases if p in wanted) or (Phase.EXTENDED,)
+    param = pytest.param(bool(wanted), marks=marks(replace(check, phases=phases)), id="deep")
+    metafunc.parametrize("deep", [param])
+
+
+def test_amcheck(
+    deep: bool, db: Connection, settings: DbSuiteSettings, deploy_record: Record
+) -> None:
+    if not deep:
+        pytest.skip("deep verification is off: suites.db.amcheck_phases = []")
     result = scans.amcheck(db, settings)
     if result.note and not result.findings:
         pytest.skip(result.note)
