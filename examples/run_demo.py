@@ -1,7 +1,8 @@
 """The main job: start the demo target under a little user traffic, with a Prometheus server
-scraping it when one is installed, run the immediate phase of every prebuilt suite against it
-(the metrics suite only when Prometheus runs), print the verdict and where the evidence is, stop
-everything, exit with the verdict's code.
+scraping it when one is installed; run the pre_deploy phase (the database's snapshot), "deploy"
+(the deploy-time faults, such as drop-column, happen here), then the immediate phase of every
+prebuilt suite against the snapshot (the metrics suite only when Prometheus runs); print the
+verdict and where the evidence is, stop everything, exit with the verdict's code.
 
     python -m examples.run_demo [--fault NAME[=VALUE]]... [-- PYTEST_ARGS...]
 """
@@ -18,6 +19,10 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import psycopg
+from psycopg import sql
+
+from examples.demo_app.faults import FAULTS
 from examples.demo_app.launcher import REPO, DemoFailedToStart, RunningDemo, running_demo
 from examples.demo_app.traffic import users
 from examples.prometheus import NoPrometheus, running_prometheus, wait_for_points
@@ -44,6 +49,7 @@ def main(argv: list[str]) -> int:
         out / "allure-results",
         out / "artifacts",
     )
+    before = out / "pre-deploy-signoff.json"
     env = {**os.environ, "DEMO_PASSWORD": os.environ.get("DEMO_PASSWORD", DEMO_PASSWORD)}
     try:
         with (
@@ -57,12 +63,17 @@ def main(argv: list[str]) -> int:
                 DEMO_PROMETHEUS_URL=prometheus or UNMONITORED,
             )
             signoff.unlink(missing_ok=True)
+            pytest = [sys.executable, "-m", "pytest"]
+            snapshot = [*pytest, "-q", "--deploy-suites=db", "--deploy-phase=pre_deploy"]
+            snapshot.append(f"--deploy-signoff={before}")
+            subprocess.run(snapshot, cwd=EXAMPLES, env=env, check=False, stdout=subprocess.DEVNULL)
+            _said("pre-deploy", before)
+            deploy(demo, faults)
             command = [
-                sys.executable,
-                "-m",
-                "pytest",
+                *pytest,
                 "--deploy-suites=" + ("all" if prometheus else "health,login,db,rls"),
                 f"--deploy-phase={args.phase}",
+                f"--deploy-baseline={before}",
                 f"--deploy-signoff={signoff}",
                 f"--alluredir={allure}",
                 "--clean-alluredir",
@@ -104,6 +115,26 @@ def main(argv: list[str]) -> int:
     if args.window and chart.exists():
         print(f"demo: window chart    {_shown(chart)}")
     return code
+
+
+def deploy(demo: RunningDemo, faults: list[str]) -> None:
+    """The deploy itself: the demo is already running its version; what a deploy can break in
+    the database happens here, between the snapshot and the checks after it."""
+    for spec in faults:
+        name, _, value = spec.partition("=")
+        if name.strip() != "drop-column":
+            continue
+        table, column = (value or FAULTS["drop-column"][1] or "").rsplit(".", 1)
+        with psycopg.connect(demo.admin_url, autocommit=True) as conn:
+            statement = sql.SQL("ALTER TABLE {} DROP COLUMN {}")
+            conn.execute(statement.format(sql.Identifier("public", table), sql.Identifier(column)))
+        print(f"demo: deploy dropped column public.{table}.{column}", flush=True)
+
+
+def _said(what: str, path: Path) -> None:
+    """One line with a run's verdict, read from its sign-off."""
+    verdict = json.loads(path.read_text())["verdict"] if path.exists() else "none (no sign-off)"
+    print(f"demo: {what} verdict {verdict}, sign-off {_shown(path)}", flush=True)
 
 
 @contextmanager

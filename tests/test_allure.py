@@ -59,7 +59,7 @@ def test_checks_are_labelled_for_qa(allure_run: Path) -> None:
     assert login["statusDetails"]["message"].startswith("AssertionError: [login-failed]")
     tags = labels(login)
     assert tags["parentSuite"] == ["prod"]
-    assert tags["suite"] == ["1. immediate"]
+    assert tags["suite"] == ["2. immediate"]
     assert tags["subSuite"] == ["checks"]
     assert (tags["epic"], tags["feature"], tags["story"]) == (
         ["prod"],
@@ -73,7 +73,7 @@ def test_checks_are_labelled_for_qa(allure_run: Path) -> None:
     assert parameters["target"]["value"] == "'prod'"
     assert parameters["version"]["excluded"] is True
     orphans = labels(found["test_orphans"])
-    assert (orphans["suite"], orphans["severity"]) == (["3. standard"], ["minor"])
+    assert (orphans["suite"], orphans["severity"]) == (["4. standard"], ["minor"])
     assert "advisory" in orphans["tag"]
     assert found["test_db"]["status"] == "broken"  # could not check, not a finding
 

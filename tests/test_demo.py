@@ -324,6 +324,13 @@ def run_demo(out: Path, *args: str) -> subprocess.CompletedProcess[str]:
             "demo:   [critical-failure] login.browser: [login-failed]",
         ),
         (("--fault=error-rate=0.2",), 20, "ROLLBACK", "demo:   [gate-rollback] error_rate"),
+        (
+            ("--fault=drop-column",),  # by the deploy, after the pre-deploy snapshot
+            20,
+            "ROLLBACK",
+            "demo:   [critical-failure] db.data_loss: [data-loss] column"
+            " public.profiles.display_name was dropped",
+        ),
     ],
 )
 def test_make_demo_main_job(
@@ -335,6 +342,8 @@ def test_make_demo_main_job(
     if reason:
         assert any(line.startswith(reason) for line in result.stdout.splitlines())
     assert f"demo: sign-off JSON   {tmp_path / 'demo-signoff.json'}" in result.stdout
+    before = tmp_path / "pre-deploy-signoff.json"
+    assert f"demo: pre-deploy verdict GO, sign-off {before}" in result.stdout
     if binary() is not None:  # the demo monitors itself: the metrics suite judged its traffic
         document = json.loads((tmp_path / "demo-signoff.json").read_text())
         metrics = {c["id"]: c["outcome"] for c in document["checks"] if c["suite"] == "metrics"}

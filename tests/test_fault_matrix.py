@@ -318,7 +318,7 @@ def test_an_unreachable_database_is_one_reason_and_a_short_report(tmp_path: Path
     signoff = json.loads((tmp_path / "deploycheck-signoff.json").read_text())
     assert len(signoff["checks"]) > 20
     [reason] = signoff["reasons"]
-    assert reason.startswith("[could-not-check] db.connectivity and ")
+    assert reason.startswith("[could-not-check] db.snapshot and ")
     assert "more (" in reason
     assert "[db-unreachable] cannot connect to the database" in reason
     assert len(out.splitlines()) < 4 * len(signoff["checks"]), out  # a few lines a check

@@ -46,3 +46,15 @@ def test_extended_watch_resumes_from_its_state() -> None:
     assert "--deploy-state=deploycheck-state" in watch
     paths = [s.get("with", {}).get("path") for s in workflow["jobs"]["watch"]["steps"]]
     assert paths.count("deploycheck-state") == 2  # restored before, saved after
+
+
+def test_the_deploy_is_snapshotted_before_and_judged_against_it_after() -> None:
+    workflow = yaml.safe_load((WORKFLOWS[0].parent / "deploy.yml").read_text())
+    jobs = workflow["jobs"]
+    assert jobs["deploy"]["needs"] == "pre-deploy"
+    [before] = [r for r in runs({"jobs": {"j": jobs["pre-deploy"]}}) if "--deploy-" in r]
+    assert "--deploy-phase=pre_deploy" in before
+    assert "--deploy-signoff=pre-deploy-signoff.json" in before
+    after = [r for r in runs(workflow) if "--deploy-phase=immediate" in r]
+    assert len(after) == 2  # the deploy, and the rolled-back version
+    assert all("--deploy-baseline=pre-deploy-signoff.json" in r for r in after)

@@ -20,6 +20,11 @@ FAULTS = {
     "pending-migration": (False, None, "the newest migration is not applied"),
     "invalid-index": (False, None, "a failed CREATE INDEX CONCURRENTLY leaves an invalid index"),
     "lock-held": (False, None, "a long transaction holds a lock that blocks writers"),
+    "drop-column": (
+        True,
+        "profiles.display_name",
+        "make demo's deploy drops this column (after the pre-deploy snapshot): data loss",
+    ),
 }
 
 

@@ -40,6 +40,14 @@ CATALOGUE = Catalogue(
             " what the checks after the deploy compare with.",
         ),
         Check(
+            "db.backup",
+            PRE_DEPLOY,
+            MAJOR,
+            (*codes(DATA, "backup-stale"), *codes(Category.SETUP, "backup-unknown")),
+            "Pre-Deployment Checklist: data backup confirmed; take one (and check it restores)"
+            " before deploying.",
+        ),
+        Check(
             "db.connectivity",
             IMMEDIATE,
             CRITICAL,

@@ -47,6 +47,12 @@ class DbSuiteSettings:
     query_max_ratio: float = 2.0
     query_min_ms: float = 1.0  # mean times under this per call are never a regression
     large_table_rows: int = 100_000  # a table this large should not start being scanned whole
+    backup_query: str | None = None  # SELECT the time the latest backup finished
+    backup_command: str | None = None  # prints it (its last line)
+    backup_url: str | None = None  # answers it in JSON, at backup_jmespath
+    backup_jmespath: str = ""
+    backup_max_age_s: float = 93600.0  # a daily backup, and two hours' slack
+    backup_timeout_s: float = 30.0
 
     @classmethod
     def parse(cls, table: Mapping[str, Any]) -> DbSuiteSettings:

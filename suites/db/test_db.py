@@ -16,7 +16,7 @@ import pytest
 
 from pytest_deploycheck.config import Settings, Target
 from pytest_deploycheck.core.phases import Phase
-from pytest_deploycheck.db import changes, migrations, rules, scans, snapshot
+from pytest_deploycheck.db import backup, changes, migrations, rules, scans, snapshot
 from pytest_deploycheck.db.catalogue import CATALOGUE
 from pytest_deploycheck.db.settings import DbSuiteSettings
 from pytest_deploycheck.fixtures import Record, catalogued, marks, settings_of
@@ -82,6 +82,14 @@ def changed(
 @catalogued(CATALOGUE["db.snapshot"])
 def test_snapshot(snapshot_now: tuple[dict[str, Any], RuleResult], deploy_record: Record) -> None:
     deploy_record.conclude(snapshot.judged(*snapshot_now))
+
+
+@catalogued(CATALOGUE["db.backup"])
+def test_backup(
+    db: Connection, settings: DbSuiteSettings, deploy_settings: Settings, deploy_record: Record
+) -> None:
+    production = deploy_settings.target.production
+    deploy_record.conclude(backup.judged(db, settings, deploy_settings.http, production))
 
 
 @catalogued(CATALOGUE["db.data_loss"])
