@@ -281,3 +281,68 @@ def test_a_query_made_slower_by_a_dropped_index_holds_naming_it(
     [found] = [f for f in check["findings"] if f["rule"] == "query-regression"]
     assert found["message"].endswith(": SELECT name FROM items WHERE sku = $1")
     assert " ms per call over 60 calls since the snapshot, against " in found["message"]
+
+
+HISTORY = """
+CREATE SCHEMA supabase_migrations;
+CREATE TABLE supabase_migrations.schema_migrations (version text PRIMARY KEY, name text);
+INSERT INTO supabase_migrations.schema_migrations VALUES ('20260101000000', 'a'),
+  ('20260102000000', 'b');
+"""
+
+
+@pytest.mark.parametrize(
+    ("files", "outcome", "to_apply"),
+    [
+        (["20260101000000_a.sql", "20260102000000_b.sql"], "passed", []),
+        (
+            ["20260101000000_a.sql", "20260102000000_b.sql", "20260103000000_c.sql"],
+            "passed",
+            ["20260103000000"],
+        ),
+    ],
+)
+def test_before_the_deploy_pending_migrations_are_what_it_will_apply(
+    pytester: pytest.Pytester,
+    pg_database: str,
+    read_signoff: SignOffReader,
+    files: list[str],
+    outcome: str,
+    to_apply: list[str],
+) -> None:
+    with psycopg.connect(pg_database, autocommit=True) as conn:
+        conn.execute(HISTORY)
+    for name in files:
+        (pytester.path / "migrations").mkdir(exist_ok=True)
+        (pytester.path / "migrations" / name).write_text("SELECT 1;\n")
+    pytester.makefile(".toml", deploycheck='[targets.t.suites.db]\nmigrations_dir = "migrations"\n')
+    pytester.runpytest(
+        "--deploy-target=t",
+        "--deploy-suites=db",
+        "--deploy-phase=pre_deploy",
+        f"--deploy-db-url={pg_database}",
+    )
+    document = read_signoff(pytester.path / "deploycheck-signoff.json")
+    [check] = [c for c in document["checks"] if c["id"] == "db.pending_migrations"]
+    assert (check["outcome"], check["data"]["to_apply"]) == (outcome, to_apply)
+    assert document["verdict"] == "GO", document["reasons"]
+
+
+def test_a_dirty_migration_holds_the_deploy(
+    pytester: pytest.Pytester, pg_database: str, read_signoff: SignOffReader
+) -> None:
+    with psycopg.connect(pg_database, autocommit=True) as conn:
+        conn.execute("CREATE TABLE schema_migrations (version bigint PRIMARY KEY, dirty boolean)")
+        conn.execute("INSERT INTO schema_migrations VALUES (7, true)")
+    pytester.makefile(".toml", deploycheck="[targets.t.suites.db]\n")
+    pytester.runpytest(
+        "--deploy-target=t",
+        "--deploy-suites=db",
+        "--deploy-phase=pre_deploy",
+        f"--deploy-db-url={pg_database}",
+    )
+    document = read_signoff(pytester.path / "deploycheck-signoff.json")
+    assert document["verdict"] == "HOLD"
+    assert failed(document)["db.pending_migrations"].startswith(
+        "[migration_failed] migration 7 failed or is dirty"
+    )

@@ -40,6 +40,14 @@ CATALOGUE = Catalogue(
             " what the checks after the deploy compare with.",
         ),
         Check(
+            "db.pending_migrations",  # fails with db.migrations' migration_failed
+            PRE_DEPLOY,
+            MAJOR,
+            (),
+            "Pre-Deployment Checklist: database migrations tested; repair a failed or dirty"
+            " migration before deploying onto it.",
+        ),
+        Check(
             "db.backup",
             PRE_DEPLOY,
             MAJOR,

@@ -8,7 +8,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_deploycheck.core.model import CouldNotCheck, Finding, Gate
+from pytest_deploycheck.core.model import CouldNotCheck, Evidence, Finding, Gate
+from pytest_deploycheck.core.result import Result
 from pytest_deploycheck.db.settings import DbSuiteSettings
 from pytest_deploycheck.net.postgres import RuleResult, fetch
 
@@ -63,6 +64,18 @@ def migrations(conn: Connection, settings: DbSuiteSettings, base: Path | None = 
     detail = "; ".join(f.message for f in findings[:3]) or f"{len(rows)} applied"
     gate = Gate("db.migrations", float(len(findings)), 0.0, status, f"{tool}: {detail}")
     return RuleResult("migrations", findings, query, rows, [gate], tool, code="migrations")
+
+
+def before_deploy(history: RuleResult, limit: int) -> Result:
+    """The history as a deploy will find it: the pending migrations are what it will apply
+    (listed, not a fault); a failed or dirty one must be repaired before deploying onto it."""
+    pending = [f.object for f in history.findings if f.rule == "migration_pending"]
+    failed = [f for f in history.findings if f.rule == "migration_failed"]
+    result = RuleResult("pending_migrations", failed, history.query, history.rows).result(limit)
+    result.data["to_apply"] = pending
+    if pending:
+        result.evidence.append(Evidence("migrations the deploy will apply", "\n".join(pending)))
+    return result
 
 
 DETECT = """SELECT ARRAY(SELECT to_regclass(t) IS NOT NULL

@@ -84,6 +84,16 @@ def test_snapshot(snapshot_now: tuple[dict[str, Any], RuleResult], deploy_record
     deploy_record.conclude(snapshot.judged(*snapshot_now))
 
 
+@catalogued(CATALOGUE["db.pending_migrations"])
+def test_pending_migrations(
+    db: Connection, settings: DbSuiteSettings, deploy_settings: Settings, deploy_record: Record
+) -> None:
+    history = migrations.migrations(db, settings, config_dir(deploy_settings))
+    if not history.gates:
+        pytest.skip(history.note)
+    deploy_record.conclude(migrations.before_deploy(history, settings.sample_rows))
+
+
 @catalogued(CATALOGUE["db.backup"])
 def test_backup(
     db: Connection, settings: DbSuiteSettings, deploy_settings: Settings, deploy_record: Record
