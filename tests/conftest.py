@@ -287,6 +287,13 @@ def deploy(pytester: pytest.Pytester, read_signoff: SignOffReader) -> Deploy:
     return run
 
 
+def db_suite(pytester: pytest.Pytester, dsn: str, *args: str) -> pytest.RunResult:
+    """The db suite against ``dsn`` as target ``t`` (configured in pytester's directory)."""
+    return pytester.runpytest(
+        "--deploy-target=t", "--deploy-suites=db", f"--deploy-db-url={dsn}", *args
+    )
+
+
 StartDemo = Callable[..., RunningDemo]
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.conftest import LoopbackServer, Route, SignOffReader
+from tests.conftest import LoopbackServer, Route, SignOffReader, db_suite
 from tests.pg_cluster import binaries, running_cluster
 
 
@@ -21,12 +21,7 @@ def backup_check(
     pytester: pytest.Pytester, read_signoff: SignOffReader, dsn: str, config: str
 ) -> dict[str, Any]:
     pytester.makefile(".toml", deploycheck=config)
-    pytester.runpytest(
-        "--deploy-target=t",
-        "--deploy-suites=db",
-        "--deploy-phase=pre_deploy",
-        f"--deploy-db-url={dsn}",
-    )
+    db_suite(pytester, dsn, "--deploy-phase=pre_deploy")
     document = read_signoff(pytester.path / "deploycheck-signoff.json")
     [check] = [c for c in document["checks"] if c["id"] == "db.backup"]
     return check

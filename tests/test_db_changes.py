@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from pytest_deploycheck.db.changes import compare, narrower
-from tests.conftest import SignOffReader
+from tests.conftest import SignOffReader, db_suite
 from tests.pg_cluster import binaries, running_cluster
 
 SCHEMA = """
@@ -136,7 +136,7 @@ def test_without_a_snapshot_the_comparisons_are_skipped(
     pytester: pytest.Pytester, pg_database: str, read_signoff: SignOffReader
 ) -> None:
     pytester.makefile(".toml", deploycheck=CONFIG)
-    pytester.runpytest("--deploy-target=t", "--deploy-suites=db", f"--deploy-db-url={pg_database}")
+    db_suite(pytester, pg_database)
     document = read_signoff(pytester.path / "deploycheck-signoff.json")
     skipped = {c["id"]: c["message"] for c in document["checks"] if c["outcome"] == "skipped"}
     assert skipped["db.data_loss"].startswith("no pre-deploy snapshot to compare with")
@@ -217,12 +217,7 @@ def test_a_corrupt_index_rolls_back_a_default_extended_run(
 ) -> None:
     with psycopg.connect(pg_database, autocommit=True) as conn:
         conn.execute(CORRUPT)
-    pytester.runpytest(
-        "--deploy-target=t",
-        "--deploy-suites=db",
-        f"--deploy-db-url={pg_database}",
-        "--deploy-phase=extended",
-    )
+    db_suite(pytester, pg_database, "--deploy-phase=extended")
     document = read_signoff(pytester.path / "deploycheck-signoff.json")
     assert document["verdict"] == "ROLLBACK"
     assert failed(document)["db.amcheck"].startswith(
@@ -316,12 +311,7 @@ def test_before_the_deploy_pending_migrations_are_what_it_will_apply(
         (pytester.path / "migrations").mkdir(exist_ok=True)
         (pytester.path / "migrations" / name).write_text("SELECT 1;\n")
     pytester.makefile(".toml", deploycheck='[targets.t.suites.db]\nmigrations_dir = "migrations"\n')
-    pytester.runpytest(
-        "--deploy-target=t",
-        "--deploy-suites=db",
-        "--deploy-phase=pre_deploy",
-        f"--deploy-db-url={pg_database}",
-    )
+    db_suite(pytester, pg_database, "--deploy-phase=pre_deploy")
     document = read_signoff(pytester.path / "deploycheck-signoff.json")
     [check] = [c for c in document["checks"] if c["id"] == "db.pending_migrations"]
     assert (check["outcome"], check["data"]["to_apply"]) == (outcome, to_apply)
@@ -335,12 +325,7 @@ def test_a_dirty_migration_holds_the_deploy(
         conn.execute("CREATE TABLE schema_migrations (version bigint PRIMARY KEY, dirty boolean)")
         conn.execute("INSERT INTO schema_migrations VALUES (7, true)")
     pytester.makefile(".toml", deploycheck="[targets.t.suites.db]\n")
-    pytester.runpytest(
-        "--deploy-target=t",
-        "--deploy-suites=db",
-        "--deploy-phase=pre_deploy",
-        f"--deploy-db-url={pg_database}",
-    )
+    db_suite(pytester, pg_database, "--deploy-phase=pre_deploy")
     document = read_signoff(pytester.path / "deploycheck-signoff.json")
     assert document["verdict"] == "HOLD"
     assert failed(document)["db.pending_migrations"].startswith(

@@ -16,6 +16,7 @@ from psycopg import sql
 
 from pytest_deploycheck.config import DbSettings
 from pytest_deploycheck.core.model import CouldNotCheck
+from pytest_deploycheck.core.phases import Phase
 from pytest_deploycheck.db import migrations, scans
 from pytest_deploycheck.db import rules as db_rules
 from pytest_deploycheck.db.settings import DbSuiteSettings
@@ -443,15 +444,11 @@ def test_whole_suite_as_a_read_only_role_writes_nothing(
     assert result.ret == 0, document["reasons"]
     outcomes = {c["id"]: c["outcome"] for c in document["checks"]}
     assert outcomes.pop("db.migrations") == "skipped"  # none expected, no history table
+    assert outcomes.pop("db.pending_migrations") == "skipped"  # the same, before the deploy
+    assert outcomes.pop("db.backup") == "skipped"  # no backup source, not production
     assert outcomes.pop("db.query_regressions") == "skipped"  # no pg_stat_statements here
     assert set(outcomes.values()) == {"passed"}
-    assert set(document["phases"]) == {
-        "pre_deploy",
-        "immediate",
-        "short_term",
-        "standard",
-        "extended",
-    }
+    assert document["phases"] == [phase.value for phase in Phase]
     assert writes(pg_database) == before
 
 

@@ -15,6 +15,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from pytest_deploycheck.core.phases import Phase
 from pytest_deploycheck.net.postgres import run
 from tests.conftest import SignOffReader
 
@@ -169,13 +170,7 @@ def test_every_db_and_rls_check_treats_names_as_data(
     document = read_signoff(pytester.path / "deploycheck-signoff.json")
 
     assert {c["id"]: c["message"] for c in document["checks"] if c["outcome"] == "error"} == {}
-    assert set(document["phases"]) == {
-        "pre_deploy",
-        "immediate",
-        "short_term",
-        "standard",
-        "extended",
-    }
+    assert document["phases"] == [phase.value for phase in Phase]
     findings = [f for c in document["checks"] for f in c["findings"]]
     found = {(f["rule"], f["object"]) for f in findings}
     q = quoted_name

@@ -84,13 +84,19 @@ def test_snapshot(snapshot_now: tuple[dict[str, Any], RuleResult], deploy_record
     deploy_record.conclude(snapshot.judged(*snapshot_now))
 
 
+@pytest.fixture
+def history(db: Connection, settings: DbSuiteSettings, deploy_settings: Settings) -> RuleResult:
+    """The migration history against the expected migrations; skipped when there is none."""
+    result = migrations.migrations(db, settings, config_dir(deploy_settings))
+    if not result.gates:
+        pytest.skip(result.note)
+    return result
+
+
 @catalogued(CATALOGUE["db.pending_migrations"])
 def test_pending_migrations(
-    db: Connection, settings: DbSuiteSettings, deploy_settings: Settings, deploy_record: Record
+    history: RuleResult, settings: DbSuiteSettings, deploy_record: Record
 ) -> None:
-    history = migrations.migrations(db, settings, config_dir(deploy_settings))
-    if not history.gates:
-        pytest.skip(history.note)
     deploy_record.conclude(migrations.before_deploy(history, settings.sample_rows))
 
 
@@ -102,36 +108,29 @@ def test_backup(
     deploy_record.conclude(backup.judged(db, settings, deploy_settings.http, production))
 
 
-@catalogued(CATALOGUE["db.data_loss"])
-def test_data_loss(
+# The checks of what the deploy changed, by the kind of change each judges.
+CHANGES = {
+    "db.data_loss": "data_loss",
+    "db.backward_compatible": "incompatible",
+    "db.schema_changes": "acknowledged",
+}
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        pytest.param(kind, marks=marks(CATALOGUE[check]), id=check.split(".")[1])
+        for check, kind in CHANGES.items()
+    ],
+)
+def test_changes(
+    kind: str,
     changed: changes.Changes,
     snapshot_before: Mapping[str, Any],
     settings: DbSuiteSettings,
     deploy_record: Record,
 ) -> None:
-    found = changes.found("data_loss", changed.data_loss, snapshot_before["taken_at"])
-    conclude(deploy_record, found, settings)
-
-
-@catalogued(CATALOGUE["db.backward_compatible"])
-def test_backward_compatible(
-    changed: changes.Changes,
-    snapshot_before: Mapping[str, Any],
-    settings: DbSuiteSettings,
-    deploy_record: Record,
-) -> None:
-    found = changes.found("backward_compatible", changed.incompatible, snapshot_before["taken_at"])
-    conclude(deploy_record, found, settings)
-
-
-@catalogued(CATALOGUE["db.schema_changes"])
-def test_schema_changes(
-    changed: changes.Changes,
-    snapshot_before: Mapping[str, Any],
-    settings: DbSuiteSettings,
-    deploy_record: Record,
-) -> None:
-    found = changes.found("schema_changes", changed.acknowledged, snapshot_before["taken_at"])
+    found = changes.found(kind, getattr(changed, kind), snapshot_before["taken_at"])
     conclude(deploy_record, found, settings)
 
 
@@ -165,13 +164,8 @@ def test_connectivity(db: Connection, settings: DbSuiteSettings, deploy_record: 
 
 
 @catalogued(CATALOGUE["db.migrations"])
-def test_migrations(
-    db: Connection, settings: DbSuiteSettings, deploy_settings: Settings, deploy_record: Record
-) -> None:
-    result = migrations.migrations(db, settings, config_dir(deploy_settings))
-    if not result.gates:
-        pytest.skip(result.note)
-    conclude(deploy_record, result, settings)
+def test_migrations(history: RuleResult, settings: DbSuiteSettings, deploy_record: Record) -> None:
+    conclude(deploy_record, history, settings)
 
 
 @catalogued(CATALOGUE["db.invalid_indexes"])
