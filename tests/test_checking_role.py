@@ -42,6 +42,8 @@ def checking_role(supa: dict[str, Any], pg_admin: str) -> Iterator[str]:
 CONFIG = """[targets.prod]
 production = true
 {extra}
+[targets.prod.suites.db]
+confirm_backups = false  # the platform's, confirmed elsewhere: the least-privileged role here
 [targets.prod.suites.rls]
 public_tables = ["public.announcements"]
 """

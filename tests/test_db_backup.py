@@ -111,3 +111,15 @@ def test_the_wal_archive_of_a_server_that_archives(
                 time.sleep(0.1)
         check = backup_check(pytester, read_signoff, dsn, "[targets.t.suites.db]\n")
     assert check["outcome"] == "passed", check["message"]
+
+
+def test_backups_confirmed_elsewhere_is_one_line(
+    pytester: pytest.Pytester, read_signoff: SignOffReader, pg_database: str
+) -> None:
+    config = (
+        "[targets.t]\nproduction = true\nallow_db_superuser = true\n"
+        "[targets.t.suites.db]\nconfirm_backups = false\n"
+    )
+    check = backup_check(pytester, read_signoff, pg_database, config)
+    assert check["outcome"] == "skipped"
+    assert read_signoff(pytester.path / "deploycheck-signoff.json")["verdict"] == "GO"

@@ -52,13 +52,19 @@ def judged(
 ) -> Result:
     """The backup check's conclusion."""
     result = Result()
+    if not settings.confirm_backups:
+        result.skip = "backups are confirmed elsewhere (suites.db.confirm_backups = false)"
+        return result
     try:
         finished, source = latest(conn, settings, http)
     except NoAnswer as exc:
         result.undecided = (UNKNOWN_CODE, str(exc))
         return result
     except LookupError as exc:
-        why = f"{exc}: set one in suites.db to confirm backups before deploying"
+        why = (
+            f"{exc}: set one in suites.db to confirm backups before deploying, or"
+            " confirm_backups = false where they are confirmed elsewhere"
+        )
         result.skip = f"[{NOT_CONFIGURED_CODE}] {why}" if production else why
         return result
     age = time.time() - finished

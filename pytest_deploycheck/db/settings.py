@@ -47,6 +47,7 @@ class DbSuiteSettings:
     query_max_ratio: float = 2.0
     query_min_ms: float = 1.0  # mean times under this per call are never a regression
     large_table_rows: int = 100_000  # a table this large should not start being scanned whole
+    confirm_backups: bool = True  # false: backups are confirmed elsewhere
     backup_query: str | None = None  # SELECT the time the latest backup finished
     backup_command: str | None = None  # prints it (its last line)
     backup_url: str | None = None  # answers it in JSON, at backup_jmespath
