@@ -133,6 +133,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if settings.active:
         from pytest_deploycheck.session import SignOffSession
 
+        _each_cause_once(config)
         session = SignOffSession(config, settings, bundled_suites_dir())
         config.pluginmanager.register(session, SESSION_PLUGIN)
         if getattr(config.option, "allure_report_dir", None):
@@ -141,6 +142,16 @@ def pytest_configure(config: pytest.Config) -> None:
             labels = AllureLabels(settings.target.name, settings.target.version)
             config.pluginmanager.register(labels, "deploycheck-allure")
         session.install_sigterm()
+
+
+def _each_cause_once(config: pytest.Config) -> None:
+    """A deploy run states each cause once, in the sign-off's decision block: pytest's failure
+    sections and short summary would repeat them, so they are off unless asked for (``--tb``,
+    ``-r``)."""
+    if config.option.tbstyle == "auto":
+        config.option.tbstyle = "no"
+    if config.option.reportchars == "fE":  # pytest's default
+        config.option.reportchars = "N"
 
 
 def _configured(config: pytest.Config) -> bool:

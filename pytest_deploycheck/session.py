@@ -51,6 +51,7 @@ class SignOffSession:
         self.chart: Path | None = None
         self._rate_dir: Path | None = None
         self.written: Path | None = None
+        self.document: dict[str, Any] = {}  # the sign-off as written, redacted
         self._previous_sigterm: Any = None
         self._suites: dict[str, str | None] = {}
         # An xdist worker runs checks but never writes the sign-off.
@@ -256,7 +257,8 @@ class SignOffSession:
             self.problems.append("[internal-error] pytest stopped with an internal error")
         self.signoff = self._decide()
         decision = self.signoff.decision
-        self.written = self._write_or_print(self.signoff.to_dict(self.redact))
+        self.document = self.signoff.to_dict(self.redact)
+        self.written = self._write_or_print(self.document)
         session.exitstatus = decision.verdict.exit_code
         if self.written is not None:
             self._publish(self.written, decision.verdict)
@@ -314,7 +316,7 @@ class SignOffSession:
             self.chart = self.window.chart(written, budget)
         files = [(written, "application/json")]
         files += [(self.chart, "image/png")] if self.chart else []
-        document = self.signoff.to_dict(self.redact)
+        document = self.document
         self._junit_properties(document)
         write_signoff_result(self.config, document, files)
         codes = [code for _, code in CATALOGUE.codes()]
@@ -322,7 +324,8 @@ class SignOffSession:
         if os.environ.get("GITHUB_STEP_SUMMARY"):
             from pytest_deploycheck.report.job_summary import append, markdown
 
-            append(os.environ["GITHUB_STEP_SUMMARY"], markdown(document, [p for p, _ in files]))
+            summary = markdown(document, [p for p, _ in files], os.environ)
+            append(os.environ["GITHUB_STEP_SUMMARY"], summary)
         self.config.hook.pytest_deploycheck_signoff(config=self.config, signoff=self.signoff)
 
     def _write_or_print(self, document: dict[str, Any]) -> Path | None:
@@ -365,8 +368,8 @@ class SignOffSession:
         colour = {Verdict.GO: "green", Verdict.HOLD: "yellow", Verdict.ROLLBACK: "red"}[verdict]
         terminalreporter.ensure_newline()
         terminalreporter.section("deploycheck sign-off", **{colour: True, "bold": True})
-        for line in lines(self.signoff):
-            terminalreporter.line(self.redact(line))
+        for line in lines(self.document, str(self.written or self.settings.signoff_path)):
+            terminalreporter.line(line)
         where = self.written or "stderr: it could not be written"
         terminalreporter.line(f"sign-off written to {where}")
         if self.chart:

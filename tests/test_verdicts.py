@@ -243,17 +243,27 @@ def test_job_summary_for_the_pipeline(
     summary = pytester.path / "summary.md"
     summary.write_text("earlier step\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    for name, value in {
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_REPOSITORY": "acme/shop",
+        "GITHUB_RUN_ID": "42",
+        "DEPLOYCHECK_ARTIFACT": "deploycheck",
+    }.items():
+        monkeypatch.setenv(name, value)
     source = (
         "import pytest\n@pytest.mark.short_term\n"
         "def test_a(): assert False, '[slow] p95'\ndef test_b(): pass\n"
     )
     deploy_checks(deploy, source)
     text = summary.read_text()
-    assert text.startswith("earlier step\n## Deployment sign-off: HOLD\n")
-    assert "- [major-failure] checks.a: [slow] p95" in text
+    assert text.startswith("earlier step\n## Deployment sign-off: HOLD\n\n```text\nVERDICT: HOLD")
+    assert "  HOLD     checks.a: [slow] p95\n" in text  # the decision block, as in the terminal
     assert "| immediate | checks | 1 | 0 | 0 | 0 |" in text
     assert "| short_term | checks | 0 | 1 | 0 | 0 |" in text
-    assert "deploycheck-signoff.json`" in text
+    assert text.endswith(
+        "Evidence: `deploycheck-signoff.json`, in the artifact `deploycheck` of"
+        " [run 42](https://github.com/acme/shop/actions/runs/42).\n"
+    )
 
 
 def test_junit_xml_carries_the_verdict(deploy: Deploy, pytester: pytest.Pytester) -> None:

@@ -225,10 +225,13 @@ def _hold_lock(admin_url: str) -> threading.Event:
             release.wait()
 
     def waiter() -> None:
-        with psycopg.connect(admin_url, application_name="demo-blocked-writer") as conn:
+        # The database may go away while it waits (the demo stopping): that ends it quietly.
+        with (
+            suppress(psycopg.OperationalError),
+            psycopg.connect(admin_url, application_name="demo-blocked-writer") as conn,
+        ):
             ready.wait()
-            with suppress(psycopg.OperationalError):  # the database may go away while we wait
-                conn.execute("UPDATE public.notes SET body = body WHERE id = 1")
+            conn.execute("UPDATE public.notes SET body = body WHERE id = 1")
 
     for target in (holder, waiter):
         threading.Thread(target=target, daemon=True).start()

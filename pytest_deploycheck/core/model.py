@@ -67,7 +67,7 @@ class Gate:
     """A measured figure against a threshold; ``status`` is ``pass``, ``hold`` or ``rollback``.
 
     ``samples``, ``low`` and ``high`` say how sure the figure is (sample size and a 95 %
-    interval); ``check`` is the id of the check that measured it.
+    interval); ``check`` is the id of the check that measured it; ``unit`` how it reads.
     """
 
     name: str
@@ -79,6 +79,7 @@ class Gate:
     low: float | None = None
     high: float | None = None
     check: str | None = None
+    unit: str = ""  # how the value reads: "ratio" (shown as %), "ms", "s", or a word
 
     def __post_init__(self) -> None:
         if self.status not in GATE_STATUSES:

@@ -62,7 +62,8 @@ def migrations(conn: Connection, settings: DbSuiteSettings, base: Path | None = 
     rows = fetch(conn, query)
     findings, status = judge_migrations(tool, rows, expected, settings.expected_latest)
     detail = "; ".join(f.message for f in findings[:3]) or f"{len(rows)} applied"
-    gate = Gate("db.migrations", float(len(findings)), 0.0, status, f"{tool}: {detail}")
+    detail = f"{tool}: {detail}"
+    gate = Gate("db.migrations", float(len(findings)), 0.0, status, detail, unit="migrations")
     return RuleResult("migrations", findings, query, rows, [gate], tool, code="migrations")
 
 

@@ -177,7 +177,7 @@ def connections(conn: Connection, settings: DbSuiteSettings) -> RuleResult:
     ratio = used / max(available, 1)
     status, threshold = grade(ratio, settings.connections_hold, settings.connections_rollback)
     detail = f"{used} of {available} connections in use"
-    gate = Gate("db.connections", round(ratio, 4), threshold, status, detail)
+    gate = Gate("db.connections", round(ratio, 4), threshold, status, detail, unit="ratio")
     findings = [] if status == "pass" else [Finding("connection_saturation", "server", detail)]
     return RuleResult("connection_saturation", findings, CONNECTIONS, rows, [gate])
 
@@ -229,7 +229,9 @@ def sequences(conn: Connection, settings: DbSuiteSettings) -> RuleResult:
             f"{name} at {row['last_value']} of {row['limit_value']} ({used:.1%})"
             f" feeding {row['feeds'] or 'no column'}"
         )
-        result.gates.append(Gate(f"db.sequence {name}", used, threshold, status, detail))
+        result.gates.append(
+            Gate(f"db.sequence {name}", used, threshold, status, detail, unit="ratio")
+        )
         result.findings.append(Finding("sequence_exhaustion", name, detail))
     return result
 
@@ -246,7 +248,7 @@ def wraparound(conn: Connection, settings: DbSuiteSettings) -> RuleResult:
         age, settings.wraparound_warn, settings.wraparound_critical, reaching=True
     )
     detail = f"oldest: {name} at {age} transactions"
-    gate = Gate("db.xid_age", float(age), float(threshold), status, detail)
+    gate = Gate("db.xid_age", float(age), float(threshold), status, detail, unit="xids")
     findings = [] if status == "pass" else [Finding("xid_wraparound", name, detail)]
     return RuleResult("xid_wraparound", findings, WRAPAROUND, rows, [gate])
 

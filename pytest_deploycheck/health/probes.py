@@ -282,7 +282,9 @@ def latency_gate(
     gate_name = f"latency.p95 {name}"
     times = [e.elapsed_s * 1000 for e in exchanges if not e.server_error]
     if not times:
-        gate = Gate(gate_name, None, settings.latency_budget_ms, "hold", "no sample succeeded", 0)
+        gate = Gate(
+            gate_name, None, settings.latency_budget_ms, "hold", "no sample succeeded", 0, unit="ms"
+        )
         return gate, (LATENCY_CODES["unmeasured"], f"{name}: no sample succeeded")
     p50, p95 = percentile(times, 50), percentile(times, 95)
     limit, why, code = settings.latency_budget_ms, "the budget", LATENCY_CODES["budget"]
@@ -292,6 +294,6 @@ def latency_gate(
         why = f"{settings.baseline_ratio}x the baseline {earlier:.0f} ms"
     status = "pass" if p95 <= limit else "hold"
     detail = f"p50 {p50:.0f} ms, p95 {p95:.0f} ms over {len(times)} samples; limit: {why}"
-    gate = Gate(gate_name, round(p95, 1), round(limit, 1), status, detail, len(times))
+    gate = Gate(gate_name, round(p95, 1), round(limit, 1), status, detail, len(times), unit="ms")
     message = f"{name}: p95 {p95:.0f} ms over {limit:.0f} ms ({why})"
     return gate, None if status == "pass" else (code, message)

@@ -22,6 +22,8 @@ REGRESSION_CODE = "metrics-regression"
 
 def shown(value: float, query: Query) -> str:
     """A value as people read it, with the query's unit."""
+    if query.unit == "ratio":
+        return f"{value:.2%}"
     if query.unit == "%":
         return f"{value:.4g} %"
     return f"{value:.4g}" + (f" {query.unit}" if query.unit else "")
@@ -85,6 +87,7 @@ def thresholds(query: Query, series: Sequence[Series]) -> Gate:
         detail,
         samples=points,
         check=query.check_id,
+        unit=query.unit,
     )
 
 
@@ -125,6 +128,7 @@ def compared(
         detail,
         samples=len(pairs),
         check=query.check_id,
+        unit="x",
     )
 
 

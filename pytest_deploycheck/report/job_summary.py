@@ -4,31 +4,23 @@ the file named by ``GITHUB_STEP_SUMMARY``)."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pytest_deploycheck.core.phases import Phase
 from pytest_deploycheck.core.redact import markdown_text as md
+from pytest_deploycheck.report.decision import decision
 
 OUTCOMES = ("passed", "failed", "error", "skipped")
 
 
-def markdown(document: dict[str, Any], files: Sequence[Path] = ()) -> str:
-    """Verdict, reasons, a per-phase/suite table and where the evidence is."""
-    target = document["target"]
-    version = f" {md(target['version'])}" if target.get("version") else ""
-    lines = [
-        f"## Deployment sign-off: {document['verdict']}",
-        "",
-        f"Target **{md(target['name'])}**{version}, phases {', '.join(document['phases']) or '-'},"
-        f" exit code {document['exit_code']}.",
-        "",
-    ]
-    lines += [f"- {md(reason)}" for reason in document["reasons"]] or [
-        "- Everything selected ran and passed."
-    ]
-    lines += [f"- advisory: {md(advisory)}" for advisory in document["advisories"]]
+def markdown(
+    document: dict[str, Any], files: Sequence[Path] = (), environ: Mapping[str, str] | None = None
+) -> str:
+    """The decision block, a per-phase/suite table, the run and where its evidence is kept."""
+    block = [line.replace("```", "'''") for line in decision(document, _signoff_name(files))]
+    lines = [f"## Deployment sign-off: {document['verdict']}", "", "```text", *block, "```"]
     counts: Counter[tuple[str, str, str]] = Counter(
         (c["phase"], c["suite"], c["outcome"]) for c in document["checks"]
     )
@@ -45,9 +37,28 @@ def markdown(document: dict[str, Any], files: Sequence[Path] = ()) -> str:
             + " |"
             for phase, suite in rows
         ]
-    if files:
-        lines += ["", "Evidence: " + ", ".join(f"`{path}`" for path in files)]
+    lines += ["", _where(files, environ or {})]
     return "\n".join(lines) + "\n"
+
+
+def _signoff_name(files: Sequence[Path]) -> str:
+    return files[0].name if files else "deploycheck-signoff.json"
+
+
+def _where(files: Sequence[Path], environ: Mapping[str, str]) -> str:
+    """The run and the artifact that keep the evidence, as a reader of the summary finds
+    them: a path on the runner's disk is gone when the job ends."""
+    names = ", ".join(f"`{md(path.name)}`" for path in files) or "the sign-off"
+    artifact = environ.get("DEPLOYCHECK_ARTIFACT")
+    kept = f"in the artifact `{md(artifact)}`" if artifact else "in this run's artifacts"
+    run = ""
+    if all(environ.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")):
+        url = (
+            f"{environ['GITHUB_SERVER_URL']}/{environ['GITHUB_REPOSITORY']}"
+            f"/actions/runs/{environ['GITHUB_RUN_ID']}"
+        )
+        run = f" of [run {md(environ['GITHUB_RUN_ID'])}]({url})"
+    return f"Evidence: {names}, {kept}{run}."
 
 
 def append(path: str, text: str) -> None:

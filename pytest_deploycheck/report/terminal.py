@@ -1,32 +1,27 @@
-"""The sign-off as lines of text, for the terminal."""
+"""The sign-off as lines of text, for the terminal: the decision block, then a table of the
+checks by phase and suite."""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
+from typing import Any
 
 from pytest_deploycheck.core.model import Outcome
 from pytest_deploycheck.core.phases import Phase
-from pytest_deploycheck.core.redact import one_line
-from pytest_deploycheck.signoff.document import SignOff
+from pytest_deploycheck.report.decision import decision
 
 _COLUMNS = [outcome.value for outcome in Outcome]
 
 
-def lines(signoff: SignOff) -> list[str]:
-    """The verdict in one line, then the reasons, advisories and a per-phase/suite table."""
-    verdict = signoff.decision.verdict
-    where = f"target {signoff.target_name}"
-    if signoff.version:
-        where += f", version {signoff.version}"
-    out = [f"VERDICT: {verdict.value} (exit {verdict.exit_code}) - {where}"]
-    out += [f"  {reason.text}" for reason in signoff.decision.reasons]
-    out += [f"  [advisory] {text}" for text in signoff.decision.advisories]
-    return [one_line(line) for line in out] + _table(signoff)
+def lines(document: Mapping[str, Any], signoff: str) -> list[str]:
+    """The decision block, then the per-phase/suite table."""
+    return decision(document, signoff) + _table(document)
 
 
-def _table(signoff: SignOff) -> list[str]:
+def _table(document: Mapping[str, Any]) -> list[str]:
     counts: Counter[tuple[str, str, str]] = Counter(
-        (check.phase.value, check.suite, check.outcome.value) for check in signoff.checks
+        (check["phase"], check["suite"], check["outcome"]) for check in document["checks"]
     )
     rows = sorted({(phase, suite) for phase, suite, _ in counts}, key=_row_order)
     if not rows:

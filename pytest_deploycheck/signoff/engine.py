@@ -123,7 +123,9 @@ def error_rate_gate(name: str, errors: int, total: int, policy: Policy = DEFAULT
     """
     hold, rollback = policy.error_rate_hold, policy.error_rate_rollback
     if total <= 0:
-        return Gate(name, None, hold, "hold", "no requests were measured", 0, 0.0, 1.0)
+        return Gate(
+            name, None, hold, "hold", "no requests were measured", 0, 0.0, 1.0, unit="ratio"
+        )
     rate = errors / total
     low = exact_lower_bound(errors, total, 0.01)
     high = wilson_interval(errors, total)[1]
@@ -140,7 +142,7 @@ def error_rate_gate(name: str, errors: int, total: int, policy: Policy = DEFAULT
         detail += f"; inconclusive, need about {more} more samples"
     else:
         status, threshold = "pass", hold
-    return Gate(name, rate, threshold, status, detail, total, low, high)
+    return Gate(name, rate, threshold, status, detail, total, low, high, unit="ratio")
 
 
 def _run_reasons(run: Run) -> list[Reason]:

@@ -145,6 +145,7 @@ def _error_gate(samples: Sequence[Sample], bounds: RateBounds, policy: WindowPol
         bounds.requests,
         bounds.low,
         bounds.high,
+        unit="ratio",
     )
 
 
@@ -170,4 +171,5 @@ def _check_gate(check: str, samples: Sequence[Sample], policy: WindowPolicy) -> 
         status = "rollback"
         detail += f", the last {streak} in a row"
     rate = len(failed) / len(samples)
-    return Gate(f"window {check}", rate, 0.0, status, detail, len(samples)), streak
+    gate = Gate(f"window {check}", rate, 0.0, status, detail, len(samples), unit="ratio")
+    return gate, streak

@@ -134,7 +134,11 @@ class WatchWindow:
             status = "hold" if rate > limit else "pass"
             detail = f"{rate:.2%} against the baseline's {earlier:.2%} (at most {ratio}x)"
             gates.append(
-                Gate("window error_rate vs baseline", rate, limit, status, detail, requests)
+                Gate(
+                    "window error_rate vs baseline",
+                    *(rate, limit, status, detail, requests),
+                    unit="ratio",
+                )
             )
         return gates
 

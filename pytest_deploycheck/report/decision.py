@@ -1,0 +1,153 @@
+"""The decision block: what a release engineer reads first, at 3 a.m., wherever the sign-off
+is shown (the terminal, the job summary, the Allure verdict result, ``deploycheck show``).
+
+One line with the verdict, its exit code and the next action; the causes, one line each,
+grouped by the object they are about and ordered by level; then every measured gate in a
+table, for a GO too. Every line fits in ``WIDTH`` characters. Made from the sign-off document
+alone, so that every place shows the same text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from pytest_deploycheck.core.model import reason_code
+from pytest_deploycheck.core.redact import one_line
+from pytest_deploycheck.signoff.engine import SIGNOFF_CODES, Verdict
+
+WIDTH = 120
+_NEXT = {
+    "GO": "next: nothing; the deployment stays",
+    "HOLD": "next: hold; a person decides, with the causes below",
+    "ROLLBACK": "next: roll back now, then: deploycheck postmortem {signoff}",
+}
+_MARKS = {"pass": "✓", "hold": "!", "rollback": "✗"}
+_CHECK_ID = re.compile(r"\b[a-z][a-z0-9_]*\.[\w.*\[\]-]+")
+
+
+def decision(document: Mapping[str, Any], signoff: str = "deploycheck-signoff.json") -> list[str]:
+    """The block's lines."""
+    verdict, target = document["verdict"], document["target"]
+    lines = [
+        f"VERDICT: {verdict} (exit {document['exit_code']}) - target {target['name']}"
+        + (f", version {target['version']}" if target.get("version") else ""),
+        _NEXT[verdict].format(signoff=signoff),
+        _what(document),
+    ]
+    causes = list(_causes(document))
+    if causes:
+        lines += ["", *causes]
+    lines += [f"  advisory: {text}" for text in document.get("advisories", [])]
+    table = _gates(document.get("gates", []))
+    if table:
+        lines += ["", *table]
+    if causes:
+        lines += ["", f"every reason in full, with its evidence: {signoff}"]
+    return [_fit(line) for line in lines]
+
+
+def _what(document: Mapping[str, Any]) -> str:
+    checks = document["checks"]
+    counted = {o: sum(1 for c in checks if c["outcome"] == o) for o in ("failed", "error")}
+    phases = ", ".join(document["phases"]) or "no phase"
+    return (
+        f"{phases}: {len(checks)} checks, {counted['failed']} failed,"
+        f" {counted['error']} could not check"
+    )
+
+
+def _causes(document: Mapping[str, Any]) -> Iterator[str]:
+    """One line per object the failed checks found something about, then one per remaining
+    reason; rollback causes first."""
+    levels = _levels(document)
+    objects: dict[str, dict[str, Any]] = {}
+    covered: set[str] = set()
+    for check in document["checks"]:
+        level = levels.get(check["id"])
+        if check["outcome"] != "failed" or level is None or not check["findings"]:
+            continue
+        covered.add(check["id"])
+        for found in check["findings"]:
+            entry = objects.setdefault(found["object"], {"rules": {}, "level": level, "n": 0})
+            entry["rules"][found["rule"]] = None
+            entry["n"] += 1
+            entry["severity"] = min(entry.get("severity", "minor"), check["severity"])
+            entry["level"] = max(entry["level"], level, key=lambda v: Verdict(v).rank)
+    lines = [
+        (
+            Verdict(entry["level"]).rank,
+            f"  {entry['level']:<8} {obj} ({entry['n']} {entry['severity']}"
+            f" finding{'s' if entry['n'] > 1 else ''}) — {', '.join(entry['rules'])}",
+        )
+        for obj, entry in objects.items()
+    ]
+    for text in document["reasons"]:
+        code = reason_code(text) or ""
+        ids = set(_CHECK_ID.findall(text.split(": ", 1)[0]))
+        if ids and ids <= covered:
+            continue
+        level = SIGNOFF_CODES.get(code) or Verdict(document["verdict"])
+        lines.append((level.rank, f"  {level.value:<8} {_said(code, text)}"))
+    yield from (line for _, line in sorted(lines, key=lambda pair: -pair[0]))
+
+
+def _said(code: str, text: str) -> str:
+    """A reason without what the level column already says, and without its fix."""
+    rest = text[len(code) + 3 :] if code else text
+    rest = rest.split(". Fix: ", 1)[0].split(" (objects: ", 1)[0]
+    return {
+        "could-not-check": "could not check: ",
+        "gate-hold": "gate ",
+        "gate-rollback": "gate ",
+    }.get(code, "" if code in ("critical-failure", "major-failure") else f"[{code}] ") + rest
+
+
+def _levels(document: Mapping[str, Any]) -> dict[str, str]:
+    """The level each failed check's reason calls for, by check id."""
+    levels: dict[str, str] = {}
+    for text in document["reasons"]:
+        verdict = SIGNOFF_CODES.get(reason_code(text) or "")
+        if verdict is None:
+            continue
+        for check_id in _CHECK_ID.findall(text.split(": ", 1)[0]):
+            levels.setdefault(check_id, verdict.value)
+    for check in document["checks"]:  # advisories: failed, but calling for nothing
+        if check["outcome"] == "failed" and check["severity"] == "minor":
+            levels.setdefault(check["id"], "GO")
+    return {k: v for k, v in levels.items() if v != "GO"}
+
+
+def _gates(gates: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Every gate as k6 shows its thresholds: mark, name, value, threshold, sample size."""
+    if not gates:
+        return []
+    rows = [
+        (
+            _MARKS[g["status"]],
+            g["name"],
+            _shown(g.get("value"), g.get("unit", "")),
+            "" if g.get("threshold") is None else _shown(g["threshold"], g.get("unit", "")),
+            "" if g.get("samples") is None else f"n={g['samples']}",
+        )
+        for g in gates
+    ]
+    width = min(max(len(r[1]) for r in rows), 60)
+    return [
+        f"  {mark} {name[:width]:<{width}}  {value:>12}  limit {limit:<12} {samples}".rstrip()
+        for mark, name, value, limit, samples in rows
+    ]
+
+
+def _shown(value: float | None, unit: str) -> str:
+    if value is None:
+        return "n/a"
+    if unit == "ratio":
+        return f"{value:.2%}"
+    return f"{value:.4g}" + (f" {unit}" if unit else "")
+
+
+def _fit(line: str) -> str:
+    line = one_line(line)
+    return line if len(line) <= WIDTH else line[: WIDTH - 1] + "…"
