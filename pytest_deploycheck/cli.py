@@ -1,8 +1,12 @@
 """``deploycheck``: combine, read and follow up sign-offs outside pytest.
 
-deploycheck merge A.json B.json ... [-o OUT]   the worst verdict wins; all evidence kept
-deploycheck show PATH                          a sign-off, readably
-deploycheck postmortem PATH [-o OUT]           the runbook's postmortem, prefilled
+deploycheck merge [--label NAME=PATH]... [PATH]... [-o OUT]   the worst verdict wins
+deploycheck show PATH                      a sign-off, readably
+deploycheck postmortem PATH [-o OUT] [--force]   the runbook's postmortem, prefilled
+
+merge and show exit with the sign-off's code (0 GO, 10 HOLD, 20 ROLLBACK), so that a pipeline
+acts on it; postmortem exits 0, or 4 for a GO sign-off without --force; a file that is not a
+sign-off exits 2.
 """
 
 from __future__ import annotations
@@ -13,11 +17,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pytest_deploycheck.core.model import reason_code
 from pytest_deploycheck.core.phases import Phase
 from pytest_deploycheck.core.redact import markdown_text as md
 from pytest_deploycheck.core.redact import one_line
+from pytest_deploycheck.report.decision import decision, figure
 from pytest_deploycheck.signoff.document import SCHEMA_ID, read, write
-from pytest_deploycheck.signoff.engine import Verdict
+from pytest_deploycheck.signoff.engine import SIGNOFF_CODES, Verdict
 
 
 class CliError(Exception):
@@ -33,60 +39,61 @@ def load(path: str) -> dict[str, Any]:
 
 
 def merge(documents: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
-    """One sign-off from several runners' (CI shards, regions): the worst verdict wins, every
-    check, gate and reason is kept, each marked with the sign-off it came from."""
+    """One sign-off from several runners (CI shards, regions), each named by its label: the
+    worst verdict wins, every check, gate and reason is kept and marked with its source, the
+    reasons worst first; each source's target and version are kept in ``sources``."""
     worst = max((Verdict(d["verdict"]) for _, d in documents), key=lambda v: v.rank)
-    names = sorted({d["target"]["name"] for _, d in documents})
-    first = documents[0][1]
+    names = list(dict.fromkeys(d["target"]["name"] for _, d in documents))
+    versions = list(dict.fromkeys(d["target"]["version"] for _, d in documents))
+    bases = list(dict.fromkeys(d["target"]["base_url"] for _, d in documents))
+    reasons = [f"{r} (from {label})" for label, d in documents for r in d["reasons"]]
     return {
         "schema": SCHEMA_ID,
         "verdict": worst.value,
         "exit_code": worst.exit_code,
-        "reasons": [f"{r} (from {source})" for source, d in documents for r in d["reasons"]],
-        "advisories": [f"{a} (from {source})" for source, d in documents for a in d["advisories"]],
-        "target": {**first["target"], "name": ", ".join(names)},
+        "reasons": sorted(reasons, key=lambda r: -_level(r).rank),
+        "advisories": [f"{a} (from {label})" for label, d in documents for a in d["advisories"]],
+        "target": {
+            "name": ", ".join(names),
+            "base_url": bases[0] if len(bases) == 1 else None,
+            "version": ", ".join(str(v) for v in versions) if any(versions) else None,
+        },
+        "sources": [
+            {"label": label, "verdict": d["verdict"], "target": d["target"]}
+            for label, d in documents
+        ],
         "phases": sorted(
             {p for _, d in documents for p in d["phases"]}, key=lambda p: Phase(p).rank
         ),
         "started_at": min(d["started_at"] for _, d in documents),
         "finished_at": max(d["finished_at"] for _, d in documents),
         "checks": [
-            {**c, "nodeid": f"{source}::{c['nodeid']}"}
-            for source, d in documents
+            {**c, "nodeid": f"{label}::{c['nodeid']}"}
+            for label, d in documents
             for c in d["checks"]
         ],
         "gates": [
-            {**g, "name": f"{source}: {g['name']}"} for source, d in documents for g in d["gates"]
+            {**g, "name": f"{label}: {g['name']}"} for label, d in documents for g in d["gates"]
         ],
     }
 
 
-def show(document: dict[str, Any]) -> str:
-    """A sign-off as text: the verdict, its reasons, the checks that did not pass, the gates."""
-    target = document["target"]
-    lines = [
-        f"VERDICT: {document['verdict']} (exit {document['exit_code']}) - target {target['name']}"
-        + (f", version {target['version']}" if target.get("version") else ""),
-        f"phases: {', '.join(document['phases']) or '-'};"
-        f" {document['started_at']} to {document['finished_at']}",
-    ]
-    lines += [f"  {reason}" for reason in document["reasons"]]
-    lines += [f"  [advisory] {advisory}" for advisory in document["advisories"]]
-    counts: dict[str, int] = {}
-    for check in document["checks"]:
-        counts[check["outcome"]] = counts.get(check["outcome"], 0) + 1
-    lines.append("checks: " + ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items())))
+def _level(reason: str) -> Verdict:
+    """The verdict a reason calls for (an override's: HOLD at least)."""
+    return SIGNOFF_CODES.get(reason_code(reason) or "") or Verdict.HOLD
+
+
+def show(document: dict[str, Any], path: str = "deploycheck-signoff.json") -> str:
+    """A sign-off as text: the decision block, then every check that did not pass."""
+    lines = decision(document, path)
+    sources = [f"{s['label']} {s['verdict']}" for s in document.get("sources", [])]
+    lines += [f"sources: {', '.join(sources)}"] if sources else []
+    lines.append(f"{document['started_at']} to {document['finished_at']}")
     lines += [
         f"  {c['outcome'].upper():<7} {c['id']} ({c['severity']}): {c['message']}"
         for c in document["checks"]
         if c["outcome"] in ("failed", "error")
     ]
-    if document["gates"]:
-        lines.append("gates:")
-        lines += [
-            f"  {g['status'].upper():<8} {g['name']} = {g['value']} (threshold {g['threshold']})"
-            for g in document["gates"]
-        ]
     return "\n".join(one_line(line) for line in lines)
 
 
@@ -98,18 +105,29 @@ def postmortem(document: dict[str, Any]) -> str:
     failed = [c for c in document["checks"] if c["outcome"] in ("failed", "error")]
     critical = any(c["severity"] == "critical" for c in failed)
     phases = ", ".join(document["phases"])
-    timeline = [f"- {started:%H:%M} - Post-deployment validation started ({phases})"]
-    timeline += [
-        f"- {finished:%H:%M} - Sign-off: {document['verdict']}; {md(reason)}"
-        for reason in document["reasons"][:5]
-    ]
-    timeline += [
+    timeline = [
+        f"- {started:%H:%M} - Post-deployment validation started ({phases})",
+        f"- {finished:%H:%M} - Sign-off: {document['verdict']}, {len(document['reasons'])}"
+        " reasons (below)",
         "- HH:MM - Root cause identified",
         "- HH:MM - Mitigation started",
         "- HH:MM - Issue resolved",
     ]
     causes = [f"- `{c['id']}` ({c['severity']}): {md(c['message'])}" for c in failed] or [
         "- (no failed check)"
+    ]
+    found: list[str] = []
+    for level in (Verdict.ROLLBACK, Verdict.HOLD):
+        mine = [r for r in document["reasons"] if _level(r) is level]
+        if mine:
+            found += ["", f"#### {_HEADINGS[level]}", *(f"- {md(r)}" for r in mine)]
+    impact = [
+        f"- {md(g['name'])}: {figure(g.get('value'), g.get('unit', ''))}"
+        f" (limit {figure(g.get('threshold'), g.get('unit', ''))}"
+        + (f", {g['samples']} samples" if g.get("samples") else "")
+        + f"): {g['status']}"
+        for g in document["gates"]
+        if g["status"] != "pass"
     ]
     target = document["target"]
     return "\n".join(
@@ -125,11 +143,15 @@ def postmortem(document: dict[str, Any]) -> str:
             "### Timeline",
             *timeline,
             "",
+            "### What the sign-off found",
+            *found,
+            "",
             "### Root Cause",
             "Candidates, from the checks that failed:",
             *causes,
             "",
             "### Impact",
+            *(impact or ["- No measured gate failed"]),
             "- Users affected: [number]",
             "- Data loss: [Yes/No — to be confirmed by a person]",
             f"- Duration: {minutes} min {seconds} s of validation",
@@ -150,6 +172,12 @@ def postmortem(document: dict[str, Any]) -> str:
     )
 
 
+_HEADINGS = {
+    Verdict.ROLLBACK: "Rollback triggers",
+    Verdict.HOLD: "Holds and checks that could not check",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="deploycheck",
@@ -158,24 +186,44 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     merging = commands.add_parser("merge", help="combine sign-offs; the worst verdict wins")
-    merging.add_argument("paths", nargs="+")
+    merging.add_argument("paths", nargs="*", help="sign-offs, each labelled by its file name")
+    merging.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="a sign-off and the label its checks and reasons carry (a shard, a region)",
+    )
     merging.add_argument("-o", "--output", default="deploycheck-signoff.json")
-    showing = commands.add_parser("show", help="print a sign-off readably")
+    showing = commands.add_parser(
+        "show", help="print a sign-off readably; exits with its code (0 GO, 10 HOLD, 20 ROLLBACK)"
+    )
     showing.add_argument("path")
     writing = commands.add_parser("postmortem", help="write the postmortem template, prefilled")
     writing.add_argument("path")
     writing.add_argument("-o", "--output", help="the Markdown file (default: print it)")
+    writing.add_argument("--force", action="store_true", help="write one for a GO sign-off too")
     args = parser.parse_args(argv)
     try:
         if args.command == "merge":
-            merged = merge([(Path(p).stem, load(p)) for p in args.paths])
+            sources = [_labelled(text) for text in args.label]
+            sources += [(Path(p).stem, p) for p in args.paths]
+            if not sources:
+                raise CliError("merge needs sign-offs: PATH... or --label NAME=PATH")
+            merged = merge([(label, load(path)) for label, path in sources])
             write(args.output, merged)
             print(show(merged))
             return int(merged["exit_code"])
         document = load(args.path)
         if args.command == "show":
-            print(show(document))
+            print(show(document, args.path))
             return int(document["exit_code"])
+        if document["verdict"] == "GO" and not args.force:
+            print(
+                f"deploycheck: {args.path} is a GO: no incident to write up (--force writes one)",
+                file=sys.stderr,
+            )
+            return 4
         text = postmortem(document)
         if args.output:
             Path(args.output).write_text(text, encoding="utf-8")
@@ -185,6 +233,13 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as exc:
         print(f"deploycheck: {exc}", file=sys.stderr)
         return 2
+
+
+def _labelled(text: str) -> tuple[str, str]:
+    label, sep, path = text.partition("=")
+    if not sep or not label or not path:
+        raise CliError(f"--label {text!r}: write it as NAME=PATH")
+    return label, path
 
 
 if __name__ == "__main__":

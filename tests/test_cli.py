@@ -31,24 +31,31 @@ def test_merge_keeps_the_worst_verdict_and_all_evidence(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     out = tmp_path / "merged.json"
-    assert main(["merge", str(signoffs["eu"]), str(signoffs["us"]), "-o", str(out)]) == 20
+    assert (
+        main(["merge", str(signoffs["eu"]), f"--label=us={signoffs['us']}", "-o", str(out)]) == 20
+    )
     merged = read_signoff(out)
     assert merged["verdict"] == "ROLLBACK"
-    assert merged["target"]["name"] == "eu, us"
-    assert [c["nodeid"] for c in merged["checks"]] == [
+    assert merged["target"]["name"] == "us, eu"  # labelled sources first
+    assert sorted(c["nodeid"] for c in merged["checks"]) == [
         "eu::test_good.py::test_ok",
         "us::test_bad.py::test_login",
+    ]
+    assert [(s["label"], s["verdict"], s["target"]["name"]) for s in merged["sources"]] == [
+        ("us", "ROLLBACK", "us"),
+        ("eu", "GO", "eu"),
     ]
     assert merged["reasons"] == [
         "[critical-failure] bad.login: [login-failed] no dashboard (from us)"
     ]
-    assert capsys.readouterr().out.startswith("VERDICT: ROLLBACK (exit 20) - target eu, us")
+    assert capsys.readouterr().out.startswith("VERDICT: ROLLBACK (exit 20) - target us, eu")
 
 
 def test_show(signoffs: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["show", str(signoffs["us"])]) == 20
     text = capsys.readouterr().out
-    assert "  [critical-failure] bad.login: [login-failed] no dashboard" in text
+    assert text.startswith("VERDICT: ROLLBACK (exit 20) - target us\nnext: roll back now")
+    assert "  ROLLBACK bad.login: [login-failed] no dashboard\n" in text
     assert "  FAILED  bad.login (critical): [login-failed] no dashboard" in text
 
 
@@ -60,6 +67,11 @@ def test_postmortem_from_a_rollback(signoffs: dict[str, Path], tmp_path: Path) -
     assert "**Severity:** Critical" in text
     assert "- `bad.login` (critical): [login-failed] no dashboard" in text
     assert "- Data loss: [Yes/No — to be confirmed by a person]" in text
+    assert (
+        "#### Rollback triggers\n- [critical-failure] bad.login: [login-failed] no dashboard"
+        in text
+    )
+    assert "- No measured gate failed" in text
     for heading in (
         "### Timeline",
         "### Root Cause",
@@ -81,3 +93,45 @@ def test_bad_input_is_one_line_and_exit_2(
     err = capsys.readouterr().err
     assert err.startswith("deploycheck: ")
     assert err.count("\n") == 1
+
+
+def test_postmortem_of_a_go_is_refused_unless_forced(
+    signoffs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "postmortem.md"
+    assert main(["postmortem", str(signoffs["eu"]), "-o", str(out)]) == 4
+    assert capsys.readouterr().err == (
+        f"deploycheck: {signoffs['eu']} is a GO: no incident to write up (--force writes one)\n"
+    )
+    assert not out.exists()
+    assert main(["postmortem", str(signoffs["eu"]), "-o", str(out), "--force"]) == 0
+
+
+def test_postmortem_keeps_every_reason_and_the_measured_impact(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    checks = "".join(
+        f"def test_{n}():\n    assert False, '[broken-{n}] failure number {n}'\n" for n in range(8)
+    )
+    gate = (
+        "def test_rate(deploy_record):\n"
+        "    gate = deploy_record.error_rate('error_rate', 30, 100)\n"
+        "    assert gate.status == 'pass', '[error-rate] too many'\n"
+    )
+    pytester.makepyfile(test_many=checks + gate)
+    pytester.runpytest("test_many.py", "--deploy-target=t")
+    out = tmp_path / "postmortem.md"
+    assert (
+        main(["postmortem", str(pytester.path / "deploycheck-signoff.json"), "-o", str(out)]) == 0
+    )
+    text = out.read_text()
+    assert all(f"failure number {n}" in text for n in range(8))  # none dropped after the fifth
+    assert "- error_rate: 30.00% (limit 10.00%, 100 samples): rollback" in text
+
+
+def test_merge_needs_something_to_merge(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["merge"]) == 2
+    assert main(["merge", "--label", "nolabel"]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "deploycheck: --label 'nolabel': write it as NAME=PATH"
+    )

@@ -127,8 +127,8 @@ def _gates(gates: Sequence[Mapping[str, Any]]) -> list[str]:
         (
             _MARKS[g["status"]],
             g["name"],
-            _shown(g.get("value"), g.get("unit", "")),
-            "" if g.get("threshold") is None else _shown(g["threshold"], g.get("unit", "")),
+            figure(g.get("value"), g.get("unit", "")),
+            "" if g.get("threshold") is None else figure(g["threshold"], g.get("unit", "")),
             "" if g.get("samples") is None else f"n={g['samples']}",
         )
         for g in gates
@@ -140,7 +140,8 @@ def _gates(gates: Sequence[Mapping[str, Any]]) -> list[str]:
     ]
 
 
-def _shown(value: float | None, unit: str) -> str:
+def figure(value: float | None, unit: str) -> str:
+    """A gate's value as people read it, with its unit."""
     if value is None:
         return "n/a"
     if unit == "ratio":
