@@ -107,7 +107,8 @@ def main(argv: list[str]) -> int:
     allure_cli = REPO / ".allure" / "node_modules" / ".bin" / "allure"
     html = out / "allure-report"
     print(
-        f"demo: Allure report   {_shown(allure_cli)} generate {_shown(allure)} -o {_shown(html)}"
+        f"demo: Allure report   {_shown(allure_cli)} generate --config"
+        f" {_shown(allure / 'allurerc.json')} {_shown(allure)} -o {_shown(html)}"
         f" && {_shown(allure_cli)} open {_shown(html)}   (make allure-cli installs it)"
     )
     print(f"demo: artifacts       {_shown(artifacts)}")

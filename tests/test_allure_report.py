@@ -4,12 +4,14 @@ headless Chromium: the verdict comes first, and a failing check shows its eviden
 from __future__ import annotations
 
 import functools
+import json
 import os
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -24,27 +26,39 @@ class Quiet(SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A ROLLBACK demo run's report, served on loopback."""
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ROLLBACK demo run with several faults, its report built twice by Allure 3 with the
+    configuration the run wrote (the second build has the first as history)."""
     if not ALLURE.exists():
         pytest.skip("Allure 3 is not installed (make allure-cli)")
     out = tmp_path_factory.mktemp("demo")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DEPLOYCHECK_", "PYTEST_"))}
+    faults = "--fault=login-broken,rls-disabled,lock-held"
     subprocess.run(
-        [sys.executable, "-m", "examples.run_demo", f"--out={out}", "--fault=login-broken"],
+        [sys.executable, "-m", "examples.run_demo", f"--out={out}", faults],
         cwd=REPO,
         env=env,
         check=False,
         capture_output=True,
         timeout=300,
     )
-    html = out / "allure-report"
-    subprocess.run(
-        [str(ALLURE), "generate", str(out / "allure-results"), "-o", str(html)],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+    results = out / "allure-results"
+    for _ in range(2):
+        config = ("--config", str(results / "allurerc.json"))
+        subprocess.run(
+            [str(ALLURE), "generate", *config, str(results), "-o", str(out / "allure-report")],
+            cwd=out,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+    return out
+
+
+@pytest.fixture(scope="module")
+def report(built: Path) -> Iterator[str]:
+    """The report, served on loopback."""
+    html = built / "allure-report"
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(html)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/index.html"
@@ -69,8 +83,8 @@ def test_the_verdict_comes_first(report: str, browser: object) -> None:
     page.goto(report)
     page.get_by_text("Deployment sign-off: ROLLBACK").first.wait_for()
     body = page.inner_text("body")
-    assert body.index("Deployment sign-off: ROLLBACK") < body.index("test_login.py")
-    assert "ROLLBACK" in body[: body.index("Deployment sign-off")]  # in the run's metadata
+    assert body.index("Deployment sign-off: ROLLBACK") < body.index("2. immediate")
+    assert "Deployment sign-off: ROLLBACK - demo" in body[:200]  # the report's own name
     page.close()
 
 
@@ -84,3 +98,32 @@ def test_a_failing_check_shows_its_evidence(report: str, browser: object) -> Non
     assert "[login-failed] valid credentials did not log in" in body
     assert "trace-after-login.zip" in body
     page.close()
+
+
+def test_the_tree_and_the_categories_say_what_failed(
+    built: Path, report: str, browser: object, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    shots = tmp_path_factory.mktemp("screenshots")  # kept with the test run's files
+    page = browser.new_page()  # type: ignore[attr-defined]
+    page.goto(report)
+    page.get_by_text("2. immediate").first.wait_for()
+    page.screenshot(path=str(shots / "overview.png"), full_page=True)
+    tree = page.inner_text("body")
+    assert (
+        tree.index("demo") < tree.index("2. immediate") < tree.index("rls")
+    )  # target → phase → suite
+    categories = json.loads((built / "allure-report" / "widgets" / "categories.json").read_text())
+    names = {categories["nodes"][root]["name"] for root in categories["roots"]}
+    assert {
+        "Rollback triggers",
+        "Security findings",
+        "Could not check",
+        "Login and sessions",
+    } <= names
+    assert "Product errors" not in names  # every failure has a category of its own
+    page.goto(report.replace("index.html", "index.html#categories"))
+    page.get_by_text("Security findings").first.wait_for()
+    page.screenshot(path=str(shots / "categories.png"), full_page=True)
+    page.close()
+    history = (built / "deploycheck-allure-history.jsonl").read_text().splitlines()
+    assert len(history) == 2  # one line per build: the second report has the first as history

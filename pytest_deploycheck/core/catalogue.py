@@ -26,6 +26,7 @@ class Category(str, Enum):
     DATA = "Data integrity"
     DATABASE = "Database health"
     UNREACHABLE = "Target unreachable"
+    NOT_CHECKED = "Could not check"  # reachable, but out of time: a lock, a budget
     SETUP = "Checker set-up"
 
 
@@ -64,13 +65,8 @@ def codes(category: Category, *names: str, fix: str = "") -> tuple[Code, ...]:
 
 # Codes any check may stop with: it could not check, or was not allowed to.
 COMMON = (
-    *codes(
-        Category.UNREACHABLE,
-        "unreachable",
-        "db-unreachable",
-        "db-timeout",
-        "over-budget",
-    ),
+    *codes(Category.UNREACHABLE, "unreachable", "db-unreachable"),
+    *codes(Category.NOT_CHECKED, "db-timeout", "over-budget"),
     *codes(Category.SETUP, "db-privilege", "no-browser", "destructive-not-allowed"),
 )
 

@@ -167,8 +167,8 @@ _REMEDIES = {
 
 def categories(codes: Iterable[Code]) -> list[dict[str, Any]]:
     """Allure's categories, by the reason code a message starts with: the sign-off's rollback
-    triggers and holds, then one category per kind of check failure, then whatever else could
-    not check. Each code is in exactly one."""
+    triggers and holds, then one category per kind of check failure, then whatever else broke
+    (an error of the checker itself). Each code is in exactly one."""
     by_kind: dict[str, list[str]] = {category.value: [] for category in Category}
     for code in codes:
         by_kind[code.category.value].append(code.name)
@@ -181,13 +181,15 @@ def categories(codes: Iterable[Code]) -> list[dict[str, Any]]:
         {"name": name, "matchedStatuses": statuses, "messageRegex": message_regex(names)}
         for name, statuses, names in found
     ]
-    return [*rules, {"name": "Could not check", "matchedStatuses": ["broken"]}]
+    return [*rules, {"name": "Checker errors", "matchedStatuses": ["broken"]}]
 
 
 def message_regex(codes: Iterable[str]) -> str:
-    """A message that starts with one of ``codes`` in brackets; the same in Java (Allure 2)
-    and JavaScript (Allure 3): no flags, ``[\\s\\S]`` for any character."""
-    return r"^\[(" + "|".join(re.escape(code) for code in codes) + r")\][\s\S]*"
+    """A message that starts with one of ``codes`` in brackets, after the exception's name
+    that allure-pytest puts first (``Failed: ``, ``...CouldNotCheck: ``); the same in Java
+    (Allure 2) and JavaScript (Allure 3): no flags, ``[\\s\\S]`` for any character."""
+    names = "|".join(re.escape(code) for code in codes)
+    return r"^(?:[\w.]+: )?\[(" + names + r")\][\s\S]*"
 
 
 _CI = (  # (name, type, variable that marks it, build URL, build id, commit)
@@ -203,8 +205,8 @@ def write_run_files(
     environ: Mapping[str, str],
     codes: Iterable[Code],
 ) -> None:
-    """``environment.properties``, ``executor.json`` and ``categories.json``: written once, by
-    the process that decides the verdict."""
+    """``environment.properties``, ``executor.json``, Allure 2's ``categories.json`` and Allure
+    3's ``allurerc.json``: written once, by the process that decides the verdict."""
     directory = getattr(config.option, "allure_report_dir", None)
     if not directory:
         return
@@ -247,7 +249,44 @@ def write_run_files(
         "reportName": f"Deployment sign-off: {document['verdict']} - {target['name']}",
     }
     (out / "executor.json").write_text(json.dumps({k: v for k, v in executor.items() if v}))
-    (out / "categories.json").write_text(json.dumps(categories(codes), indent=2))
+    rules = categories(codes)
+    (out / "categories.json").write_text(json.dumps(rules, indent=2))  # Allure 2
+    report_name = str(executor["reportName"])
+    (out / ALLURE3_CONFIG).write_text(json.dumps(allure3_config(report_name, rules), indent=2))
+
+
+ALLURE3_CONFIG = "allurerc.json"  # allure generate --config RESULTS/allurerc.json RESULTS
+HISTORY = "deploycheck-allure-history.jsonl"  # in the directory the report is generated from
+
+
+def allure3_config(report_name: str, rules: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Allure 3's configuration for the results: the report named with the verdict, the tree
+    grouped target → phase → suite, the categories in Allure 3's own format (the same rules as
+    Allure 2's ``categories.json``), and the history kept between runs."""
+    return {
+        "name": report_name,
+        "historyPath": HISTORY,
+        "categories": {
+            "rules": [
+                {
+                    "name": rule["name"],
+                    "matchers": {
+                        "statuses": rule["matchedStatuses"],
+                        **({"message": rule["messageRegex"]} if "messageRegex" in rule else {}),
+                    },
+                }
+                for rule in rules
+            ]
+        },
+        "plugins": {
+            "awesome": {
+                "options": {
+                    "reportName": report_name,
+                    "groupBy": ["parentSuite", "suite", "subSuite"],
+                }
+            }
+        },
+    }
 
 
 def _escape(value: str) -> str:
