@@ -8,9 +8,12 @@ from typing import Any
 
 import pytest
 
-from pytest_deploycheck.core.model import CouldNotCheck
-from pytest_deploycheck.fixtures import IDENTITY
+from pytest_deploycheck.core.model import CouldNotCheck, worst
+from pytest_deploycheck.fixtures import IDENTITY, RECORD
 from pytest_deploycheck.report.allure import attach, label, why_it_failed
+
+# The wording of a failure that a gate measured, by the gate's status.
+_GATE_LEVEL = {"rollback": "critical", "hold": "major"}
 
 
 class AllureLabels:
@@ -40,6 +43,9 @@ class AllureLabels:
                 failed = isinstance(exc, AssertionError | pytest.fail.Exception)
                 could_not_check = isinstance(exc, CouldNotCheck) or not failed
                 runbook = entry.runbook if entry else ""
-                why = why_it_failed(identity, message, could_not_check, runbook)
-                attach(item.config, "why it failed", why, "text/markdown")
+                record = item.stash.get(RECORD, None)
+                statuses = [g.status for g in record.gates] if record else []
+                level = _GATE_LEVEL.get(worst(statuses)) if statuses else None
+                why = why_it_failed(identity, message, could_not_check, runbook, level)
+                attach(item.config, "why it failed", why, "text/html")
             raise

@@ -102,9 +102,10 @@ def test_a_failure_says_what_it_means_and_what_to_do(allure_run: Path) -> None:
     login = results(allure_run)["test_login"]
     [why] = [a for a in login["attachments"] if a["name"] == "why it failed"]
     text = (allure_run / why["source"]).read_text()
-    assert text.startswith("### checks.login (critical, immediate)")
-    assert "**Means:** a rollback trigger (ROLLBACK)" in text
-    assert "**Runbook:** roll back now" in text
+    assert why["type"] == "text/html"  # rendered, not Markdown shown as text
+    assert text.startswith("<h3>checks.login (critical, immediate)</h3>")
+    assert "<p><b>Means:</b> a rollback trigger (ROLLBACK)</p>" in text
+    assert "<p><b>Runbook:</b> roll back now" in text
     broken = results(allure_run)["test_db"]
     [why] = [a for a in broken["attachments"] if a["name"] == "why it failed"]
     assert "could not check (HOLD)" in (allure_run / why["source"]).read_text()

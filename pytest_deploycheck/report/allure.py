@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import pytest
 from pytest_deploycheck.core.catalogue import Category, Code
 from pytest_deploycheck.core.phases import Phase
 from pytest_deploycheck.core.redact import markdown_text as md
+from pytest_deploycheck.core.redact import one_line
 from pytest_deploycheck.signoff.engine import SIGNOFF_CODES, Verdict
 
 _TYPES = {
@@ -25,6 +27,7 @@ _TYPES = {
     "application/json": "JSON",
     "text/csv": "CSV",
     "text/markdown": "TEXT",
+    "text/html": "HTML",
 }
 
 
@@ -133,18 +136,27 @@ def label(identity: Mapping[str, str], target: str, version: str | None) -> None
 
 
 def why_it_failed(
-    identity: Mapping[str, str], message: str, could_not_check: bool, runbook: str = ""
+    identity: Mapping[str, str],
+    message: str,
+    could_not_check: bool,
+    runbook: str = "",
+    level: str | None = None,
 ) -> str:
-    """What the failure means for the deployment and what the runbook says to do: the
-    catalogue's remedy for the check when it has one, else the severity's."""
+    """What the failure means for the deployment and what the runbook says to do, as HTML:
+    worded by the level the failure actually calls for (a gate's, when the check measured
+    one; else its severity's), with the catalogue's remedy for the check when it has one."""
     if could_not_check:
         meaning, remedy = "could not check (HOLD)", _REMEDIES["error"]
     else:
-        meaning = _MEANING[identity["severity"]]
-        remedy = runbook or _REMEDIES[identity["severity"]]
+        level = level or identity["severity"]
+        meaning = _MEANING[level]
+        remedy = runbook if runbook and level == "critical" else _REMEDIES[level]
+        if runbook and level != "critical":
+            remedy = f"{_REMEDIES[level]} The runbook: {runbook}"
     return (
-        f"### {identity['id']} ({identity['severity']}, {identity['phase']})\n\n"
-        f"{md(message)}\n\n**Means:** {meaning}\n\n**Runbook:** {remedy}\n"
+        f"<h3>{escape(identity['id'])} ({escape(identity['severity'])},"
+        f" {escape(identity['phase'])})</h3>\n<p>{escape(one_line(message))}</p>\n"
+        f"<p><b>Means:</b> {escape(meaning)}</p>\n<p><b>Runbook:</b> {escape(remedy)}</p>\n"
     )
 
 
