@@ -49,20 +49,20 @@ class RuleResult:
     code: str | None = None  # the failure's reason code; default: the first finding's rule
 
     def evidence(self, limit: int) -> str:
-        """The query and up to ``limit`` rows, as CSV."""
+        """Up to ``limit`` rows as CSV (a header, then the rows; nothing else, so that every
+        CSV viewer reads it), and how many more there were as a last, marked column."""
         out = io.StringIO()
-        out.write(f"-- {self.query.strip()}\n")
-        columns = list(self.rows[0]) if self.rows else []
+        columns = list(self.rows[0]) if self.rows else ["rows"]
         writer = csv.DictWriter(out, columns)
         writer.writeheader()
         writer.writerows(self.rows[:limit])
         if len(self.rows) > limit:
-            out.write(f"-- ... {len(self.rows) - limit} more rows\n")
+            writer.writerow({columns[0]: f"... {len(self.rows) - limit} more rows"})
         return out.getvalue()
 
     def result(self, limit: int) -> Result:
-        """The conclusion: a failure naming the objects found, the query and up to ``limit``
-        rows as CSV evidence, and the gates measured."""
+        """The conclusion: a failure naming the objects found, up to ``limit`` rows as CSV
+        evidence with the query beside them, and the gates measured."""
         result = Result(findings=list(self.findings), gates=list(self.gates))
         if self.findings:
             objects = sorted({found.object for found in self.findings})
@@ -71,6 +71,8 @@ class RuleResult:
             message = f"{first.message} (objects: {', '.join(objects[:5])}{more})"
             result.fail(self.code or first.rule, message)
             result.evidence.append(Evidence(f"{self.rule}.csv", self.evidence(limit), "text/csv"))
+            if self.query:  # beside the rows, the query that found them
+                result.evidence.append(Evidence(f"{self.rule}.sql", self.query.strip()))
         return result
 
 
