@@ -11,6 +11,7 @@ import pytest
 from pytest_deploycheck.core.model import CouldNotCheck, worst
 from pytest_deploycheck.fixtures import IDENTITY, RECORD
 from pytest_deploycheck.report.allure import attach, label, why_it_failed
+from pytest_deploycheck.window.watch import WINDOW_ROUND
 
 # The wording of a failure that a gate measured, by the gate's status.
 _GATE_LEVEL = {"rollback": "critical", "hold": "major"}
@@ -26,7 +27,7 @@ class AllureLabels:
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         identity = item.stash.get(IDENTITY, None)
         if identity is not None:
-            label(identity, self.target, self.version)
+            label(identity, self.target, self.version, item.config.stash.get(WINDOW_ROUND, None))
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, Any, Any]:

@@ -114,8 +114,11 @@ def write_signoff_result(
 _SEVERITY = {"critical": "critical", "major": "normal", "minor": "minor"}
 
 
-def label(identity: Mapping[str, str], target: str, version: str | None) -> None:
-    """Label the running test's result so QA reads the deployment by target, phase and suite."""
+def label(
+    identity: Mapping[str, str], target: str, version: str | None, round: int | None = None
+) -> None:
+    """Label the running test's result so QA reads the deployment by target, phase and suite;
+    in a watch window each round is a result of its own (a parameter), not a retry."""
     import allure
 
     phase, severity = identity["phase"], identity["severity"]
@@ -133,6 +136,8 @@ def label(identity: Mapping[str, str], target: str, version: str | None) -> None
     if version:
         dynamic.label("version", version)
         dynamic.parameter("version", version, excluded=True)
+    if round is not None:
+        dynamic.parameter("window round", round + 1)
 
 
 def why_it_failed(

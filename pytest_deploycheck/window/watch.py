@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from pytest_deploycheck.signoff.results import ResultBook
 
 
+WINDOW_ROUND = pytest.StashKey[int]()  # in config.stash: the round running now, from 0
+
+
 class WatchWindow:
     """One window over the selected checks of one session; ``book`` gathers each round's
     results (the sign-off session folds every report into it)."""
@@ -83,6 +86,7 @@ class WatchWindow:
     def _round(self) -> None:
         items = self.session.items
         number = self.state.next_round
+        self.session.config.stash[WINDOW_ROUND] = number
         self.book.clear()
         for index, item in enumerate(items):
             following = items[index + 1] if index + 1 < len(items) else None
