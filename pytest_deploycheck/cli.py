@@ -104,30 +104,8 @@ def postmortem(document: dict[str, Any]) -> str:
     minutes, seconds = divmod(int((finished - started).total_seconds()), 60)
     failed = [c for c in document["checks"] if c["outcome"] in ("failed", "error")]
     critical = any(c["severity"] == "critical" for c in failed)
-    phases = ", ".join(document["phases"])
-    timeline = [
-        f"- {started:%H:%M} - Post-deployment validation started ({phases})",
-        f"- {finished:%H:%M} - Sign-off: {document['verdict']}, {len(document['reasons'])}"
-        " reasons (below)",
-        "- HH:MM - Root cause identified",
-        "- HH:MM - Mitigation started",
-        "- HH:MM - Issue resolved",
-    ]
     causes = [f"- `{c['id']}` ({c['severity']}): {md(c['message'])}" for c in failed] or [
         "- (no failed check)"
-    ]
-    found: list[str] = []
-    for level in (Verdict.ROLLBACK, Verdict.HOLD):
-        mine = [r for r in document["reasons"] if _level(r) is level]
-        if mine:
-            found += ["", f"#### {_HEADINGS[level]}", *(f"- {md(r)}" for r in mine)]
-    impact = [
-        f"- {md(g['name'])}: {figure(g.get('value'), g.get('unit', ''))}"
-        f" (limit {figure(g.get('threshold'), g.get('unit', ''))}"
-        + (f", {g['samples']} samples" if g.get("samples") else "")
-        + f"): {g['status']}"
-        for g in document["gates"]
-        if g["status"] != "pass"
     ]
     target = document["target"]
     return "\n".join(
@@ -141,35 +119,75 @@ def postmortem(document: dict[str, Any]) -> str:
             f"**Verdict:** {document['verdict']}",
             "",
             "### Timeline",
-            *timeline,
+            *_timeline(document, started, finished),
             "",
             "### What the sign-off found",
-            *found,
+            *_found(document["reasons"]),
             "",
             "### Root Cause",
             "Candidates, from the checks that failed:",
             *causes,
             "",
             "### Impact",
-            *(impact or ["- No measured gate failed"]),
+            *_impact(document["gates"]),
             "- Users affected: [number]",
             "- Data loss: [Yes/No — to be confirmed by a person]",
             f"- Duration: {minutes} min {seconds} s of validation",
             "- Revenue impact: [if applicable]",
-            "",
-            "### Resolution",
-            "[What did we do to fix it]",
-            "",
-            "### Action Items",
-            "- [ ] Item 1",
-            "- [ ] Item 2",
-            "- [ ] Item 3",
-            "",
-            "### Prevention",
-            "[How will we prevent this in the future]",
-            "",
+            *_TEMPLATE_END,
         ]
     )
+
+
+def _timeline(document: dict[str, Any], started: datetime, finished: datetime) -> list[str]:
+    phases = ", ".join(document["phases"])
+    return [
+        f"- {started:%H:%M} - Post-deployment validation started ({phases})",
+        f"- {finished:%H:%M} - Sign-off: {document['verdict']}, {len(document['reasons'])}"
+        " reasons (below)",
+        "- HH:MM - Root cause identified",
+        "- HH:MM - Mitigation started",
+        "- HH:MM - Issue resolved",
+    ]
+
+
+def _found(reasons: list[str]) -> list[str]:
+    """Every reason, by the level it calls for."""
+    found: list[str] = []
+    for level in (Verdict.ROLLBACK, Verdict.HOLD):
+        mine = [r for r in reasons if _level(r) is level]
+        if mine:
+            found += ["", f"#### {_HEADINGS[level]}", *(f"- {md(r)}" for r in mine)]
+    return found
+
+
+def _impact(gates: list[dict[str, Any]]) -> list[str]:
+    """The gates that did not pass, with their figures: what was measured of the impact."""
+    impact = [
+        f"- {md(g['name'])}: {figure(g.get('value'), g.get('unit', ''))}"
+        f" (limit {figure(g.get('threshold'), g.get('unit', ''))}"
+        + (f", {g['samples']} samples" if g.get("samples") else "")
+        + f"): {g['status']}"
+        for g in gates
+        if g["status"] != "pass"
+    ]
+    return impact or ["- No measured gate failed"]
+
+
+_TEMPLATE_END = [
+    "",
+    "### Resolution",
+    "[What did we do to fix it]",
+    "",
+    "### Action Items",
+    "- [ ] Item 1",
+    "- [ ] Item 2",
+    "- [ ] Item 3",
+    "",
+    "### Prevention",
+    "[How will we prevent this in the future]",
+    "",
+]
 
 
 _HEADINGS = {
