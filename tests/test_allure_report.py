@@ -18,6 +18,7 @@ import pytest
 from examples.demo_app.launcher import REPO
 
 ALLURE = REPO / ".allure" / "node_modules" / ".bin" / "allure"
+pytestmark = pytest.mark.xdist_group("allure-report")  # one worker builds the report
 
 
 class Quiet(SimpleHTTPRequestHandler):
@@ -121,6 +122,14 @@ def test_the_tree_and_the_categories_say_what_failed(
         "Login and sessions",
     } <= names
     assert "Product errors" not in names  # every failure has a category of its own
+    nodes = categories["nodes"]
+    by_level = {  # each category's failures grouped by the level the sign-off found
+        nodes[root]["name"]: {nodes[child]["value"] for child in nodes[root]["childrenIds"]}
+        for root in categories["roots"]
+    }
+    assert by_level["Security findings"] == {"ROLLBACK"}
+    assert by_level["Could not check"] == {"HOLD"}
+    assert by_level["Rollback triggers"] == {"ROLLBACK"}  # the verdict's own result
     page.goto(report.replace("index.html", "index.html#categories"))
     page.get_by_text("Security findings").first.wait_for()
     page.screenshot(path=str(shots / "categories.png"), full_page=True)

@@ -20,6 +20,7 @@ from pytest_deploycheck.core.catalogue import Category, Code
 from pytest_deploycheck.core.phases import Phase
 from pytest_deploycheck.core.redact import markdown_text as md
 from pytest_deploycheck.core.redact import one_line
+from pytest_deploycheck.report.decision import levels
 from pytest_deploycheck.signoff.engine import SIGNOFF_CODES, Verdict
 
 _TYPES = {
@@ -101,6 +102,7 @@ def write_signoff_result(
             {"name": "suite", "value": "Deployment sign-off"},
             {"name": "severity", "value": "blocker"},
             {"name": "tag", "value": verdict},
+            {"name": LEVEL_LABEL, "value": verdict},
         ],
         "titlePath": ["Deployment sign-off"],
         "start": started - 1,  # first, in a report ordered by time
@@ -266,6 +268,7 @@ def write_run_files(
         "reportName": f"Deployment sign-off: {document['verdict']} - {target['name']}",
     }
     (out / "executor.json").write_text(json.dumps({k: v for k, v in executor.items() if v}))
+    _label_levels(out, document)
     rules = categories(codes)
     (out / "categories.json").write_text(json.dumps(rules, indent=2))  # Allure 2
     report_name = str(executor["reportName"])
@@ -276,10 +279,27 @@ ALLURE3_CONFIG = "allurerc.json"  # allure generate --config RESULTS/allurerc.js
 HISTORY = "deploycheck-allure-history.jsonl"  # in the directory the report is generated from
 
 
+LEVEL_LABEL = "level"  # ROLLBACK or HOLD: what a failed check's result calls for
+
+
+def _label_levels(out: Path, document: Mapping[str, Any]) -> None:
+    """Give every failed check's result the level the sign-off found it calls for: known only
+    now, after the checks' results were written, so that QA sees the rollback triggers
+    within each category."""
+    found = levels(document)
+    for path in out.glob("*-result.json"):
+        result = json.loads(path.read_text())
+        labels = result.get("labels", [])
+        story = next((label["value"] for label in labels if label["name"] == "story"), None)
+        if result.get("status") in ("failed", "broken") and story in found:
+            labels.append({"name": LEVEL_LABEL, "value": found[story]})
+            path.write_text(json.dumps(result))
+
+
 def allure3_config(report_name: str, rules: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """Allure 3's configuration for the results: the report named with the verdict, the tree
     grouped target → phase → suite, the categories in Allure 3's own format (the same rules as
-    Allure 2's ``categories.json``), and the history kept between runs."""
+    Allure 2's ``categories.json``, each grouped by level), and the history kept between runs."""
     return {
         "name": report_name,
         "historyPath": HISTORY,
@@ -291,6 +311,7 @@ def allure3_config(report_name: str, rules: Iterable[Mapping[str, Any]]) -> dict
                         "statuses": rule["matchedStatuses"],
                         **({"message": rule["messageRegex"]} if "messageRegex" in rule else {}),
                     },
+                    "groupBy": [{"label": LEVEL_LABEL}],
                 }
                 for rule in rules
             ]

@@ -61,11 +61,11 @@ def _what(document: Mapping[str, Any]) -> str:
 def _causes(document: Mapping[str, Any]) -> Iterator[str]:
     """One line per object the failed checks found something about, then one per remaining
     reason; rollback causes first."""
-    levels = _levels(document)
+    by_check = levels(document)
     objects: dict[str, dict[str, Any]] = {}
     covered: set[str] = set()
     for check in document["checks"]:
-        level = levels.get(check["id"])
+        level = by_check.get(check["id"])
         if check["outcome"] != "failed" or level is None or not check["findings"]:
             continue
         covered.add(check["id"])
@@ -104,7 +104,7 @@ def _said(code: str, text: str) -> str:
     }.get(code, "" if code in ("critical-failure", "major-failure") else f"[{code}] ") + rest
 
 
-def _levels(document: Mapping[str, Any]) -> dict[str, str]:
+def levels(document: Mapping[str, Any]) -> dict[str, str]:
     """The level each failed check's reason calls for, by check id."""
     levels: dict[str, str] = {}
     for text in document["reasons"]:
