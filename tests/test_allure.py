@@ -109,3 +109,19 @@ def test_a_failure_says_what_it_means_and_what_to_do(allure_run: Path) -> None:
     broken = results(allure_run)["test_db"]
     [why] = [a for a in broken["attachments"] if a["name"] == "why it failed"]
     assert "could not check (HOLD)" in (allure_run / why["source"]).read_text()
+
+
+def test_a_result_lasts_as_long_as_its_check(pytester: pytest.Pytester) -> None:
+    """The work of a check happens in its fixtures (the probes); its Allure result counts it."""
+    pytester.makepyfile(
+        test_probe=(
+            "import time, pytest\n"
+            "@pytest.fixture\n"
+            "def probe():\n    time.sleep(0.4)\n"
+            "def test_slow_probe(probe):\n    pass\n"
+        )
+    )
+    out = pytester.path / "allure"
+    pytester.runpytest_subprocess("--deploy-target=t", f"--alluredir={out}")
+    [result] = [r for r in results(out).values() if r.get("fullName") != "deploycheck.signoff"]
+    assert result["stop"] - result["start"] >= 400

@@ -268,7 +268,7 @@ def write_run_files(
         "reportName": f"Deployment sign-off: {document['verdict']} - {target['name']}",
     }
     (out / "executor.json").write_text(json.dumps({k: v for k, v in executor.items() if v}))
-    _label_levels(out, document)
+    _complete_results(out, document)
     rules = categories(codes)
     (out / "categories.json").write_text(json.dumps(rules, indent=2))  # Allure 2
     report_name = str(executor["reportName"])
@@ -282,18 +282,25 @@ HISTORY = "deploycheck-allure-history.jsonl"  # in the directory the report is g
 LEVEL_LABEL = "level"  # ROLLBACK or HOLD: what a failed check's result calls for
 
 
-def _label_levels(out: Path, document: Mapping[str, Any]) -> None:
-    """Give every failed check's result the level the sign-off found it calls for: known only
-    now, after the checks' results were written, so that QA sees the rollback triggers
-    within each category."""
+def _complete_results(out: Path, document: Mapping[str, Any]) -> None:
+    """What only the end of the run knows, added to the checks' results: the level the
+    sign-off found each failure calls for, so that QA sees the rollback triggers within each
+    category; and each check's whole duration — its probes run in fixtures, which Allure
+    would not count — as the sign-off measured it."""
     found = levels(document)
+    took = {c["id"]: c["duration_s"] for c in document["checks"]}
     for path in out.glob("*-result.json"):
         result = json.loads(path.read_text())
         labels = result.get("labels", [])
         story = next((label["value"] for label in labels if label["name"] == "story"), None)
+        if story is None:
+            continue
         if result.get("status") in ("failed", "broken") and story in found:
             labels.append({"name": LEVEL_LABEL, "value": found[story]})
-            path.write_text(json.dumps(result))
+        whole = int(took.get(story, 0.0) * 1000)
+        if "stop" in result and whole > result["stop"] - result.get("start", result["stop"]):
+            result["start"] = result["stop"] - whole
+        path.write_text(json.dumps(result))
 
 
 def allure3_config(report_name: str, rules: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
