@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?= -n 2 --dist loadgroup
 
-.PHONY: demo test lint typecheck pytest install chromium prometheus postgres allure-cli bench clean
+.PHONY: demo test lint typecheck pytest install chromium prometheus postgres allure-cli allure2-cli bench clean
 
 # The main job: the demo sign-off against the embedded demo target. FAULT=name[=value],...
 # breaks the demo (python -m examples.demo_app --help lists the faults). WINDOW=60s watches
@@ -12,7 +12,7 @@ PYTEST_ARGS ?= -n 2 --dist loadgroup
 demo: install chromium prometheus
 	$(BIN)/python -m examples.run_demo $(if $(FAULT),--fault=$(FAULT)) $(if $(WINDOW),--window=$(WINDOW))
 
-test: install chromium prometheus postgres allure-cli lint typecheck pytest
+test: install chromium prometheus postgres allure-cli allure2-cli lint typecheck pytest
 
 install: $(VENV)/.installed
 
@@ -50,6 +50,16 @@ allure-cli: .allure/node_modules/.bin/allure
 		npm install --prefix .allure --no-audit --no-fund --silent allure@3; \
 	else \
 		echo "allure: npm not found; the HTML report test will be skipped"; \
+	fi
+
+# Allure 2's generator (npm allure-commandline, on Java): the same results must build with it.
+allure2-cli: .allure2/node_modules/.bin/allure
+
+.allure2/node_modules/.bin/allure:
+	@if command -v npm >/dev/null && command -v java >/dev/null; then \
+		npm install --prefix .allure2 --no-audit --no-fund --silent allure-commandline@2; \
+	else \
+		echo "allure 2: npm or java not found; the Allure 2 report test will be skipped"; \
 	fi
 
 # The server on 127.0.0.1:5432 when there is one (started if installed but stopped);

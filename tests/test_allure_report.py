@@ -18,6 +18,7 @@ import pytest
 from examples.demo_app.launcher import REPO
 
 ALLURE = REPO / ".allure" / "node_modules" / ".bin" / "allure"
+ALLURE2 = REPO / ".allure2" / "node_modules" / ".bin" / "allure"  # make allure2-cli
 pytestmark = pytest.mark.xdist_group("allure-report")  # one worker builds the report
 
 
@@ -136,3 +137,19 @@ def test_the_tree_and_the_categories_say_what_failed(
     page.close()
     history = (built / "deploycheck-allure-history.jsonl").read_text().splitlines()
     assert len(history) == 2  # one line per build: the second report has the first as history
+
+
+def test_the_same_results_build_with_allure_2(built: Path) -> None:
+    if not ALLURE2.exists():
+        pytest.skip("Allure 2 is not installed (make allure2-cli: npm and Java)")
+    html = built / "allure2-report"
+    subprocess.run(
+        [str(ALLURE2), "generate", str(built / "allure-results"), "-o", str(html), "--clean"],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    categories = json.loads((html / "data" / "categories.json").read_text())
+    names = {child["name"] for child in categories["children"]}
+    assert {"Rollback triggers", "Security findings", "Could not check"} <= names
+    assert "Product defects" not in names  # categories.json in Allure 2's own format
