@@ -137,6 +137,9 @@ def test_the_tree_and_the_categories_say_what_failed(
     page.close()
     history = (built / "deploycheck-allure-history.jsonl").read_text().splitlines()
     assert len(history) == 2  # one line per build: the second report has the first as history
+    data = built / "allure-report" / "data" / "test-results"
+    shown = [json.loads(path.read_text()) for path in data.glob("*.json")]
+    assert all(result["history"] for result in shown)  # what each check did the first time
 
 
 def test_the_same_results_build_with_allure_2(built: Path) -> None:
