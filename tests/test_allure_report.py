@@ -45,10 +45,10 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
         timeout=300,
     )
     results = out / "allure-results"
-    for _ in range(2):
+    for report in ("first-report", "allure-report"):  # as two CI runs would, each its own
         config = ("--config", str(results / "allurerc.json"))
         subprocess.run(
-            [str(ALLURE), "generate", *config, str(results), "-o", str(out / "allure-report")],
+            [str(ALLURE), "generate", *config, str(results), "-o", str(out / report)],
             cwd=out,
             check=True,
             capture_output=True,
