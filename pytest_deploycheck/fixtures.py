@@ -137,12 +137,17 @@ class Record:
         self.flaky_because = result.flaky
         self.data.update(result.data)
         fixes = {
-            f"- {found.rule}: {declared.fix}"
+            (found.rule, declared.fix)
             for found in result.findings
             if (declared := CATALOGUE.code(self._check_id, found.rule)) and declared.fix
         }
         if fixes:
-            self.attach("how to fix", "\n".join(sorted(fixes)), "text/markdown")
+            from html import escape
+
+            items = "".join(
+                f"<li><b>{escape(rule)}</b>: {escape(fix)}</li>" for rule, fix in sorted(fixes)
+            )
+            self.attach("how to fix", f"<ul>{items}</ul>", "text/html")
         if result.skip is not None:
             pytest.skip(result.skip)
         if result.undecided is not None:
