@@ -82,7 +82,9 @@ def test_the_verdict_is_a_result_of_its_own(allure_run: Path) -> None:
     signoff = results(allure_run)["Deployment sign-off: ROLLBACK"]
     assert signoff["status"] == "failed"
     assert signoff["statusDetails"]["message"].startswith("[critical-failure] checks.login")
-    assert "| [could-not-check] checks.db: [db-unreachable] refused |" in signoff["description"]
+    block = signoff["descriptionHtml"]  # the terminal's decision block
+    assert block.startswith("<pre>VERDICT: ROLLBACK (exit 20) - target prod, version 2.14.0\n")
+    assert "  HOLD     could not check: checks.db: [db-unreachable] refused\n" in block
 
 
 def test_run_files(allure_run: Path) -> None:

@@ -110,6 +110,7 @@ def test_target_text_stays_inert_everywhere(
     assert all(p.resolve().is_relative_to(allure) for p in files)
     results = [json.loads(p.read_text()) for p in files if p.name.endswith("-result.json")]
     assert SCRIPT not in "".join(r.get("description", "") for r in results)
+    assert SCRIPT not in "".join(r.get("descriptionHtml", "") for r in results)
     why = [
         (allure / a["source"]).read_text()
         for r in results

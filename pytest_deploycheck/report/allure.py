@@ -18,9 +18,8 @@ import pytest
 
 from pytest_deploycheck.core.catalogue import Category, Code
 from pytest_deploycheck.core.phases import Phase
-from pytest_deploycheck.core.redact import markdown_text as md
 from pytest_deploycheck.core.redact import one_line
-from pytest_deploycheck.report.decision import levels
+from pytest_deploycheck.report.decision import decision, levels
 from pytest_deploycheck.signoff.engine import SIGNOFF_CODES, Verdict
 
 _TYPES = {
@@ -65,7 +64,8 @@ def write_signoff_result(
     config: pytest.Config, document: dict[str, Any], files: list[tuple[Path, str]]
 ) -> Path | None:
     """The verdict as one more Allure result, written by the process that decides it, with
-    the reasons in its description and ``files`` (path, MIME type) attached."""
+    the decision block (as the terminal shows it) for description and ``files`` (path, MIME
+    type) attached."""
     directory = getattr(config.option, "allure_report_dir", None)
     if not directory:
         return None
@@ -79,15 +79,9 @@ def write_signoff_result(
             shutil.copyfile(path, out / source)
             attachments.append({"name": path.name, "source": source, "type": mime})
     verdict = document["verdict"]
-    reasons = (
-        "\n".join(f"| {md(r)} |" for r in document["reasons"])
-        or "| everything selected ran and passed |"
-    )
     target = document["target"]
-    description = (
-        f"**{verdict}** (exit {document['exit_code']}) for target {md(target['name'])}"
-        f" {md(target.get('version') or '')}\n\n| reasons |\n|---|\n{reasons}\n"
-    )
+    signoff = next((path.name for path, _ in files if path.suffix == ".json"), "the sign-off")
+    block = "\n".join(decision(document, signoff))
     started = int(datetime.fromisoformat(document["started_at"]).timestamp() * 1000)
     result = {
         "uuid": uid,
@@ -96,7 +90,7 @@ def write_signoff_result(
         "historyId": hashlib.md5(f"signoff {target['name']}".encode()).hexdigest(),
         "status": _STATUS[verdict],
         "statusDetails": {"message": document["reasons"][0] if document["reasons"] else verdict},
-        "description": description,
+        "descriptionHtml": f"<pre>{escape(block)}</pre>",  # the terminal's decision block
         "attachments": attachments,
         "labels": [
             {"name": "suite", "value": "Deployment sign-off"},
