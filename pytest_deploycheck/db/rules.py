@@ -236,18 +236,25 @@ def sequences(conn: Connection, settings: DbSuiteSettings) -> RuleResult:
     return result
 
 
-WRAPAROUND = """SELECT datname, age(datfrozenxid) AS xid_age FROM pg_database
-WHERE datallowconn ORDER BY 2 DESC"""
+WRAPAROUND = """SELECT datname, age(datfrozenxid) AS xid_age,
+  current_setting('autovacuum_freeze_max_age')::bigint AS freeze_max_age
+FROM pg_database WHERE datallowconn ORDER BY 2 DESC"""
 
 
 def wraparound(conn: Connection, settings: DbSuiteSettings) -> RuleResult:
-    """Transaction-ID age of the oldest database against the wraparound thresholds."""
+    """Transaction-ID age of the oldest database: past ``autovacuum_freeze_max_age`` vacuum
+    is not keeping up (HOLD, as past ``wraparound_warn``); past ``wraparound_critical``, close
+    to the hard limit where writes stop (ROLLBACK)."""
     rows = fetch(conn, WRAPAROUND)
-    name, age = rows[0]["datname"], rows[0]["xid_age"]
-    status, threshold = grade(
-        age, settings.wraparound_warn, settings.wraparound_critical, reaching=True
-    )
+    name, age, freeze_max = rows[0]["datname"], rows[0]["xid_age"], rows[0]["freeze_max_age"]
+    hold = min(settings.wraparound_warn, freeze_max)
+    status, threshold = grade(age, hold, settings.wraparound_critical, reaching=True)
     detail = f"oldest: {name} at {age} transactions"
+    if age >= freeze_max:
+        detail += (
+            f", past autovacuum_freeze_max_age ({freeze_max}): vacuum is not keeping up"
+            " (anti-wraparound vacuums should have frozen it)"
+        )
     gate = Gate("db.xid_age", float(age), float(threshold), status, detail, unit="xids")
     findings = [] if status == "pass" else [Finding("xid_wraparound", name, detail)]
     return RuleResult("xid_wraparound", findings, WRAPAROUND, rows, [gate])
