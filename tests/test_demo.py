@@ -81,7 +81,7 @@ DeployDemo = Callable[[RunningDemo, str], dict[str, Any]]
         ("slow=0.6", "health", "HOLD", "[gate-hold] latency.p95 GET /api/health"),
         ("pending-migration", "db", "ROLLBACK", "[gate-rollback] db.migrations"),
         ("invalid-index", "db", "HOLD", "[major-failure] db.invalid_indexes: [invalid_index]"),
-        ("lock-held", "db", "HOLD", "[major-failure] db.blocked_sessions: [blocked_session]"),
+        ("lock-held", "db", "HOLD", "[major-failure] db.blocked_sessions: [lock_holder] session"),
         (
             "rls-disabled",
             "rls",

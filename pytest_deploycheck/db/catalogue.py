@@ -108,7 +108,13 @@ CATALOGUE = Catalogue(
             MIGRATION,
         ),
         Check("db.disabled_triggers", IMMEDIATE, MAJOR, codes(DATA, "disabled_trigger"), MIGRATION),
-        Check("db.blocked_sessions", IMMEDIATE, MAJOR, codes(HEALTH, "blocked_session"), STALLED),
+        Check(
+            "db.blocked_sessions",
+            IMMEDIATE,
+            MAJOR,
+            codes(HEALTH, "lock_holder", "blocked_session"),
+            STALLED,
+        ),
         Check(
             "db.connections",
             IMMEDIATE,

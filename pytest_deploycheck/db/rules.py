@@ -108,7 +108,9 @@ IDLE_IN_TRANSACTION = """SELECT pid, datname, usename, application_name, state,
        left(query, 200) AS query
 FROM pg_stat_activity
 WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'
-  AND state LIKE 'idle in transaction%%' AND now() - state_change > make_interval(secs => %s)
+  AND state LIKE 'idle in transaction%%'
+  AND (now() - state_change > make_interval(secs => %s)
+       OR pid IN (SELECT unnest(pg_blocking_pids(w.pid)) FROM pg_stat_activity w))
 ORDER BY seconds DESC"""
 
 
@@ -120,7 +122,8 @@ def long_queries(conn: Connection, settings: DbSuiteSettings) -> RuleResult:
 
 
 def idle_in_transaction(conn: Connection, settings: DbSuiteSettings) -> RuleResult:
-    """Sessions idle inside an open transaction longer than ``idle_in_transaction_s``."""
+    """Sessions idle inside an open transaction longer than ``idle_in_transaction_s``, and at
+    any age those that hold a lock another session waits on."""
     return _sessions(
         conn,
         "idle_in_transaction",
@@ -147,12 +150,30 @@ BLOCKED = """SELECT pid, datname, application_name, pg_blocking_pids(pid) AS blo
        wait_event_type, round(extract(epoch FROM now() - query_start)::numeric, 1) AS seconds,
        left(query, 200) AS query
 FROM pg_stat_activity WHERE cardinality(pg_blocking_pids(pid)) > 0 ORDER BY seconds DESC"""
+HOLDERS = """SELECT b.pid, b.datname, coalesce(nullif(b.application_name, ''), b.usename) AS name,
+       b.state, round(extract(epoch FROM now() - b.xact_start)::numeric, 1) AS seconds,
+       array_agg(w.pid ORDER BY w.pid) AS waiting
+FROM pg_stat_activity w
+CROSS JOIN LATERAL unnest(pg_blocking_pids(w.pid)) AS holder(pid)
+JOIN pg_stat_activity b ON b.pid = holder.pid
+GROUP BY b.pid, b.datname, b.application_name, b.usename, b.state, b.xact_start
+ORDER BY seconds DESC"""
 
 
 def blocked_sessions(conn: Connection, settings: DbSuiteSettings) -> RuleResult:
-    """Sessions waiting for a lock another session holds."""
+    """Sessions waiting for a lock another session holds, and the holders, named whatever
+    their age: an idle transaction that blocks others is the cause, not a bystander."""
     rows = fetch(conn, BLOCKED)
     findings = [
+        Finding(
+            "lock_holder",
+            f"pid {h['pid']} ({h['name']})",
+            f"session {h['pid']} ({h['name']}) on {h['datname']}, {h['state']}, its transaction"
+            f" open for {h['seconds']} s, holds a lock that {list(h['waiting'])} wait for",
+        )
+        for h in fetch(conn, HOLDERS)
+    ]
+    findings += [
         Finding(
             "blocked_session",
             f"pid {r['pid']} ({r['application_name']})",
