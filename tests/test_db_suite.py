@@ -491,3 +491,61 @@ def test_connectivity_fires_when_the_role_is_not_as_expected(
     assert document["reasons"][0].startswith(
         "[critical-failure] db.connectivity: [db-recovery] server in recovery is False"
     )
+
+
+FOLDERS = {
+    # Flyway (documentation: "Migrations" — versioned V<version>__, repeatable R__, undo U):
+    # versions compare part by part, so 1.10 comes after 1.9.
+    "flyway": (
+        "CREATE TABLE flyway_schema_history (version text, success boolean);"
+        "INSERT INTO flyway_schema_history VALUES ('1', true), ('1.9', true), ('1.10', true),"
+        " (NULL, true)",  # a repeatable script's row has no version
+        ["V1__init.sql", "V1.9__b.sql", "V1_10__c.sql", "R__views.sql", "U1.10__undo.sql"],
+        "V1.11__d.sql",
+        "1.11",
+    ),
+    # Prisma (documentation: "Migration histories"): one folder per migration, and the
+    # migration_lock.toml beside them, which is not one.
+    "prisma": (
+        "CREATE TABLE _prisma_migrations (migration_name text, finished_at timestamptz,"
+        " rolled_back_at timestamptz);"
+        "INSERT INTO _prisma_migrations VALUES ('20260101_init', now(), NULL),"
+        " ('20260102_x', now(), NULL)",
+        ["20260101_init/", "20260102_x/", "migration_lock.toml"],
+        "20260103_y/",
+        "20260103_y",
+    ),
+    "supabase": (
+        TOOLS["supabase"],
+        ["20260101_init.sql", "20260102_notes.sql", "README.md"],
+        "20260103_index.sql",
+        "20260103",
+    ),
+}
+
+
+@pytest.mark.parametrize("tool", list(FOLDERS))
+def test_a_migrations_folder_read_as_its_tool_reads_it(
+    admin: psycopg.Connection[Any], reader: psycopg.Connection[Any], tmp_path: Any, tool: str
+) -> None:
+    history, files, pending_file, pending = FOLDERS[tool]
+    admin.execute(history)
+    for name in files:
+        _migration_file(tmp_path, name)
+    settings = DbSuiteSettings(migrations_dir=".")
+    at_head = migrations.migrations(reader, settings, tmp_path)
+    reader.rollback()
+    assert (at_head.gates[0].status, at_head.findings) == ("pass", [])
+    _migration_file(tmp_path, pending_file)
+    behind = migrations.migrations(reader, settings, tmp_path)
+    reader.rollback()
+    assert [(f.rule, f.object) for f in behind.findings] == [("migration_pending", pending)]
+    assert behind.gates[0].status == "rollback"
+
+
+def _migration_file(folder: Any, name: str) -> None:
+    if name.endswith("/"):
+        (folder / name.rstrip("/")).mkdir()
+        (folder / name / "migration.sql").write_text("-- sql")
+    else:
+        (folder / name).write_text("-- sql")

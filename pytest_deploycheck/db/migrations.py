@@ -102,18 +102,29 @@ def expected_versions(settings: DbSuiteSettings, base: Path | None, tool: str | 
         folder = folder if folder.is_absolute() or base is None else base / folder
         if not folder.is_dir():
             raise CouldNotCheck(f"[migrations-dir] {folder} is not a directory")
-        versions |= {
-            _file_version(p.name, tool) for p in folder.iterdir() if not p.name.startswith(".")
-        }
+        found = (_file_version(p, tool) for p in folder.iterdir() if not p.name.startswith("."))
+        versions |= {version for version in found if version is not None}
     return versions
 
 
-def _file_version(name: str, tool: str | None) -> str:
+_FLYWAY_VERSIONED = re.compile(r"^V(\d+(?:[._]\d+)*)__")
+_LEADING_NUMBER = re.compile(r"^(\d+)(?:[_.-]|$)")
+
+
+def _file_version(path: Path, tool: str | None) -> str | None:
+    """The version a file of the migrations folder stands for, read the way the tool reads
+    it; None for what is not a migration to apply (Prisma's ``migration_lock.toml``, Flyway's
+    repeatable ``R__`` and undo ``U`` scripts, a README)."""
+    name = path.name
     if tool == "prisma":
-        return name  # prisma records the migration's folder name
+        return name if path.is_dir() else None  # prisma records the migration's folder name
     if tool == "flyway":
-        return _normal(name.split("__", maxsplit=1)[0].lstrip("VvRr"))
-    return _normal(re.split(r"[_.]", name, maxsplit=1)[0])
+        versioned = _FLYWAY_VERSIONED.match(name)
+        return _normal(versioned.group(1).replace("_", ".")) if versioned else None
+    if tool == "alembic":
+        return re.split(r"[_.]", name, maxsplit=1)[0] if name.endswith(".py") else None
+    number = _LEADING_NUMBER.match(name)
+    return _normal(number.group(1)) if number else None
 
 
 def _normal(version: str) -> str:
@@ -157,5 +168,10 @@ def _pending_and_unknown(
     return pending, unknown
 
 
-def _key(version: str) -> tuple[int, int | str]:
-    return (0, int(version)) if version.isdigit() else (1, version)
+def _key(version: str) -> tuple[int, tuple[int, ...] | str]:
+    """Versions in the tools' order: numbers by value, dotted ones part by part (Flyway's
+    1.10 after 1.9), anything else after them, as text."""
+    parts = version.split(".")
+    if all(part.isdigit() for part in parts):
+        return (0, tuple(int(part) for part in parts))
+    return (1, version)
