@@ -17,8 +17,8 @@ from psycopg import sql
 from pytest_deploycheck.config import DbSettings
 from pytest_deploycheck.core.model import CouldNotCheck
 from pytest_deploycheck.core.phases import Phase
-from pytest_deploycheck.db import migrations, scans
 from pytest_deploycheck.db import rules as db_rules
+from pytest_deploycheck.db import scans
 from pytest_deploycheck.db.settings import DbSuiteSettings
 from pytest_deploycheck.net.postgres import RuleResult, connect_readonly
 from tests.conftest import SignOffReader, wait_until
@@ -325,98 +325,6 @@ def test_amcheck_checks_btree_indexes(
         scans.amcheck(conn, DbSuiteSettings())
 
 
-# -- migrations -------------------------------------------------------------------------------
-
-TOOLS = {
-    "supabase": (
-        "CREATE SCHEMA supabase_migrations;"
-        "CREATE TABLE supabase_migrations.schema_migrations (version text PRIMARY KEY);"
-        "INSERT INTO supabase_migrations.schema_migrations VALUES ('20260101'), ('20260102')"
-    ),
-    "flyway": (
-        "CREATE TABLE flyway_schema_history (version text, success boolean);"
-        "INSERT INTO flyway_schema_history VALUES ('1', true), ('2', false)"
-    ),
-    "prisma": (
-        "CREATE TABLE _prisma_migrations (migration_name text, finished_at timestamptz,"
-        " rolled_back_at timestamptz);"
-        "INSERT INTO _prisma_migrations VALUES ('20260101_init', now(), NULL),"
-        " ('20260102_x', NULL, NULL)"
-    ),
-    "golang-migrate": (
-        "CREATE TABLE schema_migrations (version bigint, dirty boolean);"
-        "INSERT INTO schema_migrations VALUES (2, true)"
-    ),
-    "alembic": (
-        "CREATE TABLE alembic_version (version_num text);"
-        "INSERT INTO alembic_version VALUES ('ae1027a6acf')"
-    ),
-    "django": (
-        "CREATE TABLE django_migrations (app text, name text);"
-        "INSERT INTO django_migrations VALUES ('notes', '0001_initial')"
-    ),
-}
-
-
-@pytest.mark.parametrize(
-    ("tool", "settings", "expected"),
-    [
-        ("supabase", {"expected_versions": ["20260101", "20260102"]}, ("pass", [])),
-        (
-            "supabase",
-            {"expected_versions": ["20260101", "20260102", "20260103"]},
-            ("rollback", ["migration_pending 20260103"]),
-        ),
-        ("supabase", {"expected_versions": ["20260101"]}, ("hold", ["migration_unknown 20260102"])),
-        ("flyway", {"expected_versions": ["1", "2"]}, ("rollback", ["migration_failed 2"])),
-        (
-            "prisma",
-            {"expected_versions": ["20260101_init", "20260102_x"]},
-            ("rollback", ["migration_failed 20260102_x"]),
-        ),
-        ("golang-migrate", {"expected_versions": ["1", "2"]}, ("rollback", ["migration_failed 2"])),
-        ("alembic", {"expected_latest": "ae1027a6acf"}, ("pass", [])),
-        (
-            "alembic",
-            {"expected_latest": "1975ea83b712"},
-            ("rollback", ["migration_pending 1975ea83b712"]),
-        ),
-        (
-            "django",
-            {"expected_versions": ["notes.0001_initial", "notes.0002_tags"]},
-            ("rollback", ["migration_pending notes.0002_tags"]),
-        ),
-    ],
-)
-def test_migration_history_of_each_tool(
-    admin: psycopg.Connection[Any],
-    reader: psycopg.Connection[Any],
-    tool: str,
-    settings: dict[str, Any],
-    expected: tuple[str, list[str]],
-) -> None:
-    admin.execute(TOOLS[tool])
-    result = run(migrations.migrations, reader, **settings)
-    assert result.note == tool  # detected, not told
-    assert (result.gates[0].status, [f"{f.rule} {f.object}" for f in result.findings]) == expected
-
-
-def test_migrations_from_a_folder(
-    admin: psycopg.Connection[Any], reader: psycopg.Connection[Any], tmp_path: Any
-) -> None:
-    admin.execute(TOOLS["supabase"])
-    for name in ("20260101_init.sql", "20260102_notes.sql", "20260103_index.sql"):
-        (tmp_path / name).write_text("-- sql")
-    result = migrations.migrations(reader, DbSuiteSettings(migrations_dir="."), tmp_path)
-    assert [f.object for f in result.findings] == ["20260103"]
-
-
-def test_no_history_with_expectations_could_not_check(reader: psycopg.Connection[Any]) -> None:
-    with pytest.raises(CouldNotCheck, match="no migration history table"):
-        run(migrations.migrations, reader, expected_latest="5")
-    assert run(migrations.migrations, reader).gates == []
-
-
 # -- the suite as a whole: read-only, as a read-only role ---------------------------------------
 
 
@@ -479,6 +387,7 @@ def test_whole_suite_as_a_read_only_role_writes_nothing(
     outcomes = {c["id"]: c["outcome"] for c in document["checks"]}
     assert outcomes.pop("db.migrations") == "skipped"  # none expected, no history table
     assert outcomes.pop("db.pending_migrations") == "skipped"  # the same, before the deploy
+    assert outcomes.pop("db.migration_files") == "skipped"  # no folder to read
     assert outcomes.pop("db.backup") == "skipped"  # no backup source, not production
     assert outcomes.pop("db.query_regressions") == "skipped"  # no pg_stat_statements here
     assert set(outcomes.values()) == {"passed"}
@@ -503,61 +412,3 @@ def test_connectivity_fires_when_the_role_is_not_as_expected(
     assert document["reasons"][0].startswith(
         "[critical-failure] db.connectivity: [db-recovery] server in recovery is False"
     )
-
-
-FOLDERS = {
-    # Flyway (documentation: "Migrations" — versioned V<version>__, repeatable R__, undo U):
-    # versions compare part by part, so 1.10 comes after 1.9.
-    "flyway": (
-        "CREATE TABLE flyway_schema_history (version text, success boolean);"
-        "INSERT INTO flyway_schema_history VALUES ('1', true), ('1.9', true), ('1.10', true),"
-        " (NULL, true)",  # a repeatable script's row has no version
-        ["V1__init.sql", "V1.9__b.sql", "V1_10__c.sql", "R__views.sql", "U1.10__undo.sql"],
-        "V1.11__d.sql",
-        "1.11",
-    ),
-    # Prisma (documentation: "Migration histories"): one folder per migration, and the
-    # migration_lock.toml beside them, which is not one.
-    "prisma": (
-        "CREATE TABLE _prisma_migrations (migration_name text, finished_at timestamptz,"
-        " rolled_back_at timestamptz);"
-        "INSERT INTO _prisma_migrations VALUES ('20260101_init', now(), NULL),"
-        " ('20260102_x', now(), NULL)",
-        ["20260101_init/", "20260102_x/", "migration_lock.toml"],
-        "20260103_y/",
-        "20260103_y",
-    ),
-    "supabase": (
-        TOOLS["supabase"],
-        ["20260101_init.sql", "20260102_notes.sql", "README.md"],
-        "20260103_index.sql",
-        "20260103",
-    ),
-}
-
-
-@pytest.mark.parametrize("tool", list(FOLDERS))
-def test_a_migrations_folder_read_as_its_tool_reads_it(
-    admin: psycopg.Connection[Any], reader: psycopg.Connection[Any], tmp_path: Any, tool: str
-) -> None:
-    history, files, pending_file, pending = FOLDERS[tool]
-    admin.execute(history)
-    for name in files:
-        _migration_file(tmp_path, name)
-    settings = DbSuiteSettings(migrations_dir=".")
-    at_head = migrations.migrations(reader, settings, tmp_path)
-    reader.rollback()
-    assert (at_head.gates[0].status, at_head.findings) == ("pass", [])
-    _migration_file(tmp_path, pending_file)
-    behind = migrations.migrations(reader, settings, tmp_path)
-    reader.rollback()
-    assert [(f.rule, f.object) for f in behind.findings] == [("migration_pending", pending)]
-    assert behind.gates[0].status == "rollback"
-
-
-def _migration_file(folder: Any, name: str) -> None:
-    if name.endswith("/"):
-        (folder / name.rstrip("/")).mkdir()
-        (folder / name / "migration.sql").write_text("-- sql")
-    else:
-        (folder / name).write_text("-- sql")

@@ -79,6 +79,14 @@ CATALOGUE = Catalogue(
             gated=True,
         ),
         Check(
+            "db.migration_files",
+            (Phase.PRE_DEPLOY, Phase.IMMEDIATE),
+            Severity.MINOR,
+            codes(Category.SETUP, "migration_file_ignored"),
+            "Pre-Deployment Checklist: database migrations tested; a file its tool passes over"
+            " is never applied: rename it as the tool names migrations, or move it out.",
+        ),
+        Check(
             "db.data_loss",
             IMMEDIATE,
             CRITICAL,

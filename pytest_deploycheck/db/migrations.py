@@ -3,68 +3,75 @@ that wrote them, against the migrations the deployment expects."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_deploycheck.core.model import CouldNotCheck, Evidence, Finding, Gate
 from pytest_deploycheck.core.result import Result
+from pytest_deploycheck.db.migration_files import Folder, normal, read_folder
 from pytest_deploycheck.db.settings import DbSuiteSettings
 from pytest_deploycheck.net.postgres import RuleResult, fetch
 
 if TYPE_CHECKING:
     from pytest_deploycheck.net.postgres import Connection
 
-# tool -> (history table to look for, query of (version, failed) rows)
+# tool -> (history table to look for, query of its rows); each tool's columns as it writes them
 HISTORY = {
     "supabase": (
         "supabase_migrations.schema_migrations",
-        "SELECT version::text AS version, false AS failed"
-        " FROM supabase_migrations.schema_migrations",
+        "SELECT version::text AS version FROM supabase_migrations.schema_migrations",
     ),
     "flyway": (
         "flyway_schema_history",
-        "SELECT version::text AS version, NOT success AS failed FROM flyway_schema_history"
-        " WHERE version IS NOT NULL",
+        "SELECT installed_rank, version, type, script, checksum, success"
+        " FROM flyway_schema_history ORDER BY installed_rank",
     ),
     "prisma": (
         "_prisma_migrations",
-        "SELECT migration_name AS version, finished_at IS NULL AS failed FROM _prisma_migrations"
-        " WHERE rolled_back_at IS NULL",
+        "SELECT migration_name, finished_at IS NOT NULL AS finished,"
+        " rolled_back_at IS NOT NULL AS rolled_back FROM _prisma_migrations ORDER BY started_at",
     ),
     "golang-migrate": (
         "schema_migrations",
-        "SELECT version::text AS version, dirty AS failed FROM schema_migrations",
+        "SELECT version::text AS version, dirty FROM schema_migrations",
     ),
-    "alembic": (
-        "alembic_version",
-        "SELECT version_num AS version, false AS failed FROM alembic_version",
-    ),
+    "alembic": ("alembic_version", "SELECT version_num FROM alembic_version"),
     "django": (
         "django_migrations",
-        "SELECT app || '.' || name AS version, false AS failed FROM django_migrations",
+        "SELECT app || '.' || name AS version FROM django_migrations ORDER BY id",
     ),
 }
-# Tools whose table holds only the current version, not the whole history.
-SINGLE_VERSION = ("golang-migrate", "alembic")
 
 
 def migrations(conn: Connection, settings: DbSuiteSettings, base: Path | None = None) -> RuleResult:
     """The database's migration history against the expected migrations."""
     tool = settings.migration_tool if settings.migration_tool != "auto" else _detect(conn)
-    expected = expected_versions(settings, base, tool)
+    folder = read_expected(settings, base, tool)
     if tool is None:
-        if expected or settings.expected_latest:
+        if folder.versions or settings.expected_latest:
             raise CouldNotCheck("[migrations-unknown] no migration history table was found")
         return RuleResult("migrations", note="no migration history table, and none expected")
     query = HISTORY[tool][1]
     rows = fetch(conn, query)
-    findings, status = judge_migrations(tool, rows, expected, settings.expected_latest)
+    findings, status = judge_migrations(tool, rows, folder, settings.expected_latest)
     detail = "; ".join(f.message for f in findings[:3]) or f"{len(rows)} applied"
     detail = f"{tool}: {detail}"
     gate = Gate("db.migrations", float(len(findings)), 0.0, status, detail, unit="migrations")
     return RuleResult("migrations", findings, query, rows, [gate], tool, code="migrations")
+
+
+def ignored_files(settings: DbSuiteSettings, base: Path | None, tool: str, limit: int) -> Result:
+    """The files of the migrations folder that its tool would pass over: an advisory (a
+    Flyway script named ``V2_add.sql`` is never applied, and nothing says so)."""
+    ignored = read_expected(settings, base, tool).ignored
+    findings = [
+        Finding("migration_file_ignored", name, f"{name} is not a {tool} migration: {why}")
+        for name, why in ignored
+    ]
+    rows = [{"file": name, "reason": why} for name, why in ignored]
+    return RuleResult("migration_files", findings, rows=rows).result(limit)
 
 
 def before_deploy(history: RuleResult, limit: int) -> Result:
@@ -94,52 +101,51 @@ def _detect(conn: Connection) -> str | None:
     return next((name for name in names if found[name]), None)
 
 
-def expected_versions(settings: DbSuiteSettings, base: Path | None, tool: str | None) -> set[str]:
-    """Versions from ``expected_versions`` and from the file names in ``migrations_dir``."""
-    versions = {_normal(v) for v in settings.expected_versions}
+def read_expected(settings: DbSuiteSettings, base: Path | None, tool: str | None) -> Folder:
+    """The migrations ``migrations_dir`` holds, read as ``tool`` reads it, and those listed in
+    ``expected_versions``."""
     if settings.migrations_dir:
-        folder = Path(settings.migrations_dir)
-        folder = folder if folder.is_absolute() or base is None else base / folder
-        if not folder.is_dir():
-            raise CouldNotCheck(f"[migrations-dir] {folder} is not a directory")
-        found = (_file_version(p, tool) for p in folder.iterdir() if not p.name.startswith("."))
-        versions |= {version for version in found if version is not None}
-    return versions
+        path = Path(settings.migrations_dir)
+        path = path if path.is_absolute() or base is None else base / path
+        if not path.is_dir():
+            raise CouldNotCheck(f"[migrations-dir] {path} is not a directory")
+        folder = read_folder(path, tool)
+    else:
+        folder = Folder()
+    folder.versions |= {normal(v) for v in settings.expected_versions}
+    return folder
 
 
-_FLYWAY_VERSIONED = re.compile(r"^V(\d+(?:[._]\d+)*)__")
-_LEADING_NUMBER = re.compile(r"^(\d+)(?:[_.-]|$)")
+@dataclass
+class History:
+    """A history table read as its tool reads it: the migrations it counts as applied (and
+    every version ``below`` one, for the tools that record a position), those that failed, and
+    those recorded that the expected list must account for."""
 
+    applied: set[str] = field(default_factory=set)
+    failed: set[str] = field(default_factory=set)
+    recorded: set[str] = field(default_factory=set)
+    below: str | None = None
+    lost: bool = False  # where the database stands is not in the folder: pending unknowable
 
-def _file_version(path: Path, tool: str | None) -> str | None:
-    """The version a file of the migrations folder stands for, read the way the tool reads
-    it; None for what is not a migration to apply (Prisma's ``migration_lock.toml``, Flyway's
-    repeatable ``R__`` and undo ``U`` scripts, a README)."""
-    name = path.name
-    if tool == "prisma":
-        return name if path.is_dir() else None  # prisma records the migration's folder name
-    if tool == "flyway":
-        versioned = _FLYWAY_VERSIONED.match(name)
-        return _normal(versioned.group(1).replace("_", ".")) if versioned else None
-    if tool == "alembic":
-        return re.split(r"[_.]", name, maxsplit=1)[0] if name.endswith(".py") else None
-    number = _LEADING_NUMBER.match(name)
-    return _normal(number.group(1)) if number else None
-
-
-def _normal(version: str) -> str:
-    return version.lstrip("0") or "0" if version.isdigit() else version
+    def has_applied(self, version: str) -> bool:
+        below = self.below is not None and _key(version) < _key(self.below)
+        return below or version in self.applied
 
 
 def judge_migrations(
-    tool: str, rows: Sequence[Mapping[str, Any]], expected: set[str], latest: str | None
+    tool: str, rows: Sequence[Mapping[str, Any]], folder: Folder, latest: str | None
 ) -> tuple[list[Finding], str]:
-    """Pending, failed and unknown migrations, and the gate status they call for."""
-    applied = {_normal(str(row["version"])) for row in rows}
-    failed = sorted(_normal(str(row["version"])) for row in rows if row["failed"])
-    pending, unknown = _pending_and_unknown(tool, applied, expected, latest)
+    """Pending, failed and out-of-band migrations, and the gate status they call for."""
+    history = READ_HISTORY[tool](rows, folder)
+    expected = set(folder.versions)
+    wanted = expected | ({_latest(latest, folder)} if latest else set())
+    failed = sorted(history.failed, key=_key)
+    missing = set() if history.lost else wanted - history.failed
+    pending = sorted((v for v in missing if not history.has_applied(v)), key=_key)
+    unknown = sorted(history.recorded - expected, key=_key) if expected else []
     findings = [Finding("migration_failed", v, f"migration {v} failed or is dirty") for v in failed]
-    findings += [Finding("migration_pending", v, f"migration {v} is not applied") for v in pending]
+    findings += [Finding("migration_pending", v, _pending(v, folder)) for v in pending]
     findings += [
         Finding("migration_unknown", v, f"migration {v} was applied out of band") for v in unknown
     ]
@@ -147,25 +153,143 @@ def judge_migrations(
     return findings, status
 
 
-def _pending_and_unknown(
-    tool: str, applied: set[str], expected: set[str], latest: str | None
-) -> tuple[list[str], list[str]]:
-    """Expected versions not applied, and applied versions not expected."""
-    if tool in SINGLE_VERSION:
-        current = next(iter(applied), None)
-        pending: list[str] = []
-        unknown: list[str] = []
-        if expected and current is not None:
-            pending = sorted(v for v in expected if _key(v) > _key(current))
-            unknown = [] if current in expected else [current]
-        if latest and current != _normal(latest):
-            pending = sorted({*pending, _normal(latest)})
-        return pending, unknown
-    pending = sorted(expected - applied, key=_key)
-    unknown = sorted(applied - expected, key=_key) if expected else []
-    if latest and _normal(latest) not in applied:
-        pending = sorted({*pending, _normal(latest)}, key=_key)
-    return pending, unknown
+def _latest(latest: str, folder: Folder) -> str:
+    """``expected_latest`` as a version: an Alembic branch label stands for its head."""
+    if latest in folder.labels:
+        return _heads_of(folder, folder.labels[latest])
+    return normal(latest)
+
+
+def _heads_of(folder: Folder, revision: str) -> str:
+    """The head of the branch that ``revision`` starts (the label's revision, followed down to
+    the last revision that descends from it alone)."""
+    children: dict[str, list[str]] = {}
+    for child, parents in folder.parents.items():
+        for parent in parents:
+            children.setdefault(parent, []).append(child)
+    while len(children.get(revision, [])) == 1:
+        revision = children[revision][0]
+    return revision
+
+
+def _pending(version: str, folder: Folder) -> str:
+    if version in folder.checksums:
+        return (
+            f"repeatable migration {version} is not applied as it is now"
+            f" (checksum {folder.checksums[version]})"
+        )
+    return f"migration {version} is not applied"
+
+
+def _supabase(rows: Sequence[Mapping[str, Any]], folder: Folder) -> History:
+    versions = {normal(str(row["version"])) for row in rows}
+    return History(versions, set(), versions)
+
+
+def _django(rows: Sequence[Mapping[str, Any]], folder: Folder) -> History:
+    """Django's rows; a squashed migration counts as applied once all it replaces are (as
+    Django's loader counts it); only the apps the folder holds are accounted for (the
+    database also holds Django's own apps' migrations, and third parties')."""
+    recorded = {str(row["version"]) for row in rows}
+    applied = recorded | {s for s, old in folder.replaces.items() if set(old) <= recorded}
+    replaced = {name for old in folder.replaces.values() for name in old}
+    apps = {version.split(".", 1)[0] for version in folder.versions}
+    ours = {v for v in recorded if v.split(".", 1)[0] in apps and v not in replaced}
+    return History(applied, set(), ours)
+
+
+def _prisma(rows: Sequence[Mapping[str, Any]], folder: Folder) -> History:
+    """Prisma's rows: rolled-back ones do not count; a row neither finished nor rolled back is
+    a failed migration, until a later one finishes it."""
+    history = History()
+    for row in rows:
+        if row["rolled_back"]:
+            continue
+        name = str(row["migration_name"])
+        if row["finished"]:
+            history.applied.add(name)
+            history.failed.discard(name)
+        elif name not in history.applied:
+            history.failed.add(name)
+    history.recorded = set(history.applied)
+    return history
+
+
+BASELINE_TYPES = ("BASELINE", "SQL_BASELINE")
+
+
+def _flyway(rows: Sequence[Mapping[str, Any]], folder: Folder) -> History:
+    """Flyway's rows in installed order: each version's last row says whether it is applied,
+    failed or undone; versions up to a baseline count as applied; a repeatable script is
+    applied when its last row carries the script's current checksum. The row Flyway writes
+    when it creates a schema is no migration."""
+    state: dict[str, bool | None] = {}  # True applied, False failed, None undone
+    repeatable: dict[str, tuple[bool, int | None]] = {}
+    baseline: str | None = None
+    for row in rows:
+        kind, version, success = str(row["type"]), row["version"], bool(row["success"])
+        if kind == "SCHEMA":
+            continue
+        if kind in BASELINE_TYPES:
+            baseline = normal(str(version))
+        elif version is None:
+            repeatable[Path(str(row["script"])).name] = (success, row["checksum"])
+        elif kind == "DELETE":
+            state.pop(normal(str(version)), None)
+        else:
+            undone = kind.startswith("UNDO") and success
+            state[normal(str(version))] = None if undone else success
+    history = History(recorded={v for v, ok in state.items() if ok})
+    history.applied = set(history.recorded)
+    history.failed = {v for v, ok in state.items() if ok is False}
+    if baseline is not None:
+        history.applied.add(baseline)
+        history.below = baseline
+    for script, (success, checksum) in repeatable.items():
+        if not success:
+            history.failed.add(script)
+        elif checksum is None or folder.checksums.get(script) in (None, checksum):
+            history.applied.add(script)
+    return history
+
+
+def _golang_migrate(rows: Sequence[Mapping[str, Any]], folder: Folder) -> History:
+    """golang-migrate keeps one row: the current version, dirty when it failed half-way; the
+    versions before it are applied."""
+    history = History()
+    for row in rows:
+        current = normal(str(row["version"]))
+        history.recorded.add(current)
+        (history.failed if row["dirty"] else history.applied).add(current)
+        history.below = current
+    return history
+
+
+def _alembic(rows: Sequence[Mapping[str, Any]], folder: Folder) -> History:
+    """Alembic keeps its current heads; applied is every revision they descend from through
+    ``down_revision`` (and ``depends_on``), merges included. A head the folder does not hold
+    (the database is ahead of this code) hides what it descends from: out of band, and
+    nothing can be called pending."""
+    heads = {str(row["version_num"]) for row in rows}
+    if folder.parents and not heads <= folder.parents.keys():
+        return History(heads, set(), heads, lost=True)
+    applied, todo = set(), list(heads)
+    while todo:
+        revision = todo.pop()
+        if revision not in applied:
+            applied.add(revision)
+            todo.extend(folder.parents.get(revision, ()))
+    return History(applied, set(), heads)
+
+
+READ_HISTORY: dict[str, Callable[[Sequence[Mapping[str, Any]], Folder], History]] = {
+    "supabase": _supabase,
+    "flyway": _flyway,
+    "prisma": _prisma,
+    "golang-migrate": _golang_migrate,
+    "alembic": _alembic,
+    "django": _django,
+}
 
 
 def _key(version: str) -> tuple[int, tuple[int, ...] | str]:

@@ -168,6 +168,18 @@ def test_migrations(history: RuleResult, settings: DbSuiteSettings, deploy_recor
     conclude(deploy_record, history, settings)
 
 
+@catalogued(CATALOGUE["db.migration_files"])
+def test_migration_files(
+    history: RuleResult, settings: DbSuiteSettings, deploy_settings: Settings, deploy_record: Record
+) -> None:
+    if not settings.migrations_dir:
+        pytest.skip("no migrations_dir to read")
+    base = config_dir(deploy_settings)
+    deploy_record.conclude(
+        migrations.ignored_files(settings, base, history.note, settings.sample_rows)
+    )
+
+
 @catalogued(CATALOGUE["db.invalid_indexes"])
 def test_invalid_indexes(db: Connection, settings: DbSuiteSettings, deploy_record: Record) -> None:
     conclude(deploy_record, rules.invalid_indexes(db, settings), settings)

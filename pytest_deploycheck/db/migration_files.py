@@ -1,0 +1,251 @@
+"""A migrations folder read the way its tool reads it: which migrations it holds, how they
+depend on each other, and which files the tool would pass over.
+
+Python migrations (Alembic's, Django's) are parsed, never imported: importing them would run
+the project's code, and its imports, inside the gate.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SKIPPED_DIRS = {"__pycache__", "node_modules", "site-packages"}
+
+
+@dataclass
+class Folder:
+    """What a migrations folder says the database should hold.
+
+    ``versions``: the migrations to apply, named as the history table names them.
+    ``parents``: Alembic's revision graph (a revision's ``down_revision`` and ``depends_on``);
+    ``labels``: its branch labels. ``replaces``: Django's squashed migrations and the ones each
+    replaces. ``checksums``: Flyway's repeatable scripts and their checksums. ``ignored``: files
+    the tool would not run, each with the reason.
+    """
+
+    versions: set[str] = field(default_factory=set)
+    parents: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    replaces: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    checksums: dict[str, int] = field(default_factory=dict)
+    ignored: list[tuple[str, str]] = field(default_factory=list)
+
+
+def read_folder(folder: Path, tool: str | None) -> Folder:
+    """The migrations in ``folder`` as ``tool`` reads them (numbered files for an unknown one)."""
+    read = READERS.get(tool or "", _numbered)
+    return read(folder, Folder())
+
+
+def normal(version: str) -> str:
+    """A numeric version without its leading zeros (``0001`` is ``1``)."""
+    return version.lstrip("0") or "0" if version.isdigit() else version
+
+
+def _files(folder: Path, recursive: bool = False) -> Iterable[Path]:
+    """The files (and, flat, the folders) a tool looks at: hidden ones and caches left out."""
+    entries = folder.rglob("*") if recursive else folder.iterdir()
+    for path in sorted(entries):
+        parts = path.relative_to(folder).parts
+        if any(p.startswith(".") or p in SKIPPED_DIRS for p in parts):
+            continue
+        if recursive and path.is_dir():
+            continue
+        yield path
+
+
+def _name(folder: Path, path: Path) -> str:
+    return path.relative_to(folder).as_posix()
+
+
+# -- Supabase CLI and golang-migrate: numbered SQL files --------------------------------------
+
+# Supabase CLI: <timestamp>_<name>.sql, anything else is skipped with a warning.
+_SUPABASE = re.compile(r"^(\d+)_.*\.sql$")
+# golang-migrate: <version>_<title>.up.<ext> and .down.<ext>; other files are passed over.
+_GOLANG = re.compile(r"^(\d+)_.*\.(up|down)\.[^.]+$")
+_LEADING_NUMBER = re.compile(r"^(\d+)(?:[_.-]|$)")
+
+
+def _matching(pattern: re.Pattern[str], wanted: str) -> Callable[[Path, Folder], Folder]:
+    def read(folder: Path, found: Folder) -> Folder:
+        for path in _files(folder):
+            match = pattern.match(path.name) if path.is_file() else None
+            if match is None:
+                found.ignored.append((_name(folder, path), f"not named {wanted}"))
+            else:
+                found.versions.add(normal(match.group(1)))
+        return found
+
+    return read
+
+
+def _numbered(folder: Path, found: Folder) -> Folder:
+    """A tool not known: files named after a number are migrations; others are not."""
+    for path in _files(folder):
+        number = _LEADING_NUMBER.match(path.name)
+        if number:
+            found.versions.add(normal(number.group(1)))
+        else:
+            found.ignored.append((_name(folder, path), "not named after a version number"))
+    return found
+
+
+# -- Flyway -----------------------------------------------------------------------------------
+
+_FLYWAY_VERSIONED = re.compile(r"^V(\d+(?:[._]\d+)*)__.+\.sql$")
+_FLYWAY_REPEATABLE = re.compile(r"^R__.+\.sql$")
+# Undo (U), baseline (B) scripts and callbacks (beforeMigrate.sql, afterEachMigrate__x.sql):
+# Flyway's own, but not migrations to apply.
+_FLYWAY_OTHER = re.compile(r"^(?:[UB]\d+(?:[._]\d+)*__.+|(?:before|after)[A-Z]\w*(?:__.+)?)\.sql$")
+
+
+def _flyway(folder: Path, found: Folder) -> Folder:
+    """Flyway's locations are scanned recursively; a script whose name does not follow its
+    naming is silently passed over by Flyway (``V2_x.sql``: one underscore)."""
+    for path in _files(folder, recursive=True):
+        name = path.name
+        if versioned := _FLYWAY_VERSIONED.match(name):
+            found.versions.add(".".join(normal(p) for p in re.split(r"[._]", versioned.group(1))))
+        elif _FLYWAY_REPEATABLE.match(name):
+            found.versions.add(name)  # applied while its last run had this checksum
+            found.checksums[name] = flyway_checksum(path.read_bytes())
+        elif not _FLYWAY_OTHER.match(name):
+            wanted = "V<version>__<description>.sql or R__<description>.sql"
+            found.ignored.append((_name(folder, path), f"not named {wanted}"))
+    return found
+
+
+def flyway_checksum(content: bytes) -> int:
+    """Flyway's checksum of a script: CRC-32 of its lines without their line breaks (and of
+    the first without a byte-order mark), as a signed 32-bit integer."""
+    text = content.decode("utf-8", errors="replace").removeprefix("\ufeff")
+    crc = 0
+    for line in re.split(r"\r\n|\r|\n", text):
+        crc = zlib.crc32(line.encode("utf-8"), crc)
+    return crc - (1 << 32) if crc >= 1 << 31 else crc
+
+
+# -- Prisma -----------------------------------------------------------------------------------
+
+
+def _prisma(folder: Path, found: Folder) -> Folder:
+    """Prisma: one folder per migration, named as its history row; ``migration_lock.toml``
+    beside them records the provider and is not a migration."""
+    for path in _files(folder):
+        if path.is_dir():
+            found.versions.add(path.name)
+        elif path.name != "migration_lock.toml":
+            found.ignored.append((_name(folder, path), "not a migration folder"))
+    return found
+
+
+# -- Python migrations: Alembic and Django ----------------------------------------------------
+
+
+def _assignments(tree: ast.AST) -> dict[str, object]:
+    """The literal values assigned at the top of a module or class body."""
+    body = getattr(tree, "body", [])
+    values: dict[str, object] = {}
+    for node in body:
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets = [node.target]
+        else:
+            continue
+        for target in targets:
+            if isinstance(target, ast.Name):
+                try:
+                    values[target.id] = ast.literal_eval(node.value)
+                except ValueError:
+                    continue  # not a literal: not one of the names read here
+    return values
+
+
+def _parse(path: Path) -> ast.Module | None:
+    try:
+        return ast.parse(path.read_bytes(), str(path))
+    except (SyntaxError, ValueError):
+        return None
+
+
+def _names(value: object) -> tuple[str, ...]:
+    """A revision field (``None``, one id, or a tuple of ids) as a tuple."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(v) for v in value) if isinstance(value, (list, tuple)) else ()
+
+
+def _alembic(folder: Path, found: Folder) -> Folder:
+    """Alembic: each script declares ``revision`` and ``down_revision`` (a tuple at a merge),
+    optionally ``branch_labels`` and ``depends_on``; the history is that graph, whatever the
+    file names are."""
+    for path in _files(folder, recursive=True):
+        if path.name == "__init__.py":
+            continue
+        tree = _parse(path) if path.suffix == ".py" else None
+        values = _assignments(tree) if tree else {}
+        revision = values.get("revision")
+        if not isinstance(revision, str):
+            found.ignored.append((_name(folder, path), "declares no Alembic revision"))
+            continue
+        found.versions.add(revision)
+        parents = _names(values.get("down_revision")) + _names(values.get("depends_on"))
+        found.parents[revision] = parents
+        found.labels.update((label, revision) for label in _names(values.get("branch_labels")))
+    return found
+
+
+_APP_LABEL = re.compile(r"^\s*label\s*=\s*['\"](\w+)['\"]", re.MULTILINE)
+
+
+def _django(folder: Path, found: Folder) -> Folder:
+    """Django: every ``migrations`` package under the folder (the project, or one app's
+    ``migrations``), each module in it a migration named ``app.module``; the app's label is its
+    folder's name unless its ``apps.py`` sets another. A squashed migration's ``replaces`` are
+    read so that the migrations it replaced stay known."""
+    packages = [folder] if folder.name == "migrations" else []
+    packages += [p for p in folder.rglob("migrations") if p.is_dir() and p not in packages]
+    for package in packages:
+        if any(p.startswith(".") or p in SKIPPED_DIRS for p in package.relative_to(folder).parts):
+            continue
+        app = _app_label(package.parent)
+        for path in _files(package):
+            if path.is_dir() or path.name.startswith(("_", "~")):
+                continue
+            if path.suffix != ".py":
+                found.ignored.append((_name(folder, path), "not a Python module"))
+                continue
+            name = f"{app}.{path.stem}"
+            found.versions.add(name)
+            tree = _parse(path)
+            classes = [n for n in getattr(tree, "body", []) if isinstance(n, ast.ClassDef)]
+            migration = next((c for c in classes if c.name == "Migration"), None)
+            replaced = _assignments(migration).get("replaces") if migration else None
+            if isinstance(replaced, (list, tuple)) and replaced:
+                found.replaces[name] = tuple(f"{a}.{n}" for a, n in replaced)
+    return found
+
+
+def _app_label(app: Path) -> str:
+    config = app / "apps.py"
+    label = _APP_LABEL.search(config.read_text(errors="replace")) if config.is_file() else None
+    return label.group(1) if label else app.name
+
+
+READERS: dict[str, Callable[[Path, Folder], Folder]] = {
+    "supabase": _matching(_SUPABASE, "<timestamp>_<name>.sql"),
+    "golang-migrate": _matching(_GOLANG, "<version>_<title>.up.sql or .down.sql"),
+    "flyway": _flyway,
+    "prisma": _prisma,
+    "alembic": _alembic,
+    "django": _django,
+}
