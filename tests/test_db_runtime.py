@@ -37,3 +37,23 @@ def test_freezing_that_does_not_keep_up_holds_with_both_numbers() -> None:
     assert gate.threshold == 100000
     assert ", past autovacuum_freeze_max_age (100000): vacuum is not keeping up" in gate.detail
     assert gate.detail.startswith("oldest: ")
+
+
+@pytest.mark.parametrize(
+    ("age", "freezing", "status"),
+    [
+        (150_000_000, False, "pass"),
+        (250_000_000, False, "hold"),  # past autovacuum_freeze_max_age, nothing freezing
+        (250_000_000, True, "pass"),  # an anti-wraparound autovacuum at work: given time
+        (1_100_000_000, True, "hold"),  # ... but not past wraparound_warn
+        (1_700_000_000, True, "rollback"),
+    ],
+)
+def test_an_anti_wraparound_vacuum_at_work_is_given_time(
+    age: int, freezing: bool, status: str
+) -> None:
+    row = {"datname": "app", "xid_age": age, "freeze_max_age": 200_000_000, "freezing": freezing}
+    judged, _, detail = rules.judge_wraparound(row, DbSuiteSettings())
+    assert judged == status
+    if freezing and age > 200_000_000:
+        assert "an anti-wraparound autovacuum is at work" in detail

@@ -258,27 +258,39 @@ def sequences(conn: Connection, settings: DbSuiteSettings) -> RuleResult:
 
 
 WRAPAROUND = """SELECT datname, age(datfrozenxid) AS xid_age,
-  current_setting('autovacuum_freeze_max_age')::bigint AS freeze_max_age
+  current_setting('autovacuum_freeze_max_age')::bigint AS freeze_max_age,
+  EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'
+          AND query LIKE '%(to prevent wraparound)') AS freezing
 FROM pg_database WHERE datallowconn ORDER BY 2 DESC"""
 
 
 def wraparound(conn: Connection, settings: DbSuiteSettings) -> RuleResult:
-    """Transaction-ID age of the oldest database: past ``autovacuum_freeze_max_age`` vacuum
-    is not keeping up (HOLD, as past ``wraparound_warn``); past ``wraparound_critical``, close
-    to the hard limit where writes stop (ROLLBACK)."""
+    """Transaction-ID age of the oldest database, judged by :func:`judge_wraparound`."""
     rows = fetch(conn, WRAPAROUND)
-    name, age, freeze_max = rows[0]["datname"], rows[0]["xid_age"], rows[0]["freeze_max_age"]
-    hold = min(settings.wraparound_warn, freeze_max)
-    status, threshold = grade(age, hold, settings.wraparound_critical, reaching=True)
-    detail = f"oldest: {name} at {age} transactions"
-    if age >= freeze_max:
-        detail += (
-            f", past autovacuum_freeze_max_age ({freeze_max}): vacuum is not keeping up"
-            " (anti-wraparound vacuums should have frozen it)"
-        )
-    gate = Gate("db.xid_age", float(age), float(threshold), status, detail, unit="xids")
-    findings = [] if status == "pass" else [Finding("xid_wraparound", name, detail)]
+    status, threshold, detail = judge_wraparound(rows[0], settings)
+    gate = Gate("db.xid_age", float(rows[0]["xid_age"]), threshold, status, detail, unit="xids")
+    findings = [] if status == "pass" else [Finding("xid_wraparound", rows[0]["datname"], detail)]
     return RuleResult("xid_wraparound", findings, WRAPAROUND, rows, [gate])
+
+
+def judge_wraparound(row: Mapping[str, Any], settings: DbSuiteSettings) -> tuple[str, float, str]:
+    """Past ``autovacuum_freeze_max_age`` vacuum is not keeping up (HOLD, as past
+    ``wraparound_warn``) — unless an anti-wraparound autovacuum is at work, which on a large
+    database takes a while: then only ``wraparound_warn`` holds. Past ``wraparound_critical``,
+    close to the hard limit where writes stop: ROLLBACK."""
+    age, freeze_max = row["xid_age"], row["freeze_max_age"]
+    hold = (
+        settings.wraparound_warn if row["freezing"] else min(settings.wraparound_warn, freeze_max)
+    )
+    status, threshold = grade(age, hold, settings.wraparound_critical, reaching=True)
+    detail = f"oldest: {row['datname']} at {age} transactions"
+    if age >= freeze_max:
+        detail += f", past autovacuum_freeze_max_age ({freeze_max}): " + (
+            "an anti-wraparound autovacuum is at work"
+            if row["freezing"]
+            else "vacuum is not keeping up (anti-wraparound vacuums should have frozen it)"
+        )
+    return status, float(threshold), detail
 
 
 REPLICATION = """SELECT application_name, client_addr::text AS client_addr, state,
