@@ -525,6 +525,31 @@ def test_django_squashed_migrations_are_go(reader: psycopg.Connection[Any], djan
     assert judged(reader, django.folder) == GO
 
 
+def test_django_folder_read_as_django_reads_it(tmp_path: Path) -> None:
+    """Every app's migrations package, an app's own label, a squashed migration's replaces;
+    never a virtualenv's or node's packages."""
+    write(
+        tmp_path,
+        {
+            "billing/apps.py": "class BillingConfig(AppConfig):\n    label = 'invoicing'\n",
+            "billing/migrations/__init__.py": "",
+            "billing/migrations/0001_initial.py": "class Migration:\n    pass\n",
+            "billing/migrations/0002_squashed.py": (
+                "class Migration:\n"
+                "    replaces = [('invoicing', '0001_a'), ('invoicing', '0002_b')]\n"
+            ),
+            "billing/migrations/notes.txt": "",
+            "venv/lib/python3.11/site-packages/x/migrations/0001_initial.py": "",
+            ".venv/lib/x/migrations/0001_initial.py": "",
+            "node_modules/y/migrations/0001_initial.py": "",
+        },
+    )
+    folder = read_folder(tmp_path, "django")
+    assert folder.versions == {"invoicing.0001_initial", "invoicing.0002_squashed"}
+    assert folder.replaces == {"invoicing.0002_squashed": ("invoicing.0001_a", "invoicing.0002_b")}
+    assert folder.ignored == [("billing/migrations/notes.txt", "not a Python module")]
+
+
 # -- any tool ---------------------------------------------------------------------------------
 
 

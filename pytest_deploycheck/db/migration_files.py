@@ -8,6 +8,7 @@ the project's code, and its imports, inside the gate.
 from __future__ import annotations
 
 import ast
+import os
 import re
 import zlib
 from collections.abc import Callable, Iterable
@@ -48,15 +49,26 @@ def normal(version: str) -> str:
 
 
 def _files(folder: Path, recursive: bool = False) -> Iterable[Path]:
-    """The files (and, flat, the folders) a tool looks at: hidden ones and caches left out."""
-    entries = folder.rglob("*") if recursive else folder.iterdir()
-    for path in sorted(entries):
-        parts = path.relative_to(folder).parts
-        if any(p.startswith(".") or p in SKIPPED_DIRS for p in parts):
-            continue
-        if recursive and path.is_dir():
-            continue
-        yield path
+    """The files (and, flat, the folders) a tool looks at, in name order: hidden ones and
+    caches left out."""
+    if not recursive:
+        yield from sorted(p for p in folder.iterdir() if not _skipped(p.name))
+        return
+    for path in sorted(_walk(folder)):
+        if path.is_file():
+            yield path
+
+
+def _walk(folder: Path) -> Iterable[Path]:
+    """Every path below ``folder``, never entering a hidden folder or a cache."""
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not _skipped(d)]
+        here = Path(root)
+        yield from (here / name for name in [*dirs, *files] if not _skipped(name))
+
+
+def _skipped(name: str) -> bool:
+    return name.startswith(".") or name in SKIPPED_DIRS
 
 
 def _name(folder: Path, path: Path) -> str:
@@ -213,10 +225,8 @@ def _django(folder: Path, found: Folder) -> Folder:
     folder's name unless its ``apps.py`` sets another. A squashed migration's ``replaces`` are
     read so that the migrations it replaced stay known."""
     packages = [folder] if folder.name == "migrations" else []
-    packages += [p for p in folder.rglob("migrations") if p.is_dir() and p not in packages]
+    packages += sorted(p for p in _walk(folder) if p.name == "migrations" and p.is_dir())
     for package in packages:
-        if any(p.startswith(".") or p in SKIPPED_DIRS for p in package.relative_to(folder).parts):
-            continue
         app = _app_label(package.parent)
         for path in _files(package):
             if path.is_dir() or path.name.startswith(("_", "~")):
