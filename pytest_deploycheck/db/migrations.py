@@ -156,13 +156,13 @@ def judge_migrations(
 def _latest(latest: str, folder: Folder) -> str:
     """``expected_latest`` as a version: an Alembic branch label stands for its head."""
     if latest in folder.labels:
-        return _heads_of(folder, folder.labels[latest])
+        return _branch_head(folder, folder.labels[latest])
     return normal(latest)
 
 
-def _heads_of(folder: Folder, revision: str) -> str:
-    """The head of the branch that ``revision`` starts (the label's revision, followed down to
-    the last revision that descends from it alone)."""
+def _branch_head(folder: Folder, revision: str) -> str:
+    """The head of the branch ``revision`` starts: its descendants followed while each has
+    exactly one child."""
     children: dict[str, list[str]] = {}
     for child, parents in folder.parents.items():
         for parent in parents:
