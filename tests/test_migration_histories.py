@@ -562,3 +562,12 @@ def test_no_history_with_expectations_could_not_check(reader: psycopg.Connection
 def test_a_missing_folder_could_not_check(reader: psycopg.Connection[Any], tmp_path: Path) -> None:
     with pytest.raises(CouldNotCheck, match=r"\[migrations-dir\]"):
         migrations.migrations(reader, DbSuiteSettings(migrations_dir=str(tmp_path / "nope")))
+
+
+def test_a_named_tool_without_its_table_could_not_check(
+    reader: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    write(tmp_path, {"V1__init.sql": "SELECT 1;\n"})
+    settings = DbSuiteSettings(migration_tool="flyway", migrations_dir=str(tmp_path))
+    with pytest.raises(CouldNotCheck, match=r"\[migrations-unknown\] .*\(flyway_schema_history\)"):
+        migrations.migrations(reader, settings)

@@ -47,11 +47,18 @@ HISTORY = {
 
 def migrations(conn: Connection, settings: DbSuiteSettings, base: Path | None = None) -> RuleResult:
     """The database's migration history against the expected migrations."""
-    tool = settings.migration_tool if settings.migration_tool != "auto" else _detect(conn)
+    found = _history_tables(conn)
+    named = None if settings.migration_tool == "auto" else settings.migration_tool
+    tool = named or next(iter(found), None)
     folder = read_expected(settings, base, tool)
-    if tool is None:
+    if tool not in found:
         if folder.versions or settings.expected_latest:
-            raise CouldNotCheck("[migrations-unknown] no migration history table was found")
+            tables = HISTORY[named][0] if named else ", ".join(t for t, _ in HISTORY.values())
+            raise CouldNotCheck(
+                f"[migrations-unknown] no migration history table was found ({tables}) on the"
+                " role's search_path: before a first deploy there is none yet; otherwise put"
+                " the table's schema on the search_path"
+            )
         return RuleResult("migrations", note="no migration history table, and none expected")
     query = HISTORY[tool][1]
     rows = fetch(conn, query)
@@ -92,13 +99,14 @@ DETECT = """SELECT ARRAY(SELECT to_regclass(t) IS NOT NULL
           WHERE table_name = 'schema_migrations' AND column_name = 'dirty') AS dirty_column"""
 
 
-def _detect(conn: Connection) -> str | None:
-    """The first tool (in HISTORY's order) whose history table exists."""
+def _history_tables(conn: Connection) -> list[str]:
+    """The tools whose history table exists, in HISTORY's order (the first is the one
+    detected)."""
     names = list(HISTORY)
     [row] = fetch(conn, DETECT, ([HISTORY[name][0] for name in names],))
     found = dict(zip(names, row["exists"], strict=True))
     found["golang-migrate"] = found["golang-migrate"] and row["dirty_column"]
-    return next((name for name in names if found[name]), None)
+    return [name for name in names if found[name]]
 
 
 def read_expected(settings: DbSuiteSettings, base: Path | None, tool: str | None) -> Folder:
