@@ -38,12 +38,9 @@ class WindowState:
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / FILE
         if path.exists():
-            lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-            header = lines[0] if lines else {}
+            header, samples, gaps = _read(path)
             same = all(header.get(key) == value for key, value in window.items())
             if same and time.time() - header.get("started", 0) < window["window_s"]:
-                samples = [Sample(**line) for line in lines[1:] if "gap" not in line]
-                gaps = [tuple(line["gap"]) for line in lines[1:] if "gap" in line]
                 state = cls(path, header, samples, gaps)
                 state.resumed()
                 return state
@@ -67,6 +64,11 @@ class WindowState:
         self._write([{"gap": list(gap)}])
         self.gaps.append(gap)
 
+    def reload(self) -> None:
+        """Take the samples from disk again: a stop (SIGTERM, Ctrl-C) may land between
+        writing a round and keeping it in memory."""
+        _, self.samples, self.gaps = _read(self.path)
+
     def append(self, samples: list[Sample]) -> None:
         """Write the samples and make sure they are on disk before going on."""
         self._write([asdict(sample) for sample in samples])
@@ -78,3 +80,18 @@ class WindowState:
                 out.write(json.dumps(line) + "\n")
             out.flush()
             os.fsync(out.fileno())
+
+
+def _read(path: Path) -> tuple[dict[str, Any], list[Sample], list[tuple[float, float]]]:
+    """The header, samples and gaps of a samples file; a last line cut short by a kill is
+    left out."""
+    lines = []
+    for text in path.read_text().splitlines():
+        try:
+            lines.append(json.loads(text))
+        except json.JSONDecodeError:
+            continue
+    header = lines[0] if lines else {}
+    samples = [Sample(**line) for line in lines[1:] if "gap" not in line]
+    gaps = [(float(line["gap"][0]), float(line["gap"][1])) for line in lines[1:] if "gap" in line]
+    return header, samples, gaps

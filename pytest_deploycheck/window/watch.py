@@ -73,6 +73,7 @@ class WatchWindow:
     def settle(self) -> None:
         """Judge every sample on disk: a stop (SIGTERM, Ctrl-C) between writing a round's
         samples and judging them must not leave that round out of the sign-off."""
+        self.state.reload()
         self.judgement = judge(self.state.samples, self.policy)
 
     @property
