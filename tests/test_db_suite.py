@@ -195,7 +195,6 @@ def test_long_running_query(pg_database: str, reader: psycopg.Connection[Any]) -
     running = "state = 'active' AND now() - query_start > interval '0.5 s'"
     with session(pg_database, "SELECT pg_sleep(10)", ready=running) as other:
         result = run(db_rules.long_queries, reader, long_query_s=0.3)
-        # The rule sees the whole server, where other tests run sessions too: look at ours.
         mine = [f for f in result.findings if f.object == own(other)]
     assert [f.rule for f in mine] == ["long_running_query"]
 
@@ -219,7 +218,7 @@ def test_blocked_session_and_lock_timeout(
             pg_database, "SELECT count(*) FROM docs", ready="wait_event_type = 'Lock'"
         ) as waiter,
     ):
-        blocked = run(db_rules.blocked_sessions, reader)  # the server's, all databases
+        blocked = run(db_rules.blocked_sessions, reader)
         ours = [f.rule for f in blocked.findings if f.object in (own(holder), own(waiter))]
         assert ours == ["lock_holder", "blocked_session"]
         # A scan that needs the locked table gives up within the lock timeout: could not check.
@@ -240,7 +239,7 @@ def test_the_idle_transaction_that_blocks_others_is_named_at_any_age(
     ):
         culprit, waiter = holder.info.backend_pid, w.info.backend_pid
         named = own(holder)
-        blocked = run(db_rules.blocked_sessions, reader)  # the server's sessions, all databases
+        blocked = run(db_rules.blocked_sessions, reader)
         [held] = [f for f in blocked.findings if f.object == named]
         assert held.rule == "lock_holder"
         assert held.message.startswith(f"session {culprit} (test-other-session) on ")
@@ -252,6 +251,36 @@ def test_the_idle_transaction_that_blocks_others_is_named_at_any_age(
         reported = [f.object for f in idle_ones.findings]
         assert named in reported
         assert own(bystander) not in reported
+
+
+@pytest.fixture
+def other_database(pg_admin: str) -> Iterator[str]:
+    """A second database on the same server: another application's."""
+    name = f"deploycheck_other_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    dsn = psycopg.conninfo.make_conninfo(pg_admin, dbname=name)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE jobs (id int)")
+    yield dsn
+    with psycopg.connect(pg_admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def test_another_databases_sessions_are_not_this_deployments(
+    other_database: str, reader: psycopg.Connection[Any]
+) -> None:
+    """A shared server: another application's lock wait and idle transaction hold nothing
+    here."""
+    idle = "state LIKE 'idle in%%'"
+    with (
+        session(other_database, "LOCK TABLE jobs IN EXCLUSIVE MODE", ready=idle) as holder,
+        session(other_database, "UPDATE jobs SET id = 1", ready="wait_event_type = 'Lock'") as w,
+    ):
+        theirs = {own(holder), own(w)}
+        blocked = run(db_rules.blocked_sessions, reader)
+        idle_ones = run(db_rules.idle_in_transaction, reader, idle_in_transaction_s=0)
+        assert not theirs & {f.object for f in [*blocked.findings, *idle_ones.findings]}
 
 
 def test_connection_saturation(pg_database: str, reader: psycopg.Connection[Any]) -> None:

@@ -100,6 +100,7 @@ LONG_QUERIES = """SELECT pid, datname, usename, application_name, state,
        left(query, 200) AS query
 FROM pg_stat_activity
 WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'
+  AND datname = current_database()
   AND state = 'active' AND now() - query_start > make_interval(secs => %s)
 ORDER BY seconds DESC"""
 
@@ -108,14 +109,17 @@ IDLE_IN_TRANSACTION = """SELECT pid, datname, usename, application_name, state,
        left(query, 200) AS query
 FROM pg_stat_activity
 WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'
-  AND state LIKE 'idle in transaction%%'
+  AND datname = current_database() AND state LIKE 'idle in transaction%%'
   AND (now() - state_change > make_interval(secs => %s)
-       OR pid IN (SELECT unnest(pg_blocking_pids(w.pid)) FROM pg_stat_activity w))
+       OR pid IN (SELECT unnest(pg_blocking_pids(w.pid)) FROM pg_stat_activity w
+                  WHERE w.datname = current_database()))
 ORDER BY seconds DESC"""
 
 
 def long_queries(conn: Connection, settings: DbSuiteSettings) -> RuleResult:
-    """Queries running longer than ``long_query_s`` (the runbook's five minutes)."""
+    """Queries in the target's database running longer than ``long_query_s`` (the runbook's
+    five minutes). Like the other session rules, other databases of a shared server are
+    another application's business, not this deployment's."""
     return _sessions(
         conn, "long_running_query", LONG_QUERIES, settings.long_query_s, "has been running"
     )
@@ -149,13 +153,16 @@ def _sessions(conn: Connection, rule: str, query: str, seconds: float, what: str
 BLOCKED = """SELECT pid, datname, application_name, pg_blocking_pids(pid) AS blocked_by,
        wait_event_type, round(extract(epoch FROM now() - query_start)::numeric, 1) AS seconds,
        left(query, 200) AS query
-FROM pg_stat_activity WHERE cardinality(pg_blocking_pids(pid)) > 0 ORDER BY seconds DESC"""
+FROM pg_stat_activity
+WHERE datname = current_database() AND cardinality(pg_blocking_pids(pid)) > 0
+ORDER BY seconds DESC"""
 HOLDERS = """SELECT b.pid, b.datname, coalesce(nullif(b.application_name, ''), b.usename) AS name,
        b.state, round(extract(epoch FROM now() - b.xact_start)::numeric, 1) AS seconds,
        array_agg(w.pid ORDER BY w.pid) AS waiting
 FROM pg_stat_activity w
 CROSS JOIN LATERAL unnest(pg_blocking_pids(w.pid)) AS holder(pid)
 JOIN pg_stat_activity b ON b.pid = holder.pid
+WHERE w.datname = current_database()
 GROUP BY b.pid, b.datname, b.application_name, b.usename, b.state, b.xact_start
 ORDER BY seconds DESC"""
 
