@@ -26,6 +26,7 @@ from pytest_deploycheck.db import migrations
 from pytest_deploycheck.db.migration_files import flyway_checksum, read_folder
 from pytest_deploycheck.db.settings import DbSuiteSettings
 from pytest_deploycheck.net.postgres import connect_readonly
+from tests.conftest import SignOffReader
 
 
 @pytest.fixture
@@ -548,6 +549,27 @@ def test_django_folder_read_as_django_reads_it(tmp_path: Path) -> None:
     assert folder.versions == {"invoicing.0001_initial", "invoicing.0002_squashed"}
     assert folder.replaces == {"invoicing.0002_squashed": ("invoicing.0001_a", "invoicing.0002_b")}
     assert folder.ignored == [("billing/migrations/notes.txt", "not a Python module")]
+
+
+def test_a_deploy_run_reads_the_folder_and_advises_on_a_stray_script(
+    pytester: pytest.Pytester, pg_database: str, flyway: Path, read_signoff: SignOffReader
+) -> None:
+    """The whole path: config, the immediate phase, the sign-off. A script Flyway would pass
+    over is an advisory on a GO; a pending one is a ROLLBACK naming it."""
+    write(flyway, {"V1.12_add_index.sql": "CREATE INDEX ON accounts (email);\n"})
+    pytester.makefile(".toml", deploycheck=f'[targets.t.suites.db]\nmigrations_dir = "{flyway}"\n')
+    run = ("--deploy-target=t", "--deploy-suites=db", "--deploy-phase=immediate")
+    result = pytester.runpytest(*run, f"--deploy-db-url={pg_database}")
+    document = read_signoff(pytester.path / "deploycheck-signoff.json")
+    assert (result.ret, document["verdict"]) == (0, "GO"), document["reasons"]
+    [advisory] = document["advisories"]
+    assert "db.migration_files" in advisory
+    assert "V1.12_add_index.sql" in advisory
+    write(flyway, {"V1.12__add_index.sql": "CREATE INDEX ON accounts (email);\n"})
+    pytester.runpytest(*run, f"--deploy-db-url={pg_database}")
+    document = read_signoff(pytester.path / "deploycheck-signoff.json")
+    assert document["verdict"] == "ROLLBACK"
+    assert "migration 1.12 is not applied" in document["reasons"][0]
 
 
 # -- any tool ---------------------------------------------------------------------------------

@@ -74,7 +74,7 @@ def ignored_files(settings: DbSuiteSettings, base: Path | None, tool: str, limit
     Flyway script named ``V2_add.sql`` is never applied, and nothing says so)."""
     ignored = read_expected(settings, base, tool).ignored
     findings = [
-        Finding("migration_file_ignored", name, f"{name} is not a {tool} migration: {why}")
+        Finding("migration_file_ignored", name, f"{tool} passes over {name}: {why}")
         for name, why in ignored
     ]
     rows = [{"file": name, "reason": why} for name, why in ignored]
