@@ -572,6 +572,17 @@ def test_a_deploy_run_reads_the_folder_and_advises_on_a_stray_script(
     assert "migration 1.12 is not applied" in document["reasons"][0]
 
 
+def test_two_history_tables_the_folder_tells_which_tool(
+    admin: psycopg.Connection[Any], reader: psycopg.Connection[Any], prisma: Path
+) -> None:
+    """A Supabase project whose schema Prisma migrates: the CLI's table is there too."""
+    admin.execute(SUPABASE_TABLE)
+    admin.execute("INSERT INTO supabase_migrations.schema_migrations VALUES ('20250101000000')")
+    settings = DbSuiteSettings(migrations_dir=str(prisma))
+    result = migrations.migrations(reader, settings)
+    assert (result.note, result.gates[0].status) == ("prisma", "pass")
+
+
 # -- any tool ---------------------------------------------------------------------------------
 
 

@@ -49,7 +49,7 @@ def migrations(conn: Connection, settings: DbSuiteSettings, base: Path | None = 
     """The database's migration history against the expected migrations."""
     found = _history_tables(conn)
     named = None if settings.migration_tool == "auto" else settings.migration_tool
-    tool = named or next(iter(found), None)
+    tool = named or _likeliest(found, settings, base)
     folder = read_expected(settings, base, tool)
     if tool not in found:
         if folder.versions or settings.expected_latest:
@@ -107,6 +107,14 @@ def _history_tables(conn: Connection) -> list[str]:
     found = dict(zip(names, row["exists"], strict=True))
     found["golang-migrate"] = found["golang-migrate"] and row["dirty_column"]
     return [name for name in names if found[name]]
+
+
+def _likeliest(found: list[str], settings: DbSuiteSettings, base: Path | None) -> str | None:
+    """The tool whose history table exists: where several do (Supabase's CLI history beside
+    Prisma's), the one that reads the most migrations in ``migrations_dir``, else the first."""
+    if len(found) < 2 or not settings.migrations_dir:
+        return next(iter(found), None)
+    return max(found, key=lambda tool: len(read_expected(settings, base, tool).versions))
 
 
 def read_expected(settings: DbSuiteSettings, base: Path | None, tool: str | None) -> Folder:
