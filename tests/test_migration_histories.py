@@ -592,6 +592,19 @@ def test_no_history_with_expectations_could_not_check(reader: psycopg.Connection
     assert migrations.migrations(reader, DbSuiteSettings()).gates == []
 
 
+def test_before_a_first_deploy_every_migration_is_to_apply(
+    reader: psycopg.Connection[Any], supabase: Path, admin: psycopg.Connection[Any]
+) -> None:
+    admin.execute("DROP SCHEMA supabase_migrations CASCADE")  # a database never migrated
+    settings = DbSuiteSettings(migrations_dir=str(supabase))
+    before = migrations.before_deploy(reader, settings, None, 5)
+    assert (before.failed, before.data["to_apply"]) == (False, ["20260105101500", "20260212174233"])
+    with pytest.raises(CouldNotCheck, match=r"\[migrations-unknown\]"):
+        migrations.migrations(reader, settings)  # after the deploy, the table must be there
+    nothing = migrations.before_deploy(reader, DbSuiteSettings(), None, 5)
+    assert nothing.skip == "no migration history table, and none expected"
+
+
 def test_a_missing_folder_could_not_check(reader: psycopg.Connection[Any], tmp_path: Path) -> None:
     with pytest.raises(CouldNotCheck, match=r"\[migrations-dir\]"):
         migrations.migrations(reader, DbSuiteSettings(migrations_dir=str(tmp_path / "nope")))

@@ -54,10 +54,11 @@ def migrations(conn: Connection, settings: DbSuiteSettings, base: Path | None = 
     if tool not in found:
         if folder.versions or settings.expected_latest:
             tables = HISTORY[named][0] if named else ", ".join(t for t, _ in HISTORY.values())
-            raise CouldNotCheck(
+            raise NoHistory(
                 f"[migrations-unknown] no migration history table was found ({tables}) on the"
                 " role's search_path: before a first deploy there is none yet; otherwise put"
-                " the table's schema on the search_path"
+                " the table's schema on the search_path",
+                sorted({*folder.versions, *filter(None, [settings.expected_latest])}, key=_key),
             )
         return RuleResult("migrations", note="no migration history table, and none expected")
     query = HISTORY[tool][1]
@@ -81,9 +82,29 @@ def ignored_files(settings: DbSuiteSettings, base: Path | None, tool: str, limit
     return RuleResult("migration_files", findings, rows=rows).result(limit)
 
 
-def before_deploy(history: RuleResult, limit: int) -> Result:
+class NoHistory(CouldNotCheck):
+    """Migrations are expected, and no history table says which are applied."""
+
+    def __init__(self, message: str, expected: list[str]) -> None:
+        super().__init__(message)
+        self.expected = expected
+
+
+def before_deploy(
+    conn: Connection, settings: DbSuiteSettings, base: Path | None, limit: int
+) -> Result:
     """The history as a deploy will find it: the pending migrations are what it will apply
-    (listed, not a fault); a failed or dirty one must be repaired before deploying onto it."""
+    (listed, not a fault); a failed or dirty one must be repaired before deploying onto it.
+    No history table yet, before a first deploy: every migration is to apply."""
+    try:
+        history = migrations(conn, settings, base)
+    except NoHistory as none_yet:
+        history = RuleResult("migrations", note=str(none_yet))
+        history.findings = [
+            Finding("migration_pending", v, _pending(v, Folder())) for v in none_yet.expected
+        ]
+    if not history.gates and not history.findings:
+        return Result(skip=history.note)
     pending = [f.object for f in history.findings if f.rule == "migration_pending"]
     failed = [f for f in history.findings if f.rule == "migration_failed"]
     result = RuleResult("pending_migrations", failed, history.query, history.rows).result(limit)

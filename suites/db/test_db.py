@@ -95,9 +95,10 @@ def history(db: Connection, settings: DbSuiteSettings, deploy_settings: Settings
 
 @catalogued(CATALOGUE["db.pending_migrations"])
 def test_pending_migrations(
-    history: RuleResult, settings: DbSuiteSettings, deploy_record: Record
+    db: Connection, settings: DbSuiteSettings, deploy_settings: Settings, deploy_record: Record
 ) -> None:
-    deploy_record.conclude(migrations.before_deploy(history, settings.sample_rows))
+    base = config_dir(deploy_settings)
+    deploy_record.conclude(migrations.before_deploy(db, settings, base, settings.sample_rows))
 
 
 @catalogued(CATALOGUE["db.backup"])
