@@ -583,6 +583,23 @@ def test_two_history_tables_the_folder_tells_which_tool(
     assert (result.note, result.gates[0].status) == ("prisma", "pass")
 
 
+def test_the_whole_db_suite_is_go_on_a_migrated_django_project(
+    pytester: pytest.Pytester, pg_database: str, django: Django, read_signoff: SignOffReader
+) -> None:
+    """Django's own schema (auth, admin, sessions, contenttypes) and the project's apps, every
+    phase, before and after: nothing to say about a healthy target nobody here wrote."""
+    django("createsuperuser", "--noinput", "--username", "ops", "--email", "ops@example.com")
+    config = f'[targets.t.suites.db]\nmigrations_dir = "{django.folder}"\n'
+    pytester.makefile(".toml", deploycheck=config)
+    run = ("--deploy-target=t", "--deploy-suites=db", f"--deploy-db-url={pg_database}")
+    assert pytester.runpytest(*run, "--deploy-phase=pre_deploy", "--deploy-state=s").ret == 0
+    result = pytester.runpytest(*run, "--deploy-state=s")
+    document = read_signoff(pytester.path / "deploycheck-signoff.json")
+    assert (result.ret, document["reasons"], document["advisories"]) == (0, [], [])
+    outcomes = {c["id"]: c["outcome"] for c in document["checks"]}
+    assert outcomes["db.migrations"] == outcomes["db.fk_orphans"] == "passed"
+
+
 # -- any tool ---------------------------------------------------------------------------------
 
 
