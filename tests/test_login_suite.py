@@ -95,6 +95,14 @@ def test_healthy_demo_in_both_modes(
             {"login.browser": "[logout-failed]", "login.api": "[api-logout-failed]"},
         ),
         (
+            "logout-500",  # a crash on the way out: the server's fault, not the session's
+            20,
+            {
+                "login.browser": "[login-server-error] the log-out request answered 500",
+                "login.api": "[login-server-error] the log-out request answered 500",
+            },
+        ),
+        (
             "insecure-cookie",
             10,
             {"login.session_cookie": "[cookie-no-httponly] session cookie demo_session lacks"},

@@ -21,7 +21,13 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import Route
 
 from examples.demo_app.database import check_password
@@ -285,6 +291,8 @@ async def dashboard(request: Request) -> Response:
 
 async def logout(request: Request) -> Response:
     state = _state(request)
+    if "logout-500" in state.faults:
+        return PlainTextResponse("Internal Server Error", 500)
     response = RedirectResponse("/login", 303)
     if "logout-broken" not in state.faults:
         state.sessions.pop(request.cookies.get(SESSION_COOKIE, ""), None)
@@ -317,6 +325,8 @@ async def api_token(request: Request) -> Response:
 
 async def api_logout(request: Request) -> Response:
     header = request.headers.get("authorization", "")
+    if "logout-500" in _state(request).faults:
+        return PlainTextResponse("Internal Server Error", 500)
     if "logout-broken" not in _state(request).faults:
         _state(request).sessions.pop(header.removeprefix("Bearer ").strip(), None)
     return Response(status_code=204)

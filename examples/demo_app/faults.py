@@ -13,6 +13,7 @@ FAULTS = {
     "wrong-version": (True, "0.0.0-stale", "the app reports this version instead of its own"),
     "login-broken": (False, None, "valid credentials are refused"),
     "logout-broken": (False, None, "logout leaves the session valid"),
+    "logout-500": (False, None, "logout answers 500 and leaves the session valid (a crash)"),
     "insecure-cookie": (False, None, "the session cookie lacks HttpOnly and SameSite"),
     "rate-limited": (False, None, "every sign-in answers 429: too many attempts"),
     "rls-disabled": (True, "notes", "this table loses Row Level Security"),

@@ -48,7 +48,7 @@ class Agent(Protocol):
     def submit(self, username: str, password: str) -> tuple[int | None, Page]: ...
     def session(self) -> Session: ...
     def get(self, url: str) -> Page: ...
-    def logout(self, protected: Page) -> bool: ...
+    def logout(self, protected: Page) -> Page | None: ...  # None: no log-out control
 
 
 @dataclass
@@ -168,8 +168,11 @@ def login_logout(
         if before.cookies.get(name) is not None
         and before.cookies.get(name) == session.cookies[name]
     ]
-    if not agent.logout(agent.get(url)):
+    answer = agent.logout(agent.get(url))
+    if answer is None:
         result.fail("logout-missing", f"no log-out control on {url}")
+    elif answer.status is not None and answer.status >= 500:
+        result.fail("login-server-error", f"the log-out request answered {answer.status}")
     elif prober.opens(url, session):
         result.fail(
             LOGOUT_CODES[agent.mode],

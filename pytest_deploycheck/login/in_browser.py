@@ -50,7 +50,7 @@ class BrowserAgent:
         self.set_cookies: list[SetCookie] = []
         self.health: list[Finding] = []  # console errors and failed resources of the login page
         self._phase = ""  # "login page", "submit" or ""
-        self._posts: list[int] = []
+        self._posts: list[int] = []  # the statuses of the POSTs sent while submitting or leaving
         self._document: int | None = None  # the status of the page now shown
         self.page = context.new_page()
         self.page.set_default_timeout(settings.timeout_ms)
@@ -82,8 +82,8 @@ class BrowserAgent:
                 for h in response.headers_array()
                 if h["name"].lower() == "set-cookie"
             ]
-            if response.request.method == "POST":
-                self._posts.append(response.status)
+        if self._phase in ("submit", "log-out") and response.request.method == "POST":
+            self._posts.append(response.status)
 
     def _request_failed(self, request: Any) -> None:
         if self._phase == "login page":
@@ -161,25 +161,30 @@ class BrowserAgent:
         self._settle()
         return self._current(response.status if response else None)
 
-    def logout(self, protected: Page) -> bool:
-        """Click the log-out control as a user would (or open the configured log-out URL);
-        False when there is none."""
+    def logout(self, protected: Page) -> Page | None:
+        """Click the log-out control as a user would (or open the configured log-out URL):
+        the answer to the log-out request (the POST it sent, else the page it opened); None
+        when there is no control."""
         s, page = self.settings, self.page
-        if s.logout_url:
-            page.goto(self.url(s.logout_url))
-        else:
-            control = (
-                page.locator(s.logout_selector)
-                if s.logout_selector
-                else page.get_by_role("button", name=LOGOUT_NAME).or_(
-                    page.get_by_role("link", name=LOGOUT_NAME)
+        self._posts, self._phase = [], "log-out"
+        try:
+            if s.logout_url:
+                page.goto(self.url(s.logout_url))
+            else:
+                control = (
+                    page.locator(s.logout_selector)
+                    if s.logout_selector
+                    else page.get_by_role("button", name=LOGOUT_NAME).or_(
+                        page.get_by_role("link", name=LOGOUT_NAME)
+                    )
                 )
-            )
-            if control.count() == 0:
-                return False
-            control.first.click()
-        self._settle()
-        return True
+                if control.count() == 0:
+                    return None
+                control.first.click()
+            self._settle()
+        finally:
+            self._phase = ""
+        return Page(page.url, self._posts[0] if self._posts else self._document)
 
     def evidence(self, artifacts: Path, name: str) -> tuple[Path, str]:
         """A screenshot (password fields masked) and the page's URL, title and console errors."""

@@ -161,8 +161,9 @@ class FormAgent:
         page, _ = self.http.fetch("GET", url)
         return page
 
-    def logout(self, protected: Page) -> bool:
-        """Use the page's log-out control (or the configured one); False when there is none."""
+    def logout(self, protected: Page) -> Page | None:
+        """Use the page's log-out control (or the configured one): the answer to the log-out
+        request itself; None when there is no control."""
         s = self.settings
         control = protected.logout_control()
         if s.api_logout_url:
@@ -170,10 +171,9 @@ class FormAgent:
         elif s.logout_url:
             control = ("GET", s.logout_url, {})
         if control is None:
-            return False
+            return None
         method, url, fields = control
-        self.http.fetch(method, url, data=fields or None)
-        return True
+        return _answer(*self.http.fetch(method, url, data=fields or None))
 
 
 class TokenAgent:
@@ -212,10 +212,13 @@ class TokenAgent:
         page, _ = self.http.fetch("GET", url, self.session())
         return page
 
-    def logout(self, protected: Page) -> bool:
-        if not self.settings.api_logout_url:
-            return False
-        self.http.fetch(
-            self.settings.api_logout_method, self.settings.api_logout_url, self.session()
-        )
-        return True
+    def logout(self, protected: Page) -> Page | None:
+        s = self.settings
+        if not s.api_logout_url:
+            return None
+        return _answer(*self.http.fetch(s.api_logout_method, s.api_logout_url, self.session()))
+
+
+def _answer(page: Page, status: int | None) -> Page:
+    """The answer to a request itself (a redirect's status, not that of where it leads)."""
+    return Page(page.url, status, error=page.error)
