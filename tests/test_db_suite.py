@@ -128,12 +128,15 @@ def test_fk_orphans_of_a_validated_constraint(
 def test_check_violations(admin: psycopg.Connection[Any], reader: psycopg.Connection[Any]) -> None:
     admin.execute("SET session_replication_role = replica")
     admin.execute("ALTER TABLE docs DROP CONSTRAINT docs_pages_check")
-    admin.execute("INSERT INTO docs (org_id, title, pages) VALUES (1, 'neg', -5)")
+    admin.execute("INSERT INTO docs (org_id, title, pages) VALUES (1, 'a', -5), (1, 'b', -6)")
     admin.execute("ALTER TABLE docs ADD CONSTRAINT docs_pages_check CHECK (pages >= 0) NOT VALID")
     result = run(scans.check_violations, reader)
     assert [(f.rule, f.object) for f in result.findings] == [
         ("check_violation", "public.docs.docs_pages_check")
     ]
+    assert result.findings[0].message.startswith("2 rows of public.docs break CHECK")
+    bounded = run(scans.check_violations, reader, scan_limit=1)  # stopped at its limit
+    assert bounded.findings[0].message.startswith("1+ rows of public.docs break CHECK")
 
 
 @pytest.mark.parametrize(("share", "status"), [(0.90, "hold"), (0.97, "rollback")])

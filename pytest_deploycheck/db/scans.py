@@ -41,7 +41,7 @@ def fk_orphans(conn: Connection, settings: DbSuiteSettings) -> RuleResult:
         scan = _orphans(fk, settings.scan_limit)
         rows = bounded_scan(conn, scan, settings.scan_timeout_ms, result, f"{child}.{name}")
         if rows:
-            count = f"{len(rows)}+" if len(rows) >= settings.scan_limit else str(len(rows))
+            count = _count(rows, settings.scan_limit)
             message = f"{count} rows of {child} point to no row of {parent} ({name})"
             result.findings.append(Finding("fk_orphan", f"{child}.{name}", message))
             result.rows += [
@@ -49,6 +49,11 @@ def fk_orphans(conn: Connection, settings: DbSuiteSettings) -> RuleResult:
                 for row in rows[: settings.sample_rows]
             ]
     return _or_unchecked(result)
+
+
+def _count(rows: list[Row], limit: int) -> str:
+    """How many rows a scan found: ``1000+`` when it stopped at its limit."""
+    return f"{len(rows)}+" if len(rows) >= limit else str(len(rows))
 
 
 def _orphans(fk: Row, limit: int) -> sql.Composed:
@@ -99,7 +104,7 @@ def check_violations(conn: Connection, settings: DbSuiteSettings) -> RuleResult:
         )
         rows = bounded_scan(conn, scan, settings.scan_timeout_ms, result, f"{table}.{name}")
         if rows:
-            message = f"{len(rows)} rows of {table} break CHECK {name}"
+            message = f"{_count(rows, settings.scan_limit)} rows of {table} break CHECK {name}"
             result.findings.append(Finding("check_violation", f"{table}.{name}", message))
             result.rows += [
                 {"constraint": name, "table": table, "ctid": row["ctid"]}
