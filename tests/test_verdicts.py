@@ -72,6 +72,22 @@ def test_ok(): pass
     ]
 
 
+def test_each_check_keeps_the_level_it_calls_for(deploy: Deploy) -> None:
+    """Six checks stopped by the same cause share one reason line, which names only a few of
+    them; each check still records its own level, which reports read (Allure's level label)."""
+    alike = "".join(
+        f"def test_down_{n}():\n    raise RuntimeError('[unreachable] the target is down')\n"
+        for n in range(6)
+    )
+    minor = "@pytest.mark.deploy_check(severity='minor')\ndef test_hsts():\n    assert False\n"
+    result, document = deploy_checks(deploy, f"import pytest\n{alike}{minor}")
+    assert result.ret == 10
+    [reason] = document["reasons"]
+    assert "and 5 more" in reason
+    levels = {c["id"]: c.get("level") for c in document["checks"]}
+    assert levels == {**{f"checks.down_{n}": "HOLD" for n in range(6)}, "checks.hsts": None}
+
+
 def test_severity_override_from_config(deploy: Deploy, pytester: pytest.Pytester) -> None:
     pytester.makefile(".toml", deploycheck='[severity]\n"checks.flaky*" = "minor"\n')
     result, _ = deploy_checks(deploy, "def test_flaky_widget():\n    assert False\n")

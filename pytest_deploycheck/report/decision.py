@@ -105,18 +105,8 @@ def _said(code: str, text: str) -> str:
 
 
 def levels(document: Mapping[str, Any]) -> dict[str, str]:
-    """The level each failed check's reason calls for, by check id."""
-    levels: dict[str, str] = {}
-    for text in document["reasons"]:
-        verdict = SIGNOFF_CODES.get(reason_code(text) or "")
-        if verdict is None:
-            continue
-        for check_id in _CHECK_ID.findall(text.split(": ", 1)[0]):
-            levels.setdefault(check_id, verdict.value)
-    for check in document["checks"]:  # advisories: failed, but calling for nothing
-        if check["outcome"] == "failed" and check["severity"] == "minor":
-            levels.setdefault(check["id"], "GO")
-    return {k: v for k, v in levels.items() if v != "GO"}
+    """The level each check's result calls for, by check id, as the sign-off recorded it."""
+    return {check["id"]: check["level"] for check in document["checks"] if check.get("level")}
 
 
 def _gates(gates: Sequence[Mapping[str, Any]]) -> list[str]:

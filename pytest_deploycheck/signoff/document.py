@@ -14,7 +14,7 @@ from typing import Any
 from pytest_deploycheck.core.model import CheckResult, Gate
 from pytest_deploycheck.core.phases import Phase
 from pytest_deploycheck.core.redact import Redactor
-from pytest_deploycheck.signoff.engine import Decision
+from pytest_deploycheck.signoff.engine import Decision, Verdict
 
 SCHEMA_ID = "https://pytest-deploycheck.dev/schema/signoff-v1.json"
 SCHEMA_PATH = Path(__file__).parent.parent / "signoff.schema.json"
@@ -51,7 +51,7 @@ class SignOff:
             "phases": [phase.value for phase in self.phases],
             "started_at": self.started_at.isoformat(),
             "finished_at": self.finished_at.isoformat(),
-            "checks": [_check(check) for check in self.checks],
+            "checks": [_check(check, self.decision.levels.get(check.id)) for check in self.checks],
             "gates": [asdict(gate) for gate in self.gates],
         }
         if self.window is not None:
@@ -60,7 +60,7 @@ class SignOff:
         return redacted
 
 
-def _check(check: CheckResult) -> dict[str, Any]:
+def _check(check: CheckResult, level: Verdict | None) -> dict[str, Any]:
     return {
         "id": check.id,
         "nodeid": check.nodeid,
@@ -75,6 +75,7 @@ def _check(check: CheckResult) -> dict[str, Any]:
         "flaky": check.flaky,
         "severity_source": check.severity_source,
         **({"data": dict(check.data)} if check.data else {}),
+        **({"level": level.value} if level else {}),
     }
 
 

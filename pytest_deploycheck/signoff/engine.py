@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -90,6 +90,7 @@ class Decision:
     verdict: Verdict
     reasons: tuple[Reason, ...] = ()
     advisories: tuple[str, ...] = field(default=())
+    levels: Mapping[str, Verdict] = field(default_factory=dict)  # check id -> what it calls for
 
 
 def decide(run: Run, policy: Policy = DEFAULT_POLICY) -> Decision:
@@ -103,13 +104,32 @@ def decide(run: Run, policy: Policy = DEFAULT_POLICY) -> Decision:
         and check.severity not in policy.rollback_severities | policy.hold_severities
     ) + tuple(f"[flaky] {check.id}: {check.flaky}" for check in run.checks if check.flaky)
     verdict = reasons[0].verdict if reasons else Verdict.GO
-    return Decision(verdict, tuple(r for r in reasons if r.verdict is not Verdict.GO), advisories)
+    levels = {check.id: level(check, policy) for check in run.checks}
+    return Decision(
+        verdict,
+        tuple(r for r in reasons if r.verdict is not Verdict.GO),
+        advisories,
+        {check_id: found for check_id, found in levels.items() if found is not Verdict.GO},
+    )
+
+
+def level(check: CheckResult, policy: Policy = DEFAULT_POLICY) -> Verdict:
+    """What a check's result calls for: its worst measured gate's level (a watch window's
+    gate too), else a failure's by its severity, HOLD when it could not check, else GO."""
+    gates = [STATUS_VERDICT[gate.status] for gate in check.gates]
+    if any(found is not Verdict.GO for found in gates):
+        return max(gates, key=lambda found: found.rank)
+    if check.outcome is Outcome.FAILED and check.severity in policy.rollback_severities:
+        return Verdict.ROLLBACK
+    if check.outcome is Outcome.FAILED and check.severity in policy.hold_severities:
+        return Verdict.HOLD
+    return Verdict.HOLD if check.outcome is Outcome.ERROR else Verdict.GO
 
 
 def override(decision: Decision, verdict: Verdict, why: str) -> Decision:
     """A decision replaced by a hook, keeping the original reasons for the record."""
     note = Reason(verdict, f"[override] {decision.verdict.value} -> {verdict.value}: {why}")
-    return Decision(verdict, (note, *decision.reasons), decision.advisories)
+    return Decision(verdict, (note, *decision.reasons), decision.advisories, decision.levels)
 
 
 def error_rate_gate(name: str, errors: int, total: int, policy: Policy = DEFAULT_POLICY) -> Gate:
@@ -164,11 +184,10 @@ def _check_reasons(checks: Sequence[CheckResult], policy: Policy) -> list[Reason
     for check in checks:
         if check.outcome is Outcome.FAILED and any(g.status != "pass" for g in check.gates):
             continue  # failed on a measured gate: the gate's own reason sets the level
-        code = FAILURE_CODES.get(check.severity)
-        if check.outcome is Outcome.FAILED and check.severity in policy.rollback_severities:
-            found.setdefault((Verdict.ROLLBACK, str(code), check.message), []).append(check.id)
-        elif check.outcome is Outcome.FAILED and check.severity in policy.hold_severities:
-            found.setdefault((Verdict.HOLD, str(code), check.message), []).append(check.id)
+        verdict = level(check, policy)
+        if check.outcome is Outcome.FAILED and verdict is not Verdict.GO:
+            code = str(FAILURE_CODES.get(check.severity))
+            found.setdefault((verdict, code, check.message), []).append(check.id)
         elif check.outcome is Outcome.ERROR:
             found.setdefault((Verdict.HOLD, ERROR_CODE, check.message), []).append(check.id)
         elif check.outcome is Outcome.SKIPPED and check.code == NOT_CONFIGURED_CODE:
