@@ -98,13 +98,17 @@ FLYWAY_ROW = (
 
 
 def flyway_row(
+    folder: Path,
     rank: int,
     version: str | None,
     script: str,
     kind: str = "SQL",
-    checksum: int | None = 0,
     success: bool = True,
 ) -> tuple[str, tuple[Any, ...]]:
+    """A row as Flyway writes it on running ``script`` of ``folder``: with the script's
+    checksum (none for a baseline)."""
+    path = folder / script
+    checksum = flyway_checksum(path.read_bytes()) if path.is_file() else None
     return FLYWAY_ROW, (rank, version, script, kind, script, checksum, success)
 
 
@@ -113,14 +117,13 @@ def flyway(admin: psycopg.Connection[Any], tmp_path: Path) -> Path:
     """A project baselined at 1 on an existing database, then migrated to 1.10, with a
     repeatable view, an undo script and a callback in its folder."""
     write(tmp_path, FLYWAY_FILES)
-    view = flyway_checksum((tmp_path / "R__account_view.sql").read_bytes())
     admin.execute(FLYWAY_TABLE)
     for row in [
-        flyway_row(1, "1", "<< Flyway Baseline >>", "BASELINE", checksum=None),
-        flyway_row(2, "1.1", "V1.1__create_accounts.sql"),
-        flyway_row(3, "1.9", "V1.9__add_email.sql"),
-        flyway_row(4, "1.10", "billing/V1_10__invoices.sql"),
-        flyway_row(5, None, "R__account_view.sql", checksum=view),
+        flyway_row(tmp_path, 1, "1", "<< Flyway Baseline >>", "BASELINE"),
+        flyway_row(tmp_path, 2, "1.1", "V1.1__create_accounts.sql"),
+        flyway_row(tmp_path, 3, "1.9", "V1.9__add_email.sql"),
+        flyway_row(tmp_path, 4, "1.10", "billing/V1_10__invoices.sql"),
+        flyway_row(tmp_path, 5, None, "R__account_view.sql"),
     ]:
         admin.execute(*row)
     return tmp_path
@@ -136,14 +139,14 @@ def test_flyway_pending_failed_undone_and_out_of_band(
 ) -> None:
     write(flyway, {"V1.11__payments.sql": "CREATE TABLE payments ();\n"})
     assert judged(reader, flyway) == ("rollback", [("migration_pending", "1.11")])
-    admin.execute(*flyway_row(6, "1.11", "V1.11__payments.sql", success=False))
+    admin.execute(*flyway_row(flyway, 6, "1.11", "V1.11__payments.sql", success=False))
     assert judged(reader, flyway) == ("rollback", [("migration_failed", "1.11")])
-    admin.execute(*flyway_row(7, "1.11", "V1.11__payments.sql"))  # repaired and re-run
+    admin.execute(*flyway_row(flyway, 7, "1.11", "V1.11__payments.sql"))  # repaired and re-run
     assert judged(reader, flyway) == GO
-    admin.execute(*flyway_row(8, "1.11", "U1.11__payments.sql", "UNDO_SQL"))
+    admin.execute(*flyway_row(flyway, 8, "1.11", "U1.11__payments.sql", "UNDO_SQL"))
     assert judged(reader, flyway) == ("rollback", [("migration_pending", "1.11")])
-    admin.execute(*flyway_row(9, "1.11", "V1.11__payments.sql"))
-    admin.execute(*flyway_row(10, "1.10.1", "V1.10.1__hotfix.sql"))  # run by hand, no file
+    admin.execute(*flyway_row(flyway, 9, "1.11", "V1.11__payments.sql"))
+    admin.execute(*flyway_row(flyway, 10, "1.10.1", "V1.10.1__hotfix.sql"))  # run by hand, no file
     assert judged(reader, flyway) == ("hold", [("migration_unknown", "1.10.1")])
 
 
@@ -156,6 +159,22 @@ def test_flyway_repeatable_judged_by_checksum(
     view.write_text("CREATE OR REPLACE VIEW account_view AS SELECT id, email FROM accounts;\n")
     status, findings = judged(reader, flyway)
     assert (status, findings) == ("rollback", [("migration_pending", "R__account_view.sql")])
+
+
+def test_flyway_script_changed_after_it_was_applied_holds(
+    reader: psycopg.Connection[Any], flyway: Path
+) -> None:
+    """Flyway's validation refuses to migrate onto a history whose applied script changed:
+    HOLD before and after the deploy, naming it; other line breaks change nothing."""
+    script = flyway / "V1.9__add_email.sql"
+    script.write_text(script.read_text().replace("\n", "\r\n"))
+    assert judged(reader, flyway) == GO
+    script.write_text("ALTER TABLE accounts ADD COLUMN email varchar(320);\n")
+    assert judged(reader, flyway) == ("hold", [("migration_modified", "1.9")])
+    before = migrations.before_deploy(reader, DbSuiteSettings(migrations_dir=str(flyway)), None, 5)
+    reader.rollback()
+    assert before.problem is not None
+    assert before.problem[0] == "migration_modified"
 
 
 def test_flyway_script_it_would_pass_over_is_an_advisory(

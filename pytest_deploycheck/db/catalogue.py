@@ -71,7 +71,12 @@ CATALOGUE = Catalogue(
             CRITICAL,
             (
                 *codes(
-                    DATA, "migrations", "migration_failed", "migration_pending", "migration_unknown"
+                    DATA,
+                    "migrations",
+                    "migration_failed",
+                    "migration_pending",
+                    "migration_unknown",
+                    "migration_modified",
                 ),
                 *codes(Category.SETUP, "migrations-unknown", "migrations-dir"),
             ),

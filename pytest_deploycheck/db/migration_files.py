@@ -25,8 +25,8 @@ class Folder:
     ``versions``: the migrations to apply, named as the history table names them.
     ``parents``: Alembic's revision graph (a revision's ``down_revision`` and ``depends_on``);
     ``labels``: its branch labels. ``replaces``: Django's squashed migrations and the ones each
-    replaces. ``checksums``: Flyway's repeatable scripts and their checksums. ``ignored``: files
-    the tool would not run, each with the reason.
+    replaces. ``checksums``: Flyway's scripts' checksums, by version (a repeatable script by its
+    name). ``ignored``: files the tool would not run, each with the reason.
     """
 
     versions: set[str] = field(default_factory=set)
@@ -123,7 +123,9 @@ def _flyway(folder: Path, found: Folder) -> Folder:
     for path in _files(folder, recursive=True):
         name = path.name
         if versioned := _FLYWAY_VERSIONED.match(name):
-            found.versions.add(".".join(normal(p) for p in re.split(r"[._]", versioned.group(1))))
+            version = ".".join(normal(p) for p in re.split(r"[._]", versioned.group(1)))
+            found.versions.add(version)
+            found.checksums[version] = flyway_checksum(path.read_bytes())
         elif _FLYWAY_REPEATABLE.match(name):
             found.versions.add(name)  # applied while its last run had this checksum
             found.checksums[name] = flyway_checksum(path.read_bytes())

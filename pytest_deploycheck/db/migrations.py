@@ -94,7 +94,8 @@ def before_deploy(
     conn: Connection, settings: DbSuiteSettings, base: Path | None, limit: int
 ) -> Result:
     """The history as a deploy will find it: the pending migrations are what it will apply
-    (listed, not a fault); a failed or dirty one must be repaired before deploying onto it.
+    (listed, not a fault); a failed or dirty one, or one changed since it was applied, must be
+    repaired before deploying onto it.
     No history table yet, before a first deploy: every migration is to apply."""
     try:
         history = migrations(conn, settings, base)
@@ -106,7 +107,7 @@ def before_deploy(
     if not history.gates and not history.findings:
         return Result(skip=history.note)
     pending = [f.object for f in history.findings if f.rule == "migration_pending"]
-    failed = [f for f in history.findings if f.rule == "migration_failed"]
+    failed = [f for f in history.findings if f.rule in ("migration_failed", "migration_modified")]
     result = RuleResult("pending_migrations", failed, history.query, history.rows).result(limit)
     result.data["to_apply"] = pending
     if pending:
@@ -162,6 +163,7 @@ class History:
     applied: set[str] = field(default_factory=set)
     failed: set[str] = field(default_factory=set)
     recorded: set[str] = field(default_factory=set)
+    modified: dict[str, int] = field(default_factory=dict)  # applied with another checksum
     below: str | None = None
     lost: bool = False  # where the database stands is not in the folder: pending unknowable
 
@@ -186,7 +188,16 @@ def judge_migrations(
     findings += [
         Finding("migration_unknown", v, f"migration {v} was applied out of band") for v in unknown
     ]
-    status = "rollback" if failed or pending else "hold" if unknown else "pass"
+    findings += [
+        Finding(
+            "migration_modified",
+            v,
+            f"migration {v} was changed after it was applied (checksum {folder.checksums[v]},"
+            f" applied {applied}): the tool's validation refuses to migrate",
+        )
+        for v, applied in sorted(history.modified.items(), key=lambda item: _key(item[0]))
+    ]
+    status = "rollback" if failed or pending else "hold" if unknown or history.modified else "pass"
     return findings, status
 
 
@@ -210,7 +221,7 @@ def _branch_head(folder: Folder, revision: str) -> str:
 
 
 def _pending(version: str, folder: Folder) -> str:
-    if version in folder.checksums:
+    if version.startswith("R__"):
         return (
             f"repeatable migration {version} is not applied as it is now"
             f" (checksum {folder.checksums[version]})"
@@ -257,10 +268,12 @@ BASELINE_TYPES = ("BASELINE", "SQL_BASELINE")
 
 def _flyway(rows: Sequence[Mapping[str, Any]], folder: Folder) -> History:
     """Flyway's rows in installed order: each version's last row says whether it is applied,
-    failed or undone; versions up to a baseline count as applied; a repeatable script is
+    failed or undone, and with which checksum (a script changed since is what Flyway's
+    validation refuses); versions up to a baseline count as applied; a repeatable script is
     applied when its last row carries the script's current checksum. The row Flyway writes
     when it creates a schema is no migration."""
     state: dict[str, bool | None] = {}  # True applied, False failed, None undone
+    checksums: dict[str, int | None] = {}
     repeatable: dict[str, tuple[bool, int | None]] = {}
     baseline: str | None = None
     for row in rows:
@@ -276,7 +289,13 @@ def _flyway(rows: Sequence[Mapping[str, Any]], folder: Folder) -> History:
         else:
             undone = kind.startswith("UNDO") and success
             state[normal(str(version))] = None if undone else success
+            checksums[normal(str(version))] = row["checksum"]
     history = History(recorded={v for v, ok in state.items() if ok})
+    history.modified = {
+        v: applied
+        for v in history.recorded
+        if (applied := checksums.get(v)) is not None and folder.checksums.get(v, applied) != applied
+    }
     history.applied = set(history.recorded)
     history.failed = {v for v, ok in state.items() if ok is False}
     if baseline is not None:
