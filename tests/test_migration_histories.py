@@ -295,6 +295,7 @@ def test_golang_migrate_unnumbered_file_is_an_advisory(
     reader: psycopg.Connection[Any], golang: Path
 ) -> None:
     write(golang, {"add_orders.up.sql": "-- sql\n", "README.md": "# migrations\n"})
+    write(golang, {"embed.go": "package migrations\n\n//go:embed *.sql\nvar FS embed.FS\n"})
     assert judged(reader, golang) == GO
     assert ignored(golang, "golang-migrate") == ["README.md", "add_orders.up.sql"]
 

@@ -84,10 +84,17 @@ _GOLANG = re.compile(r"^(\d+)_.*\.(up|down)\.[^.]+$")
 _LEADING_NUMBER = re.compile(r"^(\d+)(?:[_.-]|$)")
 
 
-def _matching(pattern: re.Pattern[str], wanted: str) -> Callable[[Path, Folder], Folder]:
+def _matching(
+    pattern: re.Pattern[str], wanted: str, own: str = "(?!)"
+) -> Callable[[Path, Folder], Folder]:
+    """Files named after ``pattern`` are migrations (its first group the version); those
+    matching ``own`` are the tool's, not migrations; anything else is passed over."""
+
     def read(folder: Path, found: Folder) -> Folder:
         for path in _files(folder):
             match = pattern.match(path.name) if path.is_file() else None
+            if match is None and re.fullmatch(own, path.name):
+                continue
             if match is None:
                 found.ignored.append((_name(folder, path), f"not named {wanted}"))
             else:
@@ -255,7 +262,8 @@ def _app_label(app: Path) -> str:
 
 READERS: dict[str, Callable[[Path, Folder], Folder]] = {
     "supabase": _matching(_SUPABASE, "<timestamp>_<name>.sql"),
-    "golang-migrate": _matching(_GOLANG, "<version>_<title>.up.sql or .down.sql"),
+    # Go code beside the scripts embeds them (golang-migrate's iofs source: //go:embed *.sql).
+    "golang-migrate": _matching(_GOLANG, "<version>_<title>.up.sql or .down.sql", r".+\.go"),
     "flyway": _flyway,
     "prisma": _prisma,
     "alembic": _alembic,
