@@ -57,8 +57,7 @@ def judged(
 
 def ignored(folder: Path, tool: str) -> list[str]:
     """The files the advisory names."""
-    settings = DbSuiteSettings(migrations_dir=str(folder))
-    return [f.object for f in migrations.ignored_files(settings, None, tool, 5).findings]
+    return [name for name, _ in read_folder(folder, tool).ignored]
 
 
 def write(folder: Path, files: dict[str, str]) -> None:

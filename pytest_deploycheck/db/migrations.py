@@ -48,12 +48,10 @@ HISTORY = {
 def migrations(conn: Connection, settings: DbSuiteSettings, base: Path | None = None) -> RuleResult:
     """The database's migration history against the expected migrations."""
     found = _history_tables(conn)
-    named = None if settings.migration_tool == "auto" else settings.migration_tool
-    tool = named or _likeliest(found, settings, base)
-    folder = read_expected(settings, base, tool)
-    if tool not in found:
+    tool, folder = _tool(found, settings, base)
+    if tool not in found:  # none found, or not the one named
         if folder.versions or settings.expected_latest:
-            tables = HISTORY[named][0] if named else ", ".join(t for t, _ in HISTORY.values())
+            tables = HISTORY[tool][0] if tool else ", ".join(t for t, _ in HISTORY.values())
             raise NoHistory(
                 f"[migrations-unknown] no migration history table was found ({tables}) on the"
                 " role's search_path: before a first deploy there is none yet; otherwise put"
@@ -70,12 +68,15 @@ def migrations(conn: Connection, settings: DbSuiteSettings, base: Path | None = 
     return RuleResult("migrations", findings, query, rows, [gate], tool, code="migrations")
 
 
-def ignored_files(settings: DbSuiteSettings, base: Path | None, tool: str, limit: int) -> Result:
+def ignored_files(
+    conn: Connection, settings: DbSuiteSettings, base: Path | None, limit: int
+) -> Result:
     """The files of the migrations folder that its tool would pass over: an advisory (a
     Flyway script named ``V2_add.sql`` is never applied, and nothing says so)."""
-    ignored = read_expected(settings, base, tool).ignored
+    tool, folder = _tool(_history_tables(conn), settings, base)
+    ignored = folder.ignored
     findings = [
-        Finding("migration_file_ignored", name, f"{tool} passes over {name}: {why}")
+        Finding("migration_file_ignored", name, f"{tool or 'the tool'} passes over {name}: {why}")
         for name, why in ignored
     ]
     rows = [{"file": name, "reason": why} for name, why in ignored]
@@ -100,13 +101,11 @@ def before_deploy(
     try:
         history = migrations(conn, settings, base)
     except NoHistory as none_yet:
-        history = RuleResult("migrations", note=str(none_yet))
-        history.findings = [
-            Finding("migration_pending", v, _pending(v, Folder())) for v in none_yet.expected
-        ]
-    if not history.gates and not history.findings:
-        return Result(skip=history.note)
-    pending = [f.object for f in history.findings if f.rule == "migration_pending"]
+        history, pending = RuleResult("pending_migrations"), none_yet.expected
+    else:
+        if not history.gates:
+            return Result(skip=history.note)
+        pending = [f.object for f in history.findings if f.rule == "migration_pending"]
     failed = [f for f in history.findings if f.rule in ("migration_failed", "migration_modified")]
     result = RuleResult("pending_migrations", failed, history.query, history.rows).result(limit)
     result.data["to_apply"] = pending
@@ -131,12 +130,18 @@ def _history_tables(conn: Connection) -> list[str]:
     return [name for name in names if found[name]]
 
 
-def _likeliest(found: list[str], settings: DbSuiteSettings, base: Path | None) -> str | None:
-    """The tool whose history table exists: where several do (Supabase's CLI history beside
+def _tool(
+    found: list[str], settings: DbSuiteSettings, base: Path | None
+) -> tuple[str | None, Folder]:
+    """The tool to judge, and the expected migrations as it reads them: the one named, else
+    the one whose history table exists; where several do (Supabase's CLI history beside
     Prisma's), the one that reads the most migrations in ``migrations_dir``, else the first."""
-    if len(found) < 2 or not settings.migrations_dir:
-        return next(iter(found), None)
-    return max(found, key=lambda tool: len(read_expected(settings, base, tool).versions))
+    named = None if settings.migration_tool == "auto" else settings.migration_tool
+    candidates: list[str | None] = [named] if named else [*found] or [None]
+    if not settings.migrations_dir:
+        candidates = candidates[:1]  # nothing to read: the first table found
+    read = [(tool, read_expected(settings, base, tool)) for tool in candidates]
+    return max(read, key=lambda pair: len(pair[1].versions))
 
 
 def read_expected(settings: DbSuiteSettings, base: Path | None, tool: str | None) -> Folder:

@@ -105,8 +105,13 @@ def _said(code: str, text: str) -> str:
 
 
 def levels(document: Mapping[str, Any]) -> dict[str, str]:
-    """The level each check's result calls for, by check id, as the sign-off recorded it."""
-    return {check["id"]: check["level"] for check in document["checks"] if check.get("level")}
+    """The level each check's result calls for, by check id (the worst of a check run in
+    several phases), as the sign-off recorded it."""
+    found: dict[str, str] = {}
+    for check in document["checks"]:
+        if check.get("level") and found.get(check["id"]) != Verdict.ROLLBACK.value:
+            found[check["id"]] = check["level"]
+    return found
 
 
 def _gates(gates: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -51,7 +51,7 @@ class SignOff:
             "phases": [phase.value for phase in self.phases],
             "started_at": self.started_at.isoformat(),
             "finished_at": self.finished_at.isoformat(),
-            "checks": [_check(check, self.decision.levels.get(check.id)) for check in self.checks],
+            "checks": [_check(c, self.decision.levels.get(c.nodeid)) for c in self.checks],
             "gates": [asdict(gate) for gate in self.gates],
         }
         if self.window is not None:

@@ -90,12 +90,13 @@ class Decision:
     verdict: Verdict
     reasons: tuple[Reason, ...] = ()
     advisories: tuple[str, ...] = field(default=())
-    levels: Mapping[str, Verdict] = field(default_factory=dict)  # check id -> what it calls for
+    levels: Mapping[str, Verdict] = field(default_factory=dict)  # nodeid -> more than GO
 
 
 def decide(run: Run, policy: Policy = DEFAULT_POLICY) -> Decision:
     """Decide GO, HOLD or ROLLBACK; an empty, partial or interrupted run is never GO."""
-    reasons = [*_run_reasons(run), *_check_reasons(run.checks, policy), *_gate_reasons(run.gates)]
+    levels = {check.nodeid: level(check, policy) for check in run.checks}
+    reasons = [*_run_reasons(run), *_check_reasons(run.checks, levels), *_gate_reasons(run.gates)]
     reasons.sort(key=lambda reason: -reason.verdict.rank)
     advisories = tuple(
         f"{check.id}: {check.message}".rstrip(": ")
@@ -104,12 +105,11 @@ def decide(run: Run, policy: Policy = DEFAULT_POLICY) -> Decision:
         and check.severity not in policy.rollback_severities | policy.hold_severities
     ) + tuple(f"[flaky] {check.id}: {check.flaky}" for check in run.checks if check.flaky)
     verdict = reasons[0].verdict if reasons else Verdict.GO
-    levels = {check.id: level(check, policy) for check in run.checks}
     return Decision(
         verdict,
         tuple(r for r in reasons if r.verdict is not Verdict.GO),
         advisories,
-        {check_id: found for check_id, found in levels.items() if found is not Verdict.GO},
+        {nodeid: found for nodeid, found in levels.items() if found is not Verdict.GO},
     )
 
 
@@ -178,13 +178,13 @@ def _run_reasons(run: Run) -> list[Reason]:
     return reasons
 
 
-def _check_reasons(checks: Sequence[CheckResult], policy: Policy) -> list[Reason]:
+def _check_reasons(checks: Sequence[CheckResult], levels: Mapping[str, Verdict]) -> list[Reason]:
     found: dict[tuple[Verdict, str, str], list[str]] = {}  # (verdict, code, message) -> ids
     unconfigured: dict[str, str] = {}
     for check in checks:
         if check.outcome is Outcome.FAILED and any(g.status != "pass" for g in check.gates):
             continue  # failed on a measured gate: the gate's own reason sets the level
-        verdict = level(check, policy)
+        verdict = levels[check.nodeid]
         if check.outcome is Outcome.FAILED and verdict is not Verdict.GO:
             code = str(FAILURE_CODES.get(check.severity))
             found.setdefault((verdict, code, check.message), []).append(check.id)

@@ -171,14 +171,12 @@ def test_migrations(history: RuleResult, settings: DbSuiteSettings, deploy_recor
 
 @catalogued(CATALOGUE["db.migration_files"])
 def test_migration_files(
-    history: RuleResult, settings: DbSuiteSettings, deploy_settings: Settings, deploy_record: Record
+    db: Connection, settings: DbSuiteSettings, deploy_settings: Settings, deploy_record: Record
 ) -> None:
     if not settings.migrations_dir:
         pytest.skip("no migrations_dir to read")
     base = config_dir(deploy_settings)
-    deploy_record.conclude(
-        migrations.ignored_files(settings, base, history.note, settings.sample_rows)
-    )
+    deploy_record.conclude(migrations.ignored_files(db, settings, base, settings.sample_rows))
 
 
 @catalogued(CATALOGUE["db.invalid_indexes"])
