@@ -100,10 +100,9 @@ def test_a_failing_check_shows_its_evidence(report: str, browser: object) -> Non
     assert "[login-failed] valid credentials did not log in" in body
     assert "trace-after-login.zip" in body
     page.get_by_text("why it failed").first.click()  # the remedy, rendered as HTML
-    page.wait_for_function("() => window.frames.length > 0")
-    [frame] = [f for f in page.frames if f.url.startswith("blob:")]
+    frame = page.frame_locator("iframe[src^='blob:']")  # waits until the viewer attaches it
     frame.get_by_text("Means:").wait_for()
-    remedy = frame.inner_text("body")
+    remedy = frame.locator("body").inner_text()
     assert "Means: a rollback trigger (ROLLBACK)" in remedy
     assert "**" not in remedy
     page.close()
