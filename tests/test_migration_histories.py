@@ -10,6 +10,7 @@ their tables and folders are laid out as their documentation describes them (cit
 
 from __future__ import annotations
 
+import hashlib
 import re
 import subprocess
 import sys
@@ -23,7 +24,7 @@ import pytest
 from pytest_deploycheck.config import DbSettings
 from pytest_deploycheck.core.model import CouldNotCheck
 from pytest_deploycheck.db import migrations
-from pytest_deploycheck.db.migration_files import flyway_checksum, read_folder
+from pytest_deploycheck.db.migration_files import flyway_checksum, prisma_digests, read_folder
 from pytest_deploycheck.db.settings import DbSuiteSettings
 from pytest_deploycheck.net.postgres import connect_readonly
 from tests.conftest import SignOffReader
@@ -58,6 +59,16 @@ def judged(
 def ignored(folder: Path, tool: str) -> list[str]:
     """The files the advisory names."""
     return [name for name, _ in read_folder(folder, tool).ignored]
+
+
+def advised(reader: psycopg.Connection[Any], folder: Path) -> list[tuple[str, str]]:
+    """The db.migration_files advisory's findings, as (rule, object)."""
+    settings = DbSuiteSettings(migrations_dir=str(folder))
+    try:
+        result = migrations.folder_advisories(reader, settings, None, 10)
+    finally:
+        reader.rollback()
+    return [(f.rule, f.object) for f in result.findings]
 
 
 def write(folder: Path, files: dict[str, str]) -> None:
@@ -199,7 +210,8 @@ def test_flyway_checksum_as_flyway_computes_it() -> None:
 # migration_lock.toml, which is not a migration), "Patching & hotfixing" (a failed migration
 # is a row with neither finished_at nor rolled_back_at; `migrate resolve --rolled-back` sets
 # rolled_back_at, and the next deploy re-applies it in a new row). The table is the one
-# prisma-engines creates on PostgreSQL.
+# prisma-engines creates on PostgreSQL; its checksum is the SHA-256 of migration.sql in hex
+# (prisma-engines' schema-connector/src/checksum.rs).
 PRISMA_TABLE = """CREATE TABLE _prisma_migrations (
     id VARCHAR(36) PRIMARY KEY NOT NULL, checksum VARCHAR(64) NOT NULL, finished_at TIMESTAMPTZ,
     migration_name VARCHAR(255) NOT NULL, logs TEXT, rolled_back_at TIMESTAMPTZ,
@@ -207,21 +219,26 @@ PRISMA_TABLE = """CREATE TABLE _prisma_migrations (
     applied_steps_count INTEGER NOT NULL DEFAULT 0)"""
 PRISMA_ROW = (
     "INSERT INTO _prisma_migrations (id, checksum, migration_name, finished_at, rolled_back_at,"
-    " started_at, applied_steps_count) VALUES (gen_random_uuid(), repeat('0', 64), %s,"
+    " started_at, applied_steps_count) VALUES (gen_random_uuid(), %s, %s,"
     " CASE WHEN %s THEN now() END, CASE WHEN %s THEN now() END, clock_timestamp(), 1)"
 )
 
 
+PRISMA_SCRIPT = "-- CreateTable\nCREATE TABLE posts (id SERIAL PRIMARY KEY);\n"
+
+
 def prisma_row(
-    name: str, finished: bool = True, rolled_back: bool = False
+    name: str, finished: bool = True, rolled_back: bool = False, script: str = PRISMA_SCRIPT
 ) -> tuple[str, tuple[Any, ...]]:
-    return PRISMA_ROW, (name, finished, rolled_back)
+    """A row as Prisma writes it on running ``script``: with the script's checksum."""
+    checksum = hashlib.sha256(script.encode()).hexdigest()
+    return PRISMA_ROW, (checksum, name, finished, rolled_back)
 
 
 @pytest.fixture
 def prisma(admin: psycopg.Connection[Any], tmp_path: Path) -> Path:
     names = ["20260110093000_init", "20260201120000_add_posts"]
-    write(tmp_path, {f"{n}/migration.sql": "-- sql\n" for n in names})
+    write(tmp_path, {f"{n}/migration.sql": PRISMA_SCRIPT for n in names})
     write(tmp_path, {"migration_lock.toml": 'provider = "postgresql"\n'})
     admin.execute(PRISMA_TABLE)
     for name in names:
@@ -231,14 +248,14 @@ def prisma(admin: psycopg.Connection[Any], tmp_path: Path) -> Path:
 
 def test_prisma_at_head_is_go(reader: psycopg.Connection[Any], prisma: Path) -> None:
     assert judged(reader, prisma) == GO
-    assert ignored(prisma, "prisma") == []  # migration_lock.toml is Prisma's own
+    assert advised(reader, prisma) == []  # migration_lock.toml is Prisma's own
 
 
 def test_prisma_pending_failed_rolled_back_and_out_of_band(
     admin: psycopg.Connection[Any], reader: psycopg.Connection[Any], prisma: Path
 ) -> None:
     new = "20260301080000_add_likes"
-    write(prisma, {f"{new}/migration.sql": "-- sql\n"})
+    write(prisma, {f"{new}/migration.sql": PRISMA_SCRIPT})
     assert judged(reader, prisma) == ("rollback", [("migration_pending", new)])
     admin.execute(*prisma_row(new, finished=False))
     assert judged(reader, prisma) == ("rollback", [("migration_failed", new)])
@@ -253,7 +270,55 @@ def test_prisma_pending_failed_rolled_back_and_out_of_band(
 def test_prisma_stray_file_is_an_advisory(reader: psycopg.Connection[Any], prisma: Path) -> None:
     write(prisma, {"notes.md": "how we migrate\n"})
     assert judged(reader, prisma) == GO
-    assert ignored(prisma, "prisma") == ["notes.md"]
+    assert advised(reader, prisma) == [("migration_file_ignored", "notes.md")]
+
+
+def test_prisma_script_changed_after_it_was_applied_is_an_advisory(
+    admin: psycopg.Connection[Any], reader: psycopg.Connection[Any], prisma: Path
+) -> None:
+    """``migrate deploy`` warns and migrates: an advisory, not a HOLD; a checkout that turned
+    LF into CRLF, or a checksum an older Prisma wrote unpadded, is no change (as Prisma
+    reads them)."""
+    script = prisma / "20260110093000_init" / "migration.sql"
+    script.write_bytes(PRISMA_SCRIPT.replace("\n", "\r\n").encode())
+    assert advised(reader, prisma) == []
+    script.write_text(PRISMA_SCRIPT.replace("SERIAL", "BIGSERIAL"))
+    assert judged(reader, prisma) == GO
+    assert advised(reader, prisma) == [("migration_file_changed", "20260110093000_init")]
+    digest = hashlib.sha256(script.read_bytes()).digest()
+    unpadded = "".join(f"{b:x}" for b in digest)
+    admin.execute(
+        "UPDATE _prisma_migrations SET checksum = %s WHERE migration_name = %s",
+        (unpadded, "20260110093000_init"),
+    )
+    assert advised(reader, prisma) == []
+
+
+def test_prisma_compares_the_row_that_applied_the_script(
+    admin: psycopg.Connection[Any], reader: psycopg.Connection[Any], prisma: Path
+) -> None:
+    """The documented fix of a failed migration: marked rolled back, the script edited, the
+    next deploy applies it in a new row; the old row's checksum is no change (a warning
+    Prisma itself once gave here was a bug, prisma/prisma#16927)."""
+    name, fixed = "20260301080000_add_likes", PRISMA_SCRIPT.replace("posts", "likes")
+    write(prisma, {f"{name}/migration.sql": fixed})
+    admin.execute(*prisma_row(name, finished=False, rolled_back=True))
+    admin.execute(*prisma_row(name, script=fixed))
+    assert (judged(reader, prisma), advised(reader, prisma)) == (GO, [])
+
+
+def test_prisma_digests_as_prisma_matches_them() -> None:
+    """prisma-engines' own cases: line endings either way match, a different script does not."""
+    pairs = [("ab\ncd\nef\ngh\rab", "ab\r\ncd\r\nef\r\ngh\rab")]
+    pairs += [("ab\ncd\nef\ngh\rab\n", "ab\r\ncd\r\nef\r\ngh\rab\r\n")]
+    for one, other in pairs:
+        for script in (one, other):
+            for applied in (one, other):
+                assert hashlib.sha256(applied.encode()).hexdigest() in prisma_digests(
+                    script.encode()
+                )
+    assert hashlib.sha256(b"abcd").hexdigest() not in prisma_digests(b"abc")
+    assert hashlib.sha256(b"abc").hexdigest() not in prisma_digests(b"abc\n")
 
 
 # -- golang-migrate ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@ the project's code, and its imports, inside the gate.
 from __future__ import annotations
 
 import ast
+import hashlib
 import os
 import re
 import zlib
@@ -26,7 +27,8 @@ class Folder:
     ``parents``: Alembic's revision graph (a revision's ``down_revision`` and ``depends_on``);
     ``labels``: its branch labels. ``replaces``: Django's squashed migrations and the ones each
     replaces. ``checksums``: Flyway's scripts' checksums, by version (a repeatable script by its
-    name). ``ignored``: files the tool would not run, each with the reason.
+    name); ``digests``: the SHA-256 digests Prisma accepts for each migration's script.
+    ``ignored``: files the tool would not run, each with the reason.
     """
 
     versions: set[str] = field(default_factory=set)
@@ -34,6 +36,7 @@ class Folder:
     labels: dict[str, str] = field(default_factory=dict)
     replaces: dict[str, tuple[str, ...]] = field(default_factory=dict)
     checksums: dict[str, int] = field(default_factory=dict)
+    digests: dict[str, frozenset[str]] = field(default_factory=dict)
     ignored: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -156,14 +159,28 @@ def flyway_checksum(content: bytes) -> int:
 
 
 def _prisma(folder: Path, found: Folder) -> Folder:
-    """Prisma: one folder per migration, named as its history row; ``migration_lock.toml``
-    beside them records the provider and is not a migration."""
+    """Prisma: one folder per migration, named as its history row, its script in
+    ``migration.sql``; ``migration_lock.toml`` beside them records the provider and is not a
+    migration."""
     for path in _files(folder):
         if path.is_dir():
             found.versions.add(path.name)
+            if (script := path / "migration.sql").is_file():
+                found.digests[path.name] = prisma_digests(script.read_bytes())
         elif path.name != "migration_lock.toml":
             found.ignored.append((_name(folder, path), "not a migration folder"))
     return found
+
+
+def prisma_digests(script: bytes) -> frozenset[str]:
+    """The checksums Prisma accepts for a script: the SHA-256 of the script as written, with
+    its CRLF line breaks as LF, and with its LF as CRLF (a Git checkout may change them), each
+    also in the unpadded hex older Prisma versions wrote (prisma-engines' ``checksum.rs``)."""
+    variants = (script, script.replace(b"\r\n", b"\n"), script.replace(b"\n", b"\r\n"))
+    digests = [hashlib.sha256(variant).digest() for variant in variants]
+    return frozenset(
+        form for digest in digests for form in (digest.hex(), "".join(f"{b:x}" for b in digest))
+    )
 
 
 # -- Python migrations: Alembic and Django ----------------------------------------------------

@@ -30,7 +30,7 @@ HISTORY = {
     ),
     "prisma": (
         "_prisma_migrations",
-        "SELECT migration_name, finished_at IS NOT NULL AS finished,"
+        "SELECT migration_name, checksum, finished_at IS NOT NULL AS finished,"
         " rolled_back_at IS NOT NULL AS rolled_back FROM _prisma_migrations ORDER BY started_at",
     ),
     "golang-migrate": (
@@ -68,18 +68,33 @@ def migrations(conn: Connection, settings: DbSuiteSettings, base: Path | None = 
     return RuleResult("migrations", findings, query, rows, [gate], tool, code="migrations")
 
 
-def ignored_files(
+def folder_advisories(
     conn: Connection, settings: DbSuiteSettings, base: Path | None, limit: int
 ) -> Result:
-    """The files of the migrations folder that its tool would pass over: an advisory (a
-    Flyway script named ``V2_add.sql`` is never applied, and nothing says so)."""
-    tool, folder = _tool(_history_tables(conn), settings, base)
-    ignored = folder.ignored
+    """What the tool itself would only warn about, or not even that: the files of the
+    migrations folder it passes over (a Flyway script named ``V2_add.sql`` is never applied,
+    and nothing says so), and the scripts changed since they were applied where the tool
+    warns and migrates (Prisma's ``migrate deploy``)."""
+    found = _history_tables(conn)
+    tool, folder = _tool(found, settings, base)
+    changed = (
+        READ_HISTORY[tool](fetch(conn, HISTORY[tool][1]), folder).changed if tool in found else {}
+    )
     findings = [
         Finding("migration_file_ignored", name, f"{tool or 'the tool'} passes over {name}: {why}")
-        for name, why in ignored
+        for name, why in folder.ignored
     ]
-    rows = [{"file": name, "reason": why} for name, why in ignored]
+    findings += [
+        Finding(
+            "migration_file_changed",
+            name,
+            f"migration {name} was changed after it was applied (checksum {applied[:12]}… applied,"
+            " the folder's differs): the database holds what the script said then",
+        )
+        for name, applied in sorted(changed.items())
+    ]
+    rows = [{"file": name, "reason": why} for name, why in folder.ignored]
+    rows += [{"file": name, "reason": "changed after it was applied"} for name in sorted(changed)]
     return RuleResult("migration_files", findings, rows=rows).result(limit)
 
 
@@ -169,6 +184,7 @@ class History:
     failed: set[str] = field(default_factory=set)
     recorded: set[str] = field(default_factory=set)
     modified: dict[str, int] = field(default_factory=dict)  # applied with another checksum
+    changed: dict[str, str] = field(default_factory=dict)  # the same, and the tool only warns
     below: str | None = None
     lost: bool = False  # where the database stands is not in the folder: pending unknowable
 
@@ -253,8 +269,10 @@ def _django(rows: Sequence[Mapping[str, Any]], folder: Folder) -> History:
 
 def _prisma(rows: Sequence[Mapping[str, Any]], folder: Folder) -> History:
     """Prisma's rows: rolled-back ones do not count; a row neither finished nor rolled back is
-    a failed migration, until a later one finishes it."""
+    a failed migration, until a later one finishes it. A script whose checksum is not the
+    one its applied row carries was changed since: ``migrate deploy`` warns and goes on."""
     history = History()
+    checksums: dict[str, str] = {}
     for row in rows:
         if row["rolled_back"]:
             continue
@@ -262,9 +280,15 @@ def _prisma(rows: Sequence[Mapping[str, Any]], folder: Folder) -> History:
         if row["finished"]:
             history.applied.add(name)
             history.failed.discard(name)
+            checksums[name] = str(row["checksum"])
         elif name not in history.applied:
             history.failed.add(name)
     history.recorded = set(history.applied)
+    history.changed = {
+        name: checksum
+        for name, checksum in checksums.items()
+        if name in folder.digests and checksum not in folder.digests[name]
+    }
     return history
 
 

@@ -176,7 +176,7 @@ def test_migration_files(
     if not settings.migrations_dir:
         pytest.skip("no migrations_dir to read")
     base = config_dir(deploy_settings)
-    deploy_record.conclude(migrations.ignored_files(db, settings, base, settings.sample_rows))
+    deploy_record.conclude(migrations.folder_advisories(db, settings, base, settings.sample_rows))
 
 
 @catalogued(CATALOGUE["db.invalid_indexes"])
