@@ -2,7 +2,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-PYTEST_ARGS ?= -n 2 --dist loadgroup
+# One worker per test module: the modules that build something once (a demo run's Allure
+# report, a Prometheus server scraping demos) build it once. Not loadgroup: with pytest 9.2 its
+# xdist_group marks are silently ignored (pytest-dev/pytest-xdist#1386).
+PYTEST_ARGS ?= -n 2 --dist loadscope
 
 .PHONY: demo test lint typecheck pytest install chromium prometheus postgres allure-cli allure2-cli bench clean
 

@@ -19,7 +19,6 @@ from examples.demo_app.launcher import REPO
 
 ALLURE = REPO / ".allure" / "node_modules" / ".bin" / "allure"
 ALLURE2 = REPO / ".allure2" / "node_modules" / ".bin" / "allure"  # make allure2-cli
-pytestmark = pytest.mark.xdist_group("allure-report")  # one worker builds the report
 
 
 class Quiet(SimpleHTTPRequestHandler):

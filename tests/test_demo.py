@@ -307,40 +307,31 @@ def run_demo(out: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize(
-    ("args", "code", "verdict", "reason"),
+    ("args", "code", "verdict", "reasons"),
     [
-        ((), 0, "GO", None),
+        ((), 0, "GO", ()),
+        (("--fault=error-rate=0.05",), 10, "HOLD", ("demo:   [gate-hold] error_rate = 0.05",)),
+        (("--fault=error-rate=0.2",), 20, "ROLLBACK", ("demo:   [gate-rollback] error_rate",)),
         (
-            ("--fault=health-503",),
-            20,
+            ("--fault=login-broken,drop-column",),  # the column dropped by the deploy, after
+            20,  # the pre-deploy snapshot
             "ROLLBACK",
-            "demo:   [critical-failure] health.endpoint: [health-status]",
-        ),
-        (("--fault=error-rate=0.05",), 10, "HOLD", "demo:   [gate-hold] error_rate = 0.05"),
-        (
-            ("--fault=login-broken",),
-            20,
-            "ROLLBACK",
-            "demo:   [critical-failure] login.browser: [login-failed]",
-        ),
-        (("--fault=error-rate=0.2",), 20, "ROLLBACK", "demo:   [gate-rollback] error_rate"),
-        (
-            ("--fault=drop-column",),  # by the deploy, after the pre-deploy snapshot
-            20,
-            "ROLLBACK",
-            "demo:   [critical-failure] db.data_loss: [data-loss] column"
-            " public.profiles.display_name was dropped",
+            (
+                "demo:   [critical-failure] login.browser: [login-failed]",
+                "demo:   [critical-failure] db.data_loss: [data-loss] column"
+                " public.profiles.display_name was dropped",
+            ),
         ),
     ],
 )
 def test_make_demo_main_job(
-    tmp_path: Path, args: tuple[str, ...], code: int, verdict: str, reason: str | None
+    tmp_path: Path, args: tuple[str, ...], code: int, verdict: str, reasons: tuple[str, ...]
 ) -> None:
     result = run_demo(tmp_path, *args)
     assert result.returncode == code, result.stdout + result.stderr
     assert f"demo: verdict {verdict} (exit {code})" in result.stdout
-    if reason:
-        assert any(line.startswith(reason) for line in result.stdout.splitlines())
+    for reason in reasons:
+        assert any(line.startswith(reason) for line in result.stdout.splitlines()), reason
     assert f"demo: sign-off JSON   {tmp_path / 'demo-signoff.json'}" in result.stdout
     before = tmp_path / "pre-deploy-signoff.json"
     assert f"demo: pre-deploy verdict GO, sign-off {before}" in result.stdout

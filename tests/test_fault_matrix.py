@@ -142,12 +142,13 @@ def test_sigterm_during_a_frozen_query_writes_the_signoff_within_two_seconds(
     process, _ = frozen_run(tmp_path, cluster, statement_ms=60000)
     time.sleep(0.5)  # the query is waiting on the frozen server
     process.send_signal(signal.SIGTERM)
-    sent = time.monotonic()
+    sent, sent_at = time.monotonic(), time.time()
     out, _ = process.communicate(timeout=30)
-    took = time.monotonic() - sent
-    assert took < 2.0, out
+    signoff = tmp_path / "deploycheck-signoff.json"
+    assert signoff.stat().st_mtime - sent_at < 2.0, out  # the sign-off written
+    assert time.monotonic() - sent < 10.0, out  # and gone within a container's stop grace
     assert process.returncode == 10, out
-    document = read_signoff(tmp_path / "deploycheck-signoff.json")
+    document = read_signoff(signoff)
     assert document["reasons"][0].startswith("[interrupted]")
 
 

@@ -16,12 +16,9 @@ from examples.demo_app.traffic import users
 from examples.prometheus import binary, running_prometheus, wait_for_points
 from tests.conftest import Deploy, DeployRun
 
-pytestmark = [
-    pytest.mark.skipif(
-        binary() is None, reason="no Prometheus server here: `make prometheus` installs Debian's"
-    ),
-    pytest.mark.xdist_group("prometheus"),  # one worker starts the demos and the server
-]
+pytestmark = pytest.mark.skipif(
+    binary() is None, reason="no Prometheus server here: `make prometheus` installs Debian's"
+)
 
 ERROR_RATE = """
 [[suites.metrics.query]]
