@@ -84,17 +84,14 @@ def folder_advisories(
         Finding("migration_file_ignored", name, f"{tool or 'the tool'} passes over {name}: {why}")
         for name, why in folder.ignored
     ]
-    findings += [
-        Finding(
-            "migration_file_changed",
-            name,
-            f"migration {name} was changed after it was applied (checksum {applied[:12]}… applied,"
-            " the folder's differs): the database holds what the script said then",
-        )
-        for name, applied in sorted(changed.items())
-    ]
     rows = [{"file": name, "reason": why} for name, why in folder.ignored]
-    rows += [{"file": name, "reason": "changed after it was applied"} for name in sorted(changed)]
+    for name, applied in sorted(changed.items()):
+        message = (
+            f"migration {name} was changed after it was applied (checksum {applied[:12]}… applied,"
+            " the folder's differs): the database holds what the script said then"
+        )
+        findings.append(Finding("migration_file_changed", name, message))
+        rows.append({"file": name, "reason": "changed after it was applied"})
     return RuleResult("migration_files", findings, rows=rows).result(limit)
 
 
