@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from pytest_deploycheck.core.durations import parse_duration
@@ -26,12 +26,15 @@ from pytest_deploycheck.core.options import (
 )
 from pytest_deploycheck.core.phases import Phase
 from pytest_deploycheck.core.policy import Policy
+from pytest_deploycheck.core.settings_table import Ranged, number
 from pytest_deploycheck.signoff.document import Baseline
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
+
+T = TypeVar("T")
 
 DEFAULT_SIGNOFF = "deploycheck-signoff.json"
 DEFAULT_ARTIFACTS = "deploycheck-artifacts"
@@ -51,14 +54,15 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
-class DbSettings:
+class DbSettings(Ranged):
     """How database sessions are opened: every one read-only and bounded in time."""
 
-    connect_timeout_s: float = 5.0
-    statement_timeout_ms: int = 5000
-    lock_timeout_ms: int = 1000
-    idle_in_transaction_timeout_ms: int = 10000
-    client_grace_s: float = 2.0  # the client gives up this long after the server should have
+    connect_timeout_s: float = number(5.0, 0, 300, above=True)
+    statement_timeout_ms: int = number(5000, 0, 3_600_000, above=True)
+    lock_timeout_ms: int = number(1000, 0, 600_000, above=True)
+    idle_in_transaction_timeout_ms: int = number(10000, 0, 3_600_000, above=True)
+    # the client gives up this long after the server should have
+    client_grace_s: float = number(2.0, 0, 300)
 
     def deadline_s(self, statement_ms: float | None = None) -> float:
         """How long the client waits for one answer: the statement timeout in force, plus
@@ -67,11 +71,11 @@ class DbSettings:
 
 
 @dataclass(frozen=True)
-class HttpSettings:
+class HttpSettings(Ranged):
     """Explicit HTTP timeouts; nothing waits for ever."""
 
-    connect_timeout_s: float = 5.0
-    read_timeout_s: float = 10.0
+    connect_timeout_s: float = number(5.0, 0, 300, above=True)
+    read_timeout_s: float = number(10.0, 0, 600, above=True)
 
 
 @dataclass(frozen=True)
@@ -205,9 +209,9 @@ def resolve(
             (pattern, _parse(Severity.parse, value, f"{label}: severity.{pattern}"))
             for pattern, value in table.get("severity", {}).items()
         ),
-        policy=_policy(table.get("policy", {}), label),
-        db=DbSettings(**table.get("db", {})),
-        http=HttpSettings(**table.get("http", {})),
+        policy=_made(Policy, table.get("policy", {}), f"{label}: policy"),
+        db=_made(DbSettings, table.get("db", {}), f"{label}: db"),
+        http=_made(HttpSettings, table.get("http", {}), f"{label}: http"),
         config_path=path,
         sources=sources,
         secrets=frozenset(secrets),
@@ -510,11 +514,12 @@ def _phase_severity(table: Mapping[str, Any], label: str) -> dict[Phase, Severit
     }
 
 
-def _policy(table: Mapping[str, Any], label: str) -> Policy:
+def _made(cls: Callable[..., T], table: Mapping[str, Any], where: str) -> T:
+    """A settings table made into ``cls``; a value out of its range is a ConfigError."""
     try:
-        return Policy(**table)
+        return cls(**table)
     except ValueError as exc:
-        raise ConfigError(f"{label}: policy: {exc}") from None
+        raise ConfigError(f"{where}.{exc}") from None
 
 
 def _baseline(path: Path) -> Baseline:

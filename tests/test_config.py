@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from pytest_deploycheck.bundled import check_suite_settings
-from pytest_deploycheck.config import ConfigError, resolve
+from pytest_deploycheck.config import ConfigError, DbSettings, HttpSettings, resolve
 from pytest_deploycheck.core.model import Secret, Severity
 from pytest_deploycheck.core.phases import Phase
+from pytest_deploycheck.core.policy import Policy
+from pytest_deploycheck.core.settings_table import ranged
+from pytest_deploycheck.db.settings import DbSuiteSettings
+from pytest_deploycheck.health.settings import HealthSettings
+from pytest_deploycheck.login.settings import LoginSettings
+from pytest_deploycheck.metrics.settings import MetricsSettings, Query
+from pytest_deploycheck.rls.settings import RlsSettings
 
 CONFIG = """
 default_target = "staging"
@@ -163,7 +171,19 @@ def test_literal_secrets_are_refused(tmp_path: Path, text: str, message: str) ->
         ("[targets.p]\nbase_ur = 'x'", {}, "unknown key 'targets.p.base_ur'"),
         ("[targets.p]\nproduction = 'yes'", {}, "targets.p.production must be a bool"),
         ("[policy]\nerror_rate_hold = 'x'", {}, "policy.error_rate_hold must be a number"),
-        ("[policy]\nerror_rate_hold = 0.5", {}, "policy: error rates must satisfy"),
+        (
+            "[policy]\nerror_rate_hold = 0.5",
+            {},
+            "policy.error_rate_hold must not exceed error_rate_rollback",
+        ),
+        (
+            "[policy]\nerror_rate_rollback = inf",
+            {},
+            "policy.error_rate_rollback must be at least 0",
+        ),
+        ("[http]\nread_timeout_s = -1", {}, "http.read_timeout_s must be above 0, at most 600"),
+        ("[http]\nconnect_timeout_s = nan", {}, "http.connect_timeout_s must be above 0"),
+        ("[db]\nstatement_timeout_ms = 0", {}, "db.statement_timeout_ms must be above 0"),
         ("default_phase = 'later'", {}, "unknown phase 'later'"),
         ("[severity]\n'x' = 'fatal'", {}, "unknown severity 'fatal'"),
         (
@@ -253,3 +273,50 @@ def test_window_auto_takes_the_phase_window(
 def test_window_auto_needs_one_watched_phase(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="--deploy-window=auto needs one of"):
         settle(tmp_path, "", {"window": "auto", "phase": "immediate"})
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ("retries = -1", "retries must be at least 0, at most 10 (got -1)"),
+        ("max_rps = nan", "max_rps must be above 0, at most 1000 (got nan)"),
+        ("max_rps = inf", "max_rps must be above 0, at most 1000 (got inf)"),
+        ("latency_budget_ms = nan", "latency_budget_ms must be above 0, at most 600000"),
+        ("version_wait_s = inf", "version_wait_s must be at least 0, at most 3600 (got inf)"),
+        ("concurrency = 0", "concurrency must be at least 1, at most 100 (got 0)"),
+    ],
+)
+def test_nonsense_numbers_are_refused_naming_key_and_range(
+    tmp_path: Path, table: str, message: str
+) -> None:
+    text = f'[targets.p]\nbase_url = "http://h"\n[targets.p.suites.health]\n{table}\n'
+    settings = settle(tmp_path, text, {"target": "p"})
+    with pytest.raises(ConfigError) as raised:
+        check_suite_settings(settings)
+    assert str(raised.value).startswith(f"deploycheck.toml: suite health of target p: {message}")
+
+
+RANGED = {
+    "http": HttpSettings,
+    "db": DbSettings,
+    "policy": Policy,
+    "suites.health": HealthSettings,
+    "suites.login": LoginSettings,
+    "suites.db": DbSuiteSettings,
+    "suites.rls": RlsSettings,
+    "suites.metrics": MetricsSettings,
+    "suites.metrics.query": Query,
+}
+
+
+@pytest.mark.parametrize("section", RANGED)
+def test_every_number_has_a_range_and_the_readme_says_it(section: str) -> None:
+    cls = RANGED[section]
+    numbers = {
+        f.name for f in dataclasses.fields(cls) if {"int", "float"} & set(str(f.type).split())
+    }
+    declared = {item.name: allowed for item, allowed in ranged(cls)}
+    assert numbers == set(declared)
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    for name, allowed in declared.items():
+        assert f"| `{section}.{name}` | {allowed} |" in readme

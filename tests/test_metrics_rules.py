@@ -48,7 +48,10 @@ def test_the_readme_examples_are_valid_settings(example: str) -> None:
         ({"hold_above": 1, "offset": "1h"}, 'offset is for compare = "baseline"'),
         ({"hold_above": "1"}, "hold_above must be a number"),
         ({"hold_above": 1, "phases": ["soon"]}, "unknown phase 'soon'"),
-        ({"compare": "baseline", "max_ratio": 0.5}, "max_ratio and rollback_ratio must be above 1"),
+        (
+            {"compare": "baseline", "max_ratio": 0.5},
+            "max_ratio must be above 1, at most 1000 (got 0.5)",
+        ),
     ],
 )
 def test_a_bad_query_is_named_with_what_is_wrong(query: dict[str, Any], error: str) -> None:

@@ -101,6 +101,11 @@ def test_database_url_from_the_environment_is_redacted(
         ),
         ("[targets.p\nbase_url = 1\n", "ERROR: deploycheck: deploycheck.toml is not valid TOML: *"),
         (
+            "[targets.p.suites.health]\nmax_rps = inf\n",
+            "ERROR: deploycheck: deploycheck.toml: suite health of target p: max_rps must be"
+            " above 0, at most 1000 (got inf)",
+        ),
+        (
             '[targets.p]\nversion = "${RELEASE}"\n',
             "ERROR: deploycheck: deploycheck.toml: targets.p.version needs environment variable "
             "RELEASE, which is not set",

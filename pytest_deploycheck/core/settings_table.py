@@ -1,13 +1,62 @@
-"""Reading a prebuilt suite's settings table into its dataclass, with one clear error."""
+"""Reading a prebuilt suite's settings table into its dataclass, with one clear error; and the
+range every number in a settings dataclass must lie in, declared on its field."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import MISSING, fields
+import math
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 Converter = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class Range:
+    """Where a number setting may lie: finite always, from ``low`` (excluded when ``above``)
+    to ``high``."""
+
+    low: float | None = None
+    high: float | None = None
+    above: bool = False
+
+    def __str__(self) -> str:
+        low = "" if self.low is None else f"{'above' if self.above else 'at least'} {self.low:g}"
+        high = "" if self.high is None else f"at most {self.high:g}"
+        return ", ".join(part for part in (low, high) if part) or "any finite number"
+
+    def holds(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        if self.low is not None and (value <= self.low if self.above else value < self.low):
+            return False
+        return self.high is None or value <= self.high
+
+
+def number(
+    default: Any, low: float | None = None, high: float | None = None, *, above: bool = False
+) -> Any:
+    """A dataclass field holding a number in ``Range(low, high, above)``."""
+    return field(default=default, metadata={"range": Range(low, high, above)})
+
+
+def ranged(cls: type[Any]) -> Iterator[tuple[Field[Any], Range]]:
+    """The fields of a settings dataclass that declare a range, with it."""
+    for item in fields(cls):
+        if "range" in item.metadata:
+            yield item, item.metadata["range"]
+
+
+class Ranged:
+    """A settings dataclass whose numbers are checked against their ranges when it is made:
+    ValueError names the first one outside its range."""
+
+    def __post_init__(self) -> None:
+        for item, allowed in ranged(type(self)):
+            value = getattr(self, item.name)
+            if value is not None and not allowed.holds(value):
+                raise ValueError(f"{item.name} must be {allowed} (got {value!r})")
 
 
 def parse_table(cls: type[T], table: Mapping[str, Any], special: Mapping[str, Converter]) -> T:

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_deploycheck.core.phases import Phase
-from pytest_deploycheck.core.settings_table import parse_table
+from pytest_deploycheck.core.settings_table import Ranged, number, parse_table
 
 MIGRATION_TOOLS = ("auto", "supabase", "alembic", "django", "flyway", "prisma", "golang-migrate")
 
 
 @dataclass(frozen=True)
-class DbSuiteSettings:
+class DbSuiteSettings(Ranged):
     """Thresholds of the database checks and where the expected migrations are."""
 
     expect_replica: bool = False
@@ -21,39 +21,45 @@ class DbSuiteSettings:
     expected_versions: tuple[str, ...] = ()
     expected_latest: str | None = None
     migration_tool: str = "auto"
-    sample_rows: int = 5  # evidence rows kept per finding
-    scan_limit: int = 1000  # rows an orphan or CHECK scan looks for, per constraint
-    scan_timeout_ms: int = 2000  # per constraint
-    sequence_warn: float = 0.85
-    sequence_critical: float = 0.95
-    wraparound_warn: int = 1_000_000_000
-    wraparound_critical: int = 1_600_000_000
-    long_query_s: float = 300.0  # the runbook's five minutes
-    idle_in_transaction_s: float = 600.0
-    connections_hold: float = 0.80
-    connections_rollback: float = 0.95
-    replication_lag_s: float = 30.0
-    archive_age_s: float = 900.0
+    sample_rows: int = number(5, 0, 1000)  # evidence rows kept per finding
+    # rows an orphan or CHECK scan looks for, per constraint
+    scan_limit: int = number(1000, 1, 1_000_000)
+    scan_timeout_ms: int = number(2000, 0, 3_600_000, above=True)  # per constraint
+    sequence_warn: float = number(0.85, 0, 1, above=True)
+    sequence_critical: float = number(0.95, 0, 1, above=True)
+    wraparound_warn: int = number(1_000_000_000, 0, 2_147_483_647, above=True)
+    wraparound_critical: int = number(1_600_000_000, 0, 2_147_483_647, above=True)
+    long_query_s: float = number(300.0, 0, 604_800, above=True)  # the runbook's five minutes
+    idle_in_transaction_s: float = number(600.0, 0, 604_800, above=True)
+    connections_hold: float = number(0.80, 0, 1, above=True)
+    connections_rollback: float = number(0.95, 0, 1, above=True)
+    replication_lag_s: float = number(30.0, 0, 86_400, above=True)
+    archive_age_s: float = number(900.0, 0, 604_800, above=True)
     amcheck_phases: tuple[str, ...] = ("extended",)  # [] turns deep verification off
     amcheck_heapallindexed: bool = True  # also verify every heap row has its index entry
-    amcheck_max_mb: int = 1024
-    amcheck_timeout_ms: int = 60000
+    amcheck_max_mb: int = number(1024, 0, 1_048_576)
+    amcheck_timeout_ms: int = number(60000, 0, 86_400_000, above=True)
     snapshot_schemas: tuple[str, ...] = ()  # default: all but the system's and the platform's
     critical_tables: tuple[str, ...] = ()  # counted exactly before and after the deploy
-    count_timeout_ms: int = 5000  # per critical table
-    row_loss_max: float = 0.10  # the share of a critical table's rows that may go
+    count_timeout_ms: int = number(5000, 0, 3_600_000, above=True)  # per critical table
+    # the share of a critical table's rows that may go
+    row_loss_max: float = number(0.10, 0, 1)
     acknowledged: tuple[str, ...] = ()  # objects whose loss or change is intended
-    query_min_calls: int = 20  # calls since the snapshot before a query's time is judged
-    query_max_ratio: float = 2.0
-    query_min_ms: float = 1.0  # mean times under this per call are never a regression
-    large_table_rows: int = 100_000  # a table this large should not start being scanned whole
+    # calls since the snapshot before a query's time is judged
+    query_min_calls: int = number(20, 1, 1_000_000_000)
+    query_max_ratio: float = number(2.0, 1, 1000, above=True)
+    # mean times under this per call are never a regression
+    query_min_ms: float = number(1.0, 0, 3_600_000)
+    # a table this large should not start being scanned whole
+    large_table_rows: int = number(100_000, 0, 1_000_000_000_000)
     confirm_backups: bool = True  # false: backups are confirmed elsewhere
     backup_query: str | None = None  # SELECT the time the latest backup finished
     backup_command: str | None = None  # prints it (its last line)
     backup_url: str | None = None  # answers it in JSON, at backup_jmespath
     backup_jmespath: str = ""
-    backup_max_age_s: float = 93600.0  # a daily backup, and two hours' slack
-    backup_timeout_s: float = 30.0
+    # a daily backup, and two hours' slack
+    backup_max_age_s: float = number(93600.0, 0, 2_592_000, above=True)
+    backup_timeout_s: float = number(30.0, 0, 3600, above=True)
 
     @classmethod
     def parse(cls, table: Mapping[str, Any]) -> DbSuiteSettings:
@@ -61,10 +67,6 @@ class DbSuiteSettings:
         settings = parse_table(cls, table, {})
         for phase in settings.amcheck_phases:
             Phase.parse(phase)
-        if not 0 <= settings.row_loss_max <= 1:
-            raise ValueError("row_loss_max must be a share between 0 and 1")
-        if settings.query_max_ratio <= 1:
-            raise ValueError("query_max_ratio must be above 1")
         if settings.migration_tool not in MIGRATION_TOOLS:
             raise ValueError(f"migration_tool must be one of {', '.join(MIGRATION_TOOLS)}")
         ordered = [

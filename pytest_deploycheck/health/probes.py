@@ -190,11 +190,12 @@ async def _version(
     expected: str | None,
     first_health: asyncio.Task[Exchange],
 ) -> VersionResult:
-    """The reported version; with ``version_wait_s``, polled until it matches or time is up."""
-    deadline = time.monotonic() + settings.version_wait_s
+    """The reported version; with ``version_wait_s``, polled until it matches or time is up
+    (counted from the first answer: the wait is for a rollout seen under way)."""
     exchange = await (
         prober.fetch("GET", settings.version_url) if settings.version_url else first_health
     )
+    deadline = time.monotonic() + settings.version_wait_s
     result = _reported_version(exchange, settings)
     polls = 1
     while expected and result.reported != expected and time.monotonic() < deadline:

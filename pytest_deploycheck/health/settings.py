@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_deploycheck.core.settings_table import parse_table
+from pytest_deploycheck.core.settings_table import Ranged, number, parse_table
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
@@ -28,7 +28,7 @@ class Endpoint:
 
 
 @dataclass(frozen=True)
-class HealthSettings:
+class HealthSettings(Ranged):
     """What the health suite checks and how hard it may push the target."""
 
     paths: tuple[str, ...] = ("/api/health",)
@@ -36,19 +36,19 @@ class HealthSettings:
     version_field: str = "version"
     version_header: str = "x-app-version"
     version_url: str | None = None
-    version_wait_s: float = 0.0
-    version_poll_s: float = 5.0
+    version_wait_s: float = number(0.0, 0, 3600)
+    version_poll_s: float = number(5.0, 0, 600, above=True)
     endpoints: tuple[Endpoint, ...] = ()
-    latency_samples: int = 5
-    latency_budget_ms: float = 1000.0
-    baseline_ratio: float = 1.5
-    burst_requests: int = 100
-    concurrency: int = 10
-    max_rps: float = 50.0
-    retries: int = 2
-    retry_backoff_s: float = 0.2
-    breaker_timeouts: int = 3
-    tls_min_days: int = 14
+    latency_samples: int = number(5, 1, 1000)
+    latency_budget_ms: float = number(1000.0, 0, 600_000, above=True)
+    baseline_ratio: float = number(1.5, 1, 1000)
+    burst_requests: int = number(100, 1, 10_000)
+    concurrency: int = number(10, 1, 100)
+    max_rps: float = number(50.0, 0, 1000, above=True)
+    retries: int = number(2, 0, 10)
+    retry_backoff_s: float = number(0.2, 0, 60)
+    breaker_timeouts: int = number(3, 1, 100)
+    tls_min_days: int = number(14, 0, 3650)
     ca_bundle: str | None = None
     http_url: str | None = None
 
@@ -57,25 +57,9 @@ class HealthSettings:
         """Read the suite's table; raises ValueError naming the bad key."""
         special = {"expect": _expect, "endpoints": _endpoints}
         settings = parse_table(cls, table, special)
-        settings._validate()
-        return settings
-
-    def _validate(self) -> None:
-        positive = (
-            "latency_samples",
-            "burst_requests",
-            "concurrency",
-            "max_rps",
-            "version_poll_s",
-            "breaker_timeouts",
-        )
-        for name in positive:
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be above 0")
-        if self.baseline_ratio < 1:
-            raise ValueError("baseline_ratio must be at least 1")
-        if not self.paths:
+        if not settings.paths:
             raise ValueError("paths must name at least one health path")
+        return settings
 
 
 def _expect(value: Any) -> dict[str, tuple[Any, ...]]:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_deploycheck.core.settings_table import optional_bool, parse_table
+from pytest_deploycheck.core.settings_table import Ranged, number, optional_bool, parse_table
 
 MODES = ("browser", "api")
 API_KINDS = ("form", "token")
@@ -25,7 +25,7 @@ RETIRED = {
 
 
 @dataclass(frozen=True)
-class LoginSettings:
+class LoginSettings(Ranged):
     """How to log in, what success looks like, and how to log out, for both modes."""
 
     modes: tuple[str, ...] = ("browser",)
@@ -37,7 +37,7 @@ class LoginSettings:
     logout_url: str | None = None  # default: the log-out control on the protected page
     logout_selector: str | None = None
     negative: bool | None = None
-    timeout_ms: int = 10000
+    timeout_ms: int = number(10000, 0, 600_000, above=True)
     browser_path: str | None = None
     api_kind: str = "form"
     api_protected_url: str | None = None
@@ -65,8 +65,6 @@ class LoginSettings:
             raise ValueError('api_kind = "token" needs token_url')
         if token and not (settings.api_protected_url or settings.protected_url):
             raise ValueError('api_kind = "token" needs api_protected_url (what the token opens)')
-        if settings.timeout_ms <= 0:
-            raise ValueError("timeout_ms must be above 0")
         return settings
 
     def negative_allowed(self, production: bool) -> bool:

@@ -13,7 +13,7 @@ from typing import Any
 
 from pytest_deploycheck.core.durations import parse_duration
 from pytest_deploycheck.core.phases import AFTER_DEPLOY, Phase
-from pytest_deploycheck.core.settings_table import parse_table
+from pytest_deploycheck.core.settings_table import Ranged, number, parse_table
 
 PROVIDERS = ("prometheus", "web")
 COMPARES = ("", "baseline", "canary")
@@ -24,7 +24,7 @@ _PROMETHEUS_DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
 
 
 @dataclass(frozen=True)
-class Query:
+class Query(Ranged):
     """One gate on one figure of the monitoring system."""
 
     name: str
@@ -40,17 +40,19 @@ class Query:
     window: str = "5m"  # {{window}}, and the span {{start}}..{{end}}
     range: str = ""  # prometheus: judge every point over this span, not only the latest
     step: str = ""  # prometheus: between a range's points (default: a 60th of the range)
-    hold_above: float | None = None
-    hold_below: float | None = None
-    rollback_above: float | None = None
-    rollback_below: float | None = None
+    hold_above: float | None = number(None)
+    hold_below: float | None = number(None)
+    rollback_above: float | None = number(None)
+    rollback_below: float | None = number(None)
     compare: str = ""  # "baseline": against an earlier GO (or offset); "canary": old version
     offset: str = ""  # compare = "baseline": the same query this long ago instead
-    max_ratio: float = 2.0  # compare: a change past this ratio holds
-    rollback_ratio: float | None = None  # compare: past this one, rolls back
-    min_delta: float = 0.0  # compare: changes smaller than this, in the value's unit, pass
+    max_ratio: float = number(2.0, 1, 1000, above=True)  # compare: past this ratio, holds
+    rollback_ratio: float | None = number(None, 1, 1000, above=True)  # past this, rolls back
+    # compare: changes smaller than this, in the value's unit, pass
+    min_delta: float = number(0.0, 0)
     direction: str = "increase"  # compare: which change is the regression
-    consecutive_errors: int = 2  # failed attempts tolerated in a row before "could not check"
+    # failed attempts tolerated in a row before "could not check"
+    consecutive_errors: int = number(2, 0, 100)
     unit: str = ""  # shown after the value: "%", "ms", "s", "errors"
 
     @property
@@ -74,14 +76,15 @@ class Query:
 
 
 @dataclass(frozen=True)
-class MetricsSettings:
+class MetricsSettings(Ranged):
     """Where the monitoring system is and the queries that gate the deployment."""
 
     provider: str = "prometheus"
     url: str = ""
     headers: Mapping[str, str] = field(default_factory=dict)
-    timeout_s: float = 10.0
-    retry_pause_s: float = 1.0  # between the attempts of a query that errored
+    timeout_s: float = number(10.0, 0, 600, above=True)
+    # between the attempts of a query that errored
+    retry_pause_s: float = number(1.0, 0, 600)
     baseline_version: str = ""  # canary: the version running before; default: the last GO's
     query: tuple[Query, ...] = ()
 
@@ -92,8 +95,6 @@ class MetricsSettings:
         settings = parse_table(cls, table, special)
         if settings.provider not in PROVIDERS:
             raise ValueError(f"provider must be one of {', '.join(PROVIDERS)}")
-        if settings.timeout_s <= 0:
-            raise ValueError("timeout_s must be above 0")
         names = [q.slug for q in settings.query]
         if len(set(names)) < len(names):
             raise ValueError("two queries have the same name")
@@ -146,11 +147,6 @@ def _check(query: Query) -> None:
         ),
         (bool(query.offset) and query.compare != "baseline", 'offset is for compare = "baseline"'),
         (query.direction not in DIRECTIONS, f"direction must be one of {', '.join(DIRECTIONS)}"),
-        (
-            query.max_ratio <= 1 or (query.rollback_ratio or 2) <= 1,
-            "max_ratio and rollback_ratio must be above 1",
-        ),
-        (query.consecutive_errors < 0, "consecutive_errors must be 0 or more"),
         *(
             (
                 not _PROMETHEUS_DURATION.match(getattr(query, key)),
@@ -174,8 +170,8 @@ def duration_s(text: str) -> float:
     parts = re.findall(r"(\d+)(ms|s|m|h|d|w|y)", text)
     scale = {"w": "7d", "y": "365d"}
     total = 0.0
-    for number, unit in parts:
-        total += int(number) * parse_duration(scale.get(unit, "1" + unit))
+    for count, unit in parts:
+        total += int(count) * parse_duration(scale.get(unit, "1" + unit))
     return total
 
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_deploycheck.core.settings_table import parse_table
+from pytest_deploycheck.core.settings_table import Ranged, number, parse_table
 
 SENSITIVE = (
     "password",
@@ -26,7 +26,7 @@ OWNER_NAMES = ("user_id", "owner_id", "owner", "created_by", "author_id", "profi
 
 
 @dataclass(frozen=True)
-class RlsSettings:
+class RlsSettings(Ranged):
     """Which schemas the API exposes, what is public by design, and who to act as."""
 
     exposed_schemas: tuple[str, ...] = ()  # default: read from the authenticator's pgrst.db_schemas
@@ -38,7 +38,7 @@ class RlsSettings:
     user_b: str | None = None
     sensitive_columns: tuple[str, ...] = SENSITIVE
     privileged_columns: tuple[str, ...] = PRIVILEGED
-    probe_timeout_ms: int = 2000
+    probe_timeout_ms: int = number(2000, 0, 600_000, above=True)
 
     @classmethod
     def parse(cls, table: Mapping[str, Any]) -> RlsSettings:
