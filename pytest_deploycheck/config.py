@@ -76,6 +76,14 @@ class HttpSettings(Ranged):
 
     connect_timeout_s: float = number(5.0, 0, 300, above=True)
     read_timeout_s: float = number(10.0, 0, 600, above=True)
+    # a whole exchange: connecting, the answer's headers and its body (default: the two above)
+    exchange_timeout_s: float | None = number(None, 0, 3600, above=True)
+    max_body_mb: float = number(10.0, 0, 1024, above=True)  # decoded bytes of one answer
+
+    @property
+    def deadline_s(self) -> float:
+        """How long a whole exchange may take."""
+        return self.exchange_timeout_s or self.connect_timeout_s + self.read_timeout_s
 
 
 @dataclass(frozen=True)

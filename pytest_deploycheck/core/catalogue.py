@@ -65,7 +65,8 @@ def codes(category: Category, *names: str, fix: str = "") -> tuple[Code, ...]:
 
 # Codes any check may stop with: it could not check, or was not allowed to.
 COMMON = (
-    *codes(Category.UNREACHABLE, "unreachable", "db-unreachable"),
+    *codes(Category.UNREACHABLE, "unreachable", "db-unreachable", "too-slow"),
+    *codes(Category.AVAILABILITY, "body-too-large"),
     *codes(Category.NOT_CHECKED, "db-timeout", "over-budget"),
     *codes(Category.SETUP, "db-privilege", "no-browser", "destructive-not-allowed"),
 )

@@ -22,8 +22,8 @@ class Range:
     above: bool = False
 
     def __str__(self) -> str:
-        low = "" if self.low is None else f"{'above' if self.above else 'at least'} {self.low:g}"
-        high = "" if self.high is None else f"at most {self.high:g}"
+        low = "" if self.low is None else f"{'above' if self.above else 'at least'} {_n(self.low)}"
+        high = "" if self.high is None else f"at most {_n(self.high)}"
         return ", ".join(part for part in (low, high) if part) or "any finite number"
 
     def holds(self, value: float) -> bool:
@@ -32,6 +32,10 @@ class Range:
         if self.low is not None and (value <= self.low if self.above else value < self.low):
             return False
         return self.high is None or value <= self.high
+
+
+def _n(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def number(

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import subprocess
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from pytest_deploycheck.core.model import NOT_CONFIGURED_CODE
 from pytest_deploycheck.core.result import Result
+from pytest_deploycheck.net.http import ExchangeStopped, make_client
 from pytest_deploycheck.net.postgres import fetch
 
 if TYPE_CHECKING:
@@ -103,15 +105,14 @@ def _url(settings: DbSuiteSettings, http: HttpSettings) -> Any:
     import httpx
     import jmespath
 
+    url = str(settings.backup_url)
+    limits = replace(http, read_timeout_s=settings.backup_timeout_s)
     try:
-        answer = httpx.get(
-            str(settings.backup_url),
-            timeout=httpx.Timeout(settings.backup_timeout_s, connect=http.connect_timeout_s),
-            follow_redirects=False,
-        )
+        with make_client(url, limits) as client:
+            answer = client.get(url)
         answer.raise_for_status()
         return jmespath.search(settings.backup_jmespath or "@", answer.json())
-    except (httpx.HTTPError, ValueError) as exc:
+    except (httpx.HTTPError, ExchangeStopped, ValueError) as exc:
         raise NoAnswer(f"backup_url: {str(exc).splitlines()[0] if str(exc) else exc}") from None
 
 

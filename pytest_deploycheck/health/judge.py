@@ -18,7 +18,7 @@ def _answered(result: Result, exchange: Exchange, code: str, below: int) -> bool
     where = f"{exchange.method} {exchange.url}"
     evidence = exchange.evidence()
     if not result.require(
-        exchange.error is None, "unreachable", f"{where}: {exchange.error}", evidence
+        exchange.error is None, exchange.failure_code, f"{where}: {exchange.error}", evidence
     ):
         return False
     ok = exchange.status is not None and 200 <= exchange.status < below
@@ -59,7 +59,10 @@ def version(report: HealthReport, expected: str | None) -> Result:
     evidence = exchange.evidence()
     result = Result()
     if not result.require(
-        exchange.error is None, "unreachable", f"GET {exchange.url}: {exchange.error}", evidence
+        exchange.error is None,
+        exchange.failure_code,
+        f"GET {exchange.url}: {exchange.error}",
+        evidence,
     ):
         return result
     if not result.require(

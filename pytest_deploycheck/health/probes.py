@@ -17,7 +17,13 @@ from pytest_deploycheck.config import HttpSettings
 from pytest_deploycheck.core.model import Gate
 from pytest_deploycheck.core.stats import percentile
 from pytest_deploycheck.health.settings import Endpoint, HealthSettings
-from pytest_deploycheck.net.http import Exchange, exchange_of, make_async_client
+from pytest_deploycheck.net.http import (
+    LIMIT_CODES,
+    Exchange,
+    ExchangeStopped,
+    exchange_of,
+    make_async_client,
+)
 from pytest_deploycheck.net.rate_limit import RateLimiter, SharedRateLimiter
 
 if TYPE_CHECKING:
@@ -84,11 +90,13 @@ class Prober:
             else RateLimiter(settings.max_rps)
         )
         self._silent = 0  # read timeouts in a row
+        self._dragged = False  # an answer went on past the exchange's deadline
 
     @property
     def unresponsive(self) -> bool:
-        """The target let ``breaker_timeouts`` requests in a row time out."""
-        return self._silent >= self._settings.breaker_timeouts
+        """The target let ``breaker_timeouts`` requests in a row time out, or kept one answer
+        going past the whole exchange's deadline (a drip is never a blip)."""
+        return self._dragged or self._silent >= self._settings.breaker_timeouts
 
     async def fetch(self, method: str, url: str) -> Exchange:
         """One request; an idempotent one whose connection failed is tried again."""
@@ -105,6 +113,9 @@ class Prober:
                 sent = attempt
                 try:
                     response = await self._client.request(method, url)
+                except ExchangeStopped as stop:  # the gate's own limits: never retried
+                    self._dragged |= stop.code == LIMIT_CODES["time"]
+                    return Exchange.stopped(method, full, stop, attempt)
                 except httpx.TimeoutException as exc:
                     error = _error(exc)
                     if not isinstance(exc, httpx.ConnectTimeout):  # the target let it time out
@@ -118,10 +129,12 @@ class Prober:
             if attempt < attempts:
                 await asyncio.sleep(self._settings.retry_backoff_s * 2 ** (attempt - 1))
         if self.unresponsive and not error:
-            error = (
-                "not sent: the target is unresponsive"
-                f" ({self._settings.breaker_timeouts} requests in a row timed out)"
+            why = (
+                "an answer went on past the exchange's deadline"
+                if self._dragged
+                else f"{self._settings.breaker_timeouts} requests in a row timed out"
             )
+            error = f"not sent: the target is unresponsive ({why})"
         return Exchange(method, full, error=error, attempts=sent)
 
 

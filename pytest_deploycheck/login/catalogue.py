@@ -40,6 +40,13 @@ CATALOGUE = Catalogue(
                     " the lockout policy",
                 ),
                 Code(
+                    "credentials-off-origin",
+                    Category.SECURITY,
+                    "the login page sends the password or the session to another origin: roll"
+                    " back, then find what changed the form or its scripts; an identity provider"
+                    " the login really uses goes in login.allowed_origins",
+                ),
+                Code(
                     "protected-unknown",
                     Category.SETUP,
                     "set protected_url to a page only a signed-in user can open",

@@ -22,7 +22,7 @@ from pytest_deploycheck.login.judge import (
     outcome,
     same_answer,
 )
-from pytest_deploycheck.login.over_http import FormAgent, Prober, Session, TokenAgent
+from pytest_deploycheck.login.over_http import FormAgent, Prober, Session, Stopped, TokenAgent
 from pytest_deploycheck.login.pages import Page
 from pytest_deploycheck.login.settings import LoginSettings
 from pytest_deploycheck.net.http import Exchange
@@ -42,6 +42,8 @@ class Agent(Protocol):
 
     @property
     def set_cookies(self) -> list[SetCookie]: ...  # as the server sent them, in order
+    @property
+    def stopped(self) -> Stopped | None: ...  # the first exchange the gate stopped
 
     def open_login(self) -> Page: ...
     def still_asking(self, landing: Page) -> bool: ...
@@ -108,7 +110,8 @@ def attempt(
     reached = prober.opens(url, agent.session()) if url and status is not None else None
     anonymous = prober.opens_anonymously(url) if url and reached is not None else None
     asking = agent.still_asking(landing) if status is not None else False
-    return Attempt(status, landing.locked, asking, reached, anonymous, landing.text), url
+    stopped = agent.stopped or prober.stopped
+    return Attempt(status, landing.locked, asking, reached, anonymous, landing.text, stopped), url
 
 
 def _not_logged_in(result: FlowResult, found: Outcome, attempt_: Attempt, mode: str) -> None:
@@ -136,7 +139,9 @@ def _not_logged_in(result: FlowResult, found: Outcome, attempt_: Attempt, mode: 
 def login_page_opens(agent: Agent, result: FlowResult) -> bool:
     """The login page loads and asks for a password."""
     page = agent.open_login()
-    if page.status == 429 or page.locked:
+    if agent.stopped:
+        result.fail(*agent.stopped)
+    elif page.status == 429 or page.locked:
         result.undecide("rate-limited", f"the login page answered {page.status}: rate limited")
     elif page.status is None or page.status >= 500:
         result.fail("login-server-error", f"the login page answered {page.status or page.error}")
@@ -156,6 +161,9 @@ def login_logout(
     before = agent.session()
     tried, url = attempt(agent, prober, settings, username, password)
     found = outcome(tried)
+    if tried.stopped:
+        result.fail(*tried.stopped)
+        return result
     if found is not Outcome.LOGGED_IN or url is None:
         _not_logged_in(result, found, tried, agent.mode)
         return result
@@ -169,7 +177,10 @@ def login_logout(
         and before.cookies.get(name) == session.cookies[name]
     ]
     answer = agent.logout(agent.get(url))
-    if answer is None:
+    stopped = agent.stopped or prober.stopped
+    if stopped:
+        result.fail(*stopped)
+    elif answer is None:
         result.fail("logout-missing", f"no log-out control on {url}")
     elif answer.status is not None and answer.status >= 500:
         result.fail("login-server-error", f"the log-out request answered {answer.status}")
@@ -257,7 +268,9 @@ def wrong_password_refused(refusals: Refusals) -> Result:
     """A wrong password must not log in; a lockout or a server error says nothing either way."""
     found = outcome(refusals.wrong_password)
     result = Result()
-    if found is Outcome.LOGGED_IN:
+    if refusals.wrong_password.stopped:
+        result.fail(*refusals.wrong_password.stopped)
+    elif found is Outcome.LOGGED_IN:
         result.fail("auth-bypass", f"a wrong password for {refusals.username} was accepted")
     elif found is not Outcome.REFUSED:
         flow = FlowResult()

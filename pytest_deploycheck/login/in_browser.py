@@ -13,13 +13,14 @@ from urllib.parse import urljoin
 
 from pytest_deploycheck.core.artifacts import artifact_path
 from pytest_deploycheck.core.model import Finding
-from pytest_deploycheck.core.redact import Redactor
+from pytest_deploycheck.core.redact import Redactor, encodings
 from pytest_deploycheck.core.scrub import scrub_zip
 from pytest_deploycheck.login.flows import FlowResult, login_logout
 from pytest_deploycheck.login.judge import SetCookie
-from pytest_deploycheck.login.over_http import Prober, Session
+from pytest_deploycheck.login.over_http import Prober, Session, Stopped
 from pytest_deploycheck.login.pages import LOGOUT_NAME, Page
 from pytest_deploycheck.login.settings import LoginSettings
+from pytest_deploycheck.net.http import LIMIT_CODES, origin
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext
@@ -52,6 +53,11 @@ class BrowserAgent:
         self._phase = ""  # "login page", "submit" or ""
         self._posts: list[int] = []  # the statuses of the POSTs sent while submitting or leaving
         self._document: int | None = None  # the status of the page now shown
+        self.origins = {origin(url) for url in (base_url, *settings.origins)}
+        self.stopped: Stopped | None = None  # the first request kept from leaving
+        self._blocked: set[str] = set()  # the URLs of the requests kept from leaving
+        self._typed: frozenset[str] = frozenset()  # every form of the password being typed
+        context.route("**/*", self._route)
         self.page = context.new_page()
         self.page.set_default_timeout(settings.timeout_ms)
         self.page.on("console", self._console)
@@ -60,6 +66,42 @@ class BrowserAgent:
 
     def url(self, path: str) -> str:
         return urljoin(self.base_url + "/", path.lstrip("/")) if "://" not in path else path
+
+    def _route(self, route: Any) -> None:
+        """Every request, before it leaves: one bound for another origin that would carry the
+        password (in any encoding) or the target's session is answered here instead, never
+        sent; what a page loads from elsewhere without them goes on."""
+        request = route.request
+        bound = request.url.startswith(("http://", "https://"))
+        carried = (
+            self._carried(request) if bound and origin(request.url) not in self.origins else None
+        )
+        if carried is None:
+            route.continue_()
+            return
+        self._blocked.add(request.url)
+        message = self.redact(
+            f"{request.method} {request.url} would carry {carried} to {origin(request.url)},"
+            " which is not the target's origin: kept from leaving"
+        )
+        self.stopped = self.stopped or (LIMIT_CODES["origin"], message)
+        route.fulfill(status=403, body="kept from leaving by pytest-deploycheck")
+
+    def _carried(self, request: Any) -> str | None:
+        """What of the credentials a request would carry: the password, the session's
+        cookies, an Authorization header; None when none of them."""
+        headers = request.headers
+        body = request.post_data_buffer or b""
+        texts = [request.url, *headers.values(), body.decode("utf-8", "replace")]
+        forms = self.redact.secrets | self._typed
+        if any(form in text for text in texts for form in forms):
+            return "the password"
+        if "authorization" in {name.lower() for name in headers}:
+            return "an Authorization header"
+        session = {(c["name"], c["value"]) for c in self.context.cookies(self.base_url)}
+        if session & {(c["name"], c["value"]) for c in self.context.cookies(request.url)}:
+            return "the session's cookies"
+        return None
 
     def _console(self, message: Any) -> None:
         # A failed resource is reported by the network events, with its URL; the browser's own
@@ -72,7 +114,8 @@ class BrowserAgent:
     def _response(self, response: Any) -> None:
         if response.request.is_navigation_request() and response.frame == self.page.main_frame:
             self._document = response.status
-        if self._phase == "login page" and response.status >= 400:
+        kept = response.url in self._blocked
+        if self._phase == "login page" and response.status >= 400 and not kept:
             url = self.redact(response.url)
             message = f"{response.request.method} {url} -> {response.status}"
             self.health.append(Finding("resource-failed", url, message))
@@ -125,6 +168,7 @@ class BrowserAgent:
         if self.tracer:
             self.tracer.pause()  # what is typed and sent is never traced
         self._posts, self._phase = [], "submit"
+        self._typed = frozenset(encodings(password))
         try:
             page.locator(s.username_selector).first.fill(username)
             page.locator(s.password_selector).first.fill(password)

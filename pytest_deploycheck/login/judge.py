@@ -33,6 +33,7 @@ class Attempt:
     )
     anonymous: bool | None = None  # ... and without one
     text: str = ""  # the visible text after it, for comparing answers
+    stopped: tuple[str, str] | None = None  # an exchange the gate stopped: (code, message)
 
 
 def outcome(attempt: Attempt) -> Outcome:

@@ -11,12 +11,13 @@ from urllib.parse import urljoin, urlsplit
 from pytest_deploycheck.login.judge import SetCookie
 from pytest_deploycheck.login.pages import Page
 from pytest_deploycheck.login.settings import LoginSettings
-from pytest_deploycheck.net.http import Exchange, exchange_of
+from pytest_deploycheck.net.http import Exchange, ExchangeStopped, exchange_of, header_values
 
 if TYPE_CHECKING:
     import httpx
 
 MAX_REDIRECTS = 5
+Stopped = tuple[str, str]  # an exchange the gate stopped: (reason code, message)
 
 
 @dataclass
@@ -45,6 +46,7 @@ class Fetcher:
         self.jar = jar
         self.exchanges: list[Exchange] = []
         self.set_cookies: list[SetCookie] = []
+        self.stopped: Stopped | None = None  # the first exchange the gate stopped
 
     def fetch(
         self,
@@ -64,14 +66,16 @@ class Fetcher:
             headers = session.request_headers() if session else {}
             try:
                 response = self.client.request(method, url, headers=headers, data=data, json=json)
+            except ExchangeStopped as stop:  # never sent, or cut off: never read as an answer
+                self.exchanges.append(Exchange.stopped(method, url, stop))
+                self.stopped = self.stopped or (stop.code, str(stop))
+                return Page(url, None, error=str(stop)), first
             except httpx.HTTPError as exc:
                 error = f"{type(exc).__name__}: {exc}".splitlines()[0]
                 self.exchanges.append(Exchange(method, url, error=error))
                 return Page(url, None, error=error), first
             self.exchanges.append(exchange_of(response))
-            self.set_cookies += [
-                SetCookie.parse(h) for h in response.headers.get_list("set-cookie")
-            ]
+            self.set_cookies += [SetCookie.parse(h) for h in header_values(response, "set-cookie")]
             first = response.status_code if first is None else first
             location = response.headers.get("location")
             if not (response.is_redirect and location) or not self._same_site(url, location):
@@ -96,6 +100,10 @@ class Prober:
         self.fetcher = Fetcher(client, jar=False)
         self.login_path = urlsplit(settings.login_url).path
         self._anonymous: dict[str, bool] = {}
+
+    @property
+    def stopped(self) -> Stopped | None:
+        return self.fetcher.stopped
 
     def opens(self, url: str, session: Session | None = None) -> bool:
         """The page opens: answered under 400, not on the login page, not asking for a password."""
@@ -131,6 +139,10 @@ class FormAgent:
         self.settings = settings
         self.http = Fetcher(client, jar=True)
         self.page = Page("", None)
+
+    @property
+    def stopped(self) -> Stopped | None:
+        return self.http.stopped
 
     def open_login(self) -> Page:
         self.page, _ = self.http.fetch("GET", self.settings.login_url)
@@ -185,6 +197,10 @@ class TokenAgent:
         self.settings = settings
         self.http = Fetcher(client, jar=False)
         self.token: str | None = None
+
+    @property
+    def stopped(self) -> Stopped | None:
+        return self.http.stopped
 
     def open_login(self) -> Page:
         return Page(str(self.settings.token_url), 200)  # nothing to open: the endpoint is known

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from pytest_deploycheck.core.settings_table import Ranged, number, optional_bool, parse_table
 
@@ -47,6 +48,7 @@ class LoginSettings(Ranged):
     token_username_key: str = "email"
     token_password_key: str = "password"
     token_field: str = "access_token"
+    allowed_origins: tuple[str, ...] = ()  # besides the target's: an identity provider, say
 
     @classmethod
     def parse(cls, table: Mapping[str, Any]) -> LoginSettings:
@@ -65,7 +67,25 @@ class LoginSettings(Ranged):
             raise ValueError('api_kind = "token" needs token_url')
         if token and not (settings.api_protected_url or settings.protected_url):
             raise ValueError('api_kind = "token" needs api_protected_url (what the token opens)')
+        for url in settings.allowed_origins:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"allowed_origins: {url!r} is not an http(s) origin")
         return settings
+
+    @property
+    def origins(self) -> tuple[str, ...]:
+        """Where besides the target credentials may go: ``allowed_origins`` and every URL the
+        settings give whole (an identity provider's token endpoint)."""
+        urls = (
+            self.login_url,
+            self.protected_url,
+            self.logout_url,
+            self.api_protected_url,
+            self.api_logout_url,
+            self.token_url,
+        )
+        return (*self.allowed_origins, *(url for url in urls if url and "://" in url))
 
     def negative_allowed(self, production: bool) -> bool:
         """The wrong-password check runs on production only when asked for explicitly."""

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
+from pytest_deploycheck.config import HttpSettings
 from pytest_deploycheck.metrics.settings import PLACEHOLDER, Query, duration_s
+from pytest_deploycheck.net.http import ExchangeStopped, make_client
 
 if TYPE_CHECKING:
     import httpx
@@ -99,10 +101,9 @@ def ask(
     version: str | None = None,
 ) -> Answer:
     """One query at ``at`` (default: now), for ``version`` (default: the run's)."""
-    import httpx
-
     when = context.now if at is None else at
-    with httpx.Client(timeout=httpx.Timeout(timeout_s), follow_redirects=False) as client:
+    limits = HttpSettings(connect_timeout_s=timeout_s, read_timeout_s=timeout_s)
+    with make_client("", limits, [query.url]) as client:
         if query.provider == "prometheus":
             return _prometheus(client, query, context, when, version, timeout_s)
         return _web(client, query, context, when, version)
@@ -193,6 +194,8 @@ def _send(
             response = client.send(request)
         except httpx.TimeoutException:
             raise MetricsError(UNAVAILABLE_CODE, f"no answer from {_origin(url)} in time") from None
+        except ExchangeStopped as stop:
+            raise MetricsError(UNAVAILABLE_CODE, f"{_origin(url)}: {stop}") from None
         except httpx.HTTPError as exc:
             raise MetricsError(UNAVAILABLE_CODE, f"{_origin(url)}: {_plain(exc)}") from None
         if not response.is_redirect:

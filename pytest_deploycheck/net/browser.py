@@ -62,8 +62,9 @@ def launch(playwright: Playwright, explicit: str | None = None) -> Browser:
 
 @contextmanager
 def fresh_context(browser: Browser) -> Iterator[BrowserContext]:
-    """A new browser context (cookies, storage) for one flow, closed after it."""
-    context = browser.new_context()
+    """A new browser context (cookies, storage) for one flow, closed after it. Service workers
+    are blocked: what they fetch would pass by the context's routes."""
+    context = browser.new_context(service_workers="block")
     try:
         yield context
     finally:

@@ -49,7 +49,9 @@ def credentials(deploy_target: Target) -> tuple[str, str]:
 @pytest.fixture(scope="module")
 def prober(settings: LoginSettings, deploy_settings: Settings) -> Iterator[Prober]:
     """Asks the server what a session opens, in a client of its own."""
-    with make_client(str(deploy_settings.target.base_url), deploy_settings.http) as client:
+    with make_client(
+        str(deploy_settings.target.base_url), deploy_settings.http, settings.origins
+    ) as client:
         yield Prober(client, settings)
 
 
@@ -87,7 +89,9 @@ def api_run(
     deploy_settings: Settings,
 ) -> Iterator[flows.FlowResult]:
     wants(settings, "api")
-    with make_client(str(deploy_settings.target.base_url), deploy_settings.http) as client:
+    with make_client(
+        str(deploy_settings.target.base_url), deploy_settings.http, settings.origins
+    ) as client:
         yield flows.over_http(client, prober, settings, credentials)
 
 
@@ -122,8 +126,8 @@ def _refuse(
             return flows.wrong_credentials(list(agents), prober, settings, username)
     kind = FormAgent if settings.api_kind == "form" else TokenAgent
     with (
-        make_client(base_url, deploy_settings.http) as first,
-        make_client(base_url, deploy_settings.http) as second,
+        make_client(base_url, deploy_settings.http, settings.origins) as first,
+        make_client(base_url, deploy_settings.http, settings.origins) as second,
     ):
         agents_ = [kind(first, settings), kind(second, settings)]
         return flows.wrong_credentials(list(agents_), prober, settings, username)
