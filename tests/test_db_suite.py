@@ -139,6 +139,41 @@ def test_check_violations(admin: psycopg.Connection[Any], reader: psycopg.Connec
     assert bounded.findings[0].message.startswith("1+ rows of public.docs break CHECK")
 
 
+def test_what_a_check_constraint_calls_decides_whether_the_checker_evaluates_it(
+    admin: psycopg.Connection[Any], read_only_role: str
+) -> None:
+    # PostgreSQL's own functions that change nothing — immutable or stable, operators, IN
+    # lists, regular expressions, casts — are evaluated as ever; a volatile one, or a function
+    # of the target's, is not run with the checking role's rights.
+    admin.execute(
+        "CREATE SEQUENCE s;"
+        " ALTER TABLE orgs ADD COLUMN email varchar, ADD COLUMN at timestamptz DEFAULT now();"
+        " ALTER TABLE orgs ADD CONSTRAINT shaped CHECK (email ~* '^[^@]+@[^@]+$'"
+        "   AND char_length(name) BETWEEN 1 AND 200 AND at <= now() + interval '1 day'"
+        "   AND lower(name)::text IN ('acme', 'globex') AND (id, 1) > (0, 0)) NOT VALID;"
+        " ALTER TABLE docs ADD CONSTRAINT counted CHECK (nextval('s') > 0) NOT VALID"
+    )
+    with psycopg.connect(read_only_role) as conn:
+        conn.execute("SET default_transaction_read_only = on")
+        with pytest.raises(CouldNotCheck) as raised:
+            scans.check_violations(conn, DbSuiteSettings())
+    assert str(raised.value).startswith(
+        "[check-not-evaluated] public.docs.counted calls nextval(regclass):"
+    )
+    assert "shaped" not in str(raised.value)
+    assert admin.execute("SELECT last_value, is_called FROM s").fetchone() == (1, False)
+
+
+def test_calls_reads_what_a_stored_expression_runs() -> None:
+    tree = (
+        "{BOOLEXPR :boolop and :args ({OPEXPR :opno 521 :opfuncid 147 :args ()}"
+        " {FUNCEXPR :funcid 16500 :funcresulttype 16} {ROWCOMPAREEXPR :rctype 4 :opnos (o 97 1)"
+        " :opfamilies (o 1976)} {COERCETODOMAIN :arg {VAR :varno 1}})}"
+    )
+    assert scans.calls(tree) == ({147, 16500}, {521, 97, 1}, True)
+    assert scans.calls("{CONST :consttype 23 :constvalue 4 [ 0 0 0 0 ]}") == (set(), set(), False)
+
+
 @pytest.mark.parametrize(("share", "status"), [(0.90, "hold"), (0.97, "rollback")])
 def test_sequence_near_the_column_limit(
     admin: psycopg.Connection[Any], reader: psycopg.Connection[Any], share: float, status: str

@@ -20,9 +20,12 @@ SQL_WORDS = re.compile(
     r"\b(SELECT|INSERT INTO|UPDATE|DELETE FROM|FROM|WHERE|SET|RESET|ALTER|CREATE|DROP|COPY"
     r"|GRANT|REVOKE|JOIN|BEGIN|ROLLBACK|EXECUTE)\b"
 )
-# The one place where text from the target is evaluated as SQL: an expression PostgreSQL
-# deparsed itself (see its docstring).
-SQL_FROM_TEXT_ALLOWED = {("pytest_deploycheck/net/postgres.py", "deparsed")}
+# The places where text from the catalog becomes SQL: an expression PostgreSQL deparsed
+# itself, and an operator's name, which holds operator characters only (see the docstrings).
+SQL_FROM_TEXT_ALLOWED = {
+    ("pytest_deploycheck/net/postgres.py", "deparsed"),
+    ("pytest_deploycheck/net/postgres.py", "operator"),
+}
 
 
 def _constants(tree: ast.Module) -> dict[str, str]:

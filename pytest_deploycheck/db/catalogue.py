@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pytest_deploycheck.core.catalogue import Catalogue, Category, Check, codes
+from pytest_deploycheck.core.catalogue import Catalogue, Category, Check, Code, codes
 from pytest_deploycheck.core.model import Severity
 from pytest_deploycheck.core.phases import Phase
 
@@ -152,7 +152,19 @@ CATALOGUE = Catalogue(
         ),
         Check("db.fk_orphans", STANDARD, CRITICAL, codes(DATA, "fk_orphan"), CORRUPTION),
         Check(
-            "db.check_violations", STANDARD, CRITICAL, codes(DATA, "check_violation"), CORRUPTION
+            "db.check_violations",
+            STANDARD,
+            CRITICAL,
+            (
+                *codes(DATA, "check_violation"),
+                Code(
+                    "check-not-evaluated",
+                    Category.SETUP,
+                    "let the checking role act as the table's owner (GRANT owner TO checker), or"
+                    " list the constraint in unevaluated_checks",
+                ),
+            ),
+            CORRUPTION,
         ),
         Check(
             "db.sequences",

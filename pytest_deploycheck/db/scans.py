@@ -3,11 +3,20 @@ savepoint under its own time limit, so one slow table spoils nothing else."""
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from pytest_deploycheck.core.model import CouldNotCheck, Finding
 from pytest_deploycheck.db.settings import DbSuiteSettings
-from pytest_deploycheck.net.postgres import Row, RuleResult, deadline, deparsed, fetch, run
+from pytest_deploycheck.net.postgres import (
+    Row,
+    RuleResult,
+    deadline,
+    deparsed,
+    fetch,
+    operator,
+    run,
+)
 
 if TYPE_CHECKING:
     from psycopg import sql
@@ -24,7 +33,11 @@ FOREIGN_KEYS = """SELECT quote_ident(con.conname) AS constraint_name,
     AS columns,
   ARRAY(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY k(num, ord)
         JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.num ORDER BY k.ord)
-    AS keys
+    AS keys,
+  ARRAY(SELECT jsonb_build_array(opn.nspname, op.oprname)
+        FROM unnest(con.conpfeqop) WITH ORDINALITY e(oid, ord)
+        JOIN pg_operator op ON op.oid = e.oid JOIN pg_namespace opn ON opn.oid = op.oprnamespace
+        ORDER BY e.ord) AS equals
 FROM pg_constraint con JOIN pg_namespace n ON n.oid = con.connamespace
 JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace cn ON cn.oid = c.relnamespace
 JOIN pg_class p ON p.oid = con.confrelid JOIN pg_namespace pn ON pn.oid = p.relnamespace
@@ -35,6 +48,7 @@ ORDER BY 2, 1"""
 
 def fk_orphans(conn: Connection, settings: DbSuiteSettings) -> RuleResult:
     """Rows whose foreign key points nowhere, looked for one constraint at a time, bounded."""
+    pin_search_path(conn)
     result = RuleResult("fk_orphan", query=FOREIGN_KEYS)
     for fk in fetch(conn, FOREIGN_KEYS):
         name, child, parent = fk["constraint_name"], fk["child"], fk["parent"]
@@ -57,7 +71,8 @@ def _count(rows: list[Row], limit: int) -> str:
 
 
 def _orphans(fk: Row, limit: int) -> sql.Composed:
-    """The child rows of one foreign key whose key is set but matches no parent row."""
+    """The child rows of one foreign key whose key is set but matches no parent row, compared
+    with the key's own equality operators (named in full: none a tenant made can stand in)."""
     from psycopg import sql
 
     columns = [sql.Identifier(c) for c in fk["columns"]]
@@ -72,8 +87,8 @@ def _orphans(fk: Row, limit: int) -> sql.Composed:
             sql.SQL("c.") + c + sql.SQL(" IS NOT NULL") for c in columns
         ),
         match=sql.SQL(" AND ").join(
-            sql.SQL("p.") + sql.Identifier(k) + sql.SQL(" = c.") + c
-            for k, c in zip(fk["keys"], columns, strict=True)
+            sql.SQL("p.") + sql.Identifier(k) + operator(*equals) + sql.SQL("c.") + c
+            for k, c, equals in zip(fk["keys"], columns, fk["equals"], strict=True)
         ),
         limit=sql.Literal(limit),
     )
@@ -82,30 +97,95 @@ def _orphans(fk: Row, limit: int) -> sql.Composed:
 CHECK_CONSTRAINTS = """SELECT quote_ident(con.conname) AS constraint_name,
   quote_ident(tn.nspname) || '.' || quote_ident(t.relname) AS table_name,
   tn.nspname AS schema, t.relname AS relation,
-  pg_get_expr(con.conbin, con.conrelid) AS expression
+  pg_get_expr(con.conbin, con.conrelid) AS expression, con.conbin::text AS tree,
+  pg_get_userbyid(t.relowner) AS owner, pg_has_role(t.relowner, 'MEMBER') AS may_be_owner
 FROM pg_constraint con JOIN pg_namespace n ON n.oid = con.connamespace
 JOIN pg_class t ON t.oid = con.conrelid JOIN pg_namespace tn ON tn.oid = t.relnamespace
 WHERE con.contype = 'c'
   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_'
 ORDER BY 2, 1"""
+# What an expression calls: functions, and operators (their functions), by oid; written
+# once per object: the built-in ones (below FirstNormalObjectId) that change nothing are safe.
+CALLED = """SELECT 'f' AS kind, f.oid::bigint AS oid, f.oid::regprocedure::text AS name,
+  f.oid < %(first_normal)s AND f.provolatile <> 'v' AS safe
+FROM pg_proc f WHERE f.oid = ANY(%(functions)s::oid[])
+UNION ALL
+SELECT 'o', o.oid::bigint, o.oid::regoperator::text,
+  f.oid < %(first_normal)s AND f.provolatile <> 'v'
+FROM pg_operator o JOIN pg_proc f ON f.oid = o.oprcode WHERE o.oid = ANY(%(operators)s::oid[])"""
+FIRST_NORMAL_OID = 16384  # objects below it come with PostgreSQL itself
+NOT_EVALUATED_CODE = "check-not-evaluated"
+_CALLS = re.compile(r":(funcid|opfuncid|hashfuncid|negfuncid|opno) (\d+)")
+_OPERATOR_LISTS = re.compile(r":opnos \(o ([\d ]+)\)")
+
+
+def calls(tree: str) -> tuple[set[int], set[int], bool]:
+    """What a stored expression (``pg_node_tree``) would run: the functions it calls, the
+    operators it applies, and whether it coerces to a domain (whose own CHECKs run too)."""
+    functions: set[int] = set()
+    operators: set[int] = set()
+    for field_name, oid in _CALLS.findall(tree):
+        (operators if field_name == "opno" else functions).add(int(oid))
+    for listed in _OPERATOR_LISTS.findall(tree):
+        operators.update(int(oid) for oid in listed.split())
+    return functions - {0}, operators - {0}, "{COERCETODOMAIN" in tree
+
+
+def unsafe_calls(conn: Connection, trees: list[str]) -> list[list[str]]:
+    """For each expression, what it would run that is not PostgreSQL's own or that may change
+    something (a volatile function: ``nextval``, ``dblink_exec``): the target's code, which
+    must never run with the checking role's rights."""
+    found = [calls(tree) for tree in trees]
+    functions = sorted({oid for f, _, _ in found for oid in f})
+    operators = sorted({oid for _, o, _ in found for oid in o})
+    rows = fetch(
+        conn,
+        CALLED,
+        {"functions": functions, "operators": operators, "first_normal": FIRST_NORMAL_OID},
+    )
+    unsafe = {(row["kind"], row["oid"]): row["name"] for row in rows if not row["safe"]}
+    return [
+        [
+            *(unsafe[("f", oid)] for oid in sorted(f) if ("f", oid) in unsafe),
+            *(f"operator {unsafe[('o', oid)]}" for oid in sorted(o) if ("o", oid) in unsafe),
+            *(["a domain's own CHECK constraints"] if domain else []),
+        ]
+        for f, o, domain in found
+    ]
 
 
 def check_violations(conn: Connection, settings: DbSuiteSettings) -> RuleResult:
-    """Rows that break a CHECK constraint (loaded with checks off, or NOT VALID), bounded."""
+    """Rows that break a CHECK constraint (loaded with checks off, or NOT VALID), bounded.
+
+    A constraint is evaluated by running its expression; one that calls the target's own code
+    runs it only as the table's owner (when the checking role may become it), never with the
+    checking role's rights; otherwise it is not evaluated, and says so."""
     from psycopg import sql
 
+    search_path = pin_search_path(conn)
     result = RuleResult("check_violation", query=CHECK_CONSTRAINTS)
-    for check in fetch(conn, CHECK_CONSTRAINTS):
+    checks = fetch(conn, CHECK_CONSTRAINTS)
+    for check, unsafe in zip(checks, unsafe_calls(conn, [c["tree"] for c in checks]), strict=True):
         name, table = check["constraint_name"], check["table_name"]
+        where = f"{table}.{name}"
+        if unsafe and not check["may_be_owner"]:
+            if where not in settings.unevaluated_checks:
+                result.note += (
+                    f"[{NOT_EVALUATED_CODE}] {where} calls {', '.join(unsafe)}: the target's code"
+                    f" never runs with the checking role's rights, and it may not act as"
+                    f" {check['owner']}, the table's owner; "
+                )
+            continue
         scan = sql.SQL("SELECT ctid::text FROM {table} WHERE {expr} IS FALSE LIMIT {limit}").format(
             table=sql.Identifier(check["schema"], check["relation"]),
             expr=deparsed(check["expression"]),
             limit=sql.Literal(settings.scan_limit),
         )
-        rows = bounded_scan(conn, scan, settings.scan_timeout_ms, result, f"{table}.{name}")
+        owner = (check["owner"], search_path) if unsafe else None
+        rows = bounded_scan(conn, scan, settings.scan_timeout_ms, result, where, owner)
         if rows:
             message = f"{_count(rows, settings.scan_limit)} rows of {table} break CHECK {name}"
-            result.findings.append(Finding("check_violation", f"{table}.{name}", message))
+            result.findings.append(Finding("check_violation", where, message))
             result.rows += [
                 {"constraint": name, "table": table, "ctid": row["ctid"]}
                 for row in rows[: settings.sample_rows]
@@ -113,7 +193,22 @@ def check_violations(conn: Connection, settings: DbSuiteSettings) -> RuleResult:
     return _or_unchecked(result)
 
 
-BTREE_INDEXES = """SELECT c.oid, quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS index
+def pin_search_path(conn: Connection) -> str:
+    """For the rest of the transaction, resolve names in ``pg_catalog`` only: an expression
+    PostgreSQL deparses then names the target's functions and operators in full, and no
+    object a tenant creates in ``public`` can stand in for a built-in one. Returns the search
+    path it replaced, which the target's own code, run as its owner, expects."""
+    [row] = fetch(
+        conn,
+        "SELECT current_setting('search_path') AS was,"
+        " set_config('search_path', 'pg_catalog', true) AS now",
+    )
+    return str(row["was"])
+
+
+BTREE_INDEXES = """SELECT c.oid, quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS index,
+  concat(i.indexprs::text, ' ', i.indpred::text) AS tree,
+  pg_get_userbyid(c.relowner) AS owner, pg_has_role(c.relowner, 'MEMBER') AS may_be_owner
 FROM pg_index i
 JOIN pg_class c ON c.oid = i.indexrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_am am ON am.oid = c.relam
@@ -123,7 +218,10 @@ WHERE am.amname = 'btree' AND i.indisvalid AND i.indisready
 
 
 def amcheck(conn: Connection, settings: DbSuiteSettings) -> RuleResult:
-    """``bt_index_check`` (a read lock only) on each B-tree index up to ``amcheck_max_mb``."""
+    """``bt_index_check`` (a read lock only) on each B-tree index up to ``amcheck_max_mb``.
+    Matching every row with its entry evaluates the index's expressions: on an index whose
+    expressions call the target's code, that is done as the index's owner (when the checking
+    role may become it); otherwise only the index's own structure is checked."""
     installed = fetch(
         conn,
         "SELECT n.nspname AS schema FROM pg_extension e"
@@ -139,16 +237,20 @@ def amcheck(conn: Connection, settings: DbSuiteSettings) -> RuleResult:
     function = sql.Identifier(installed[0]["schema"], "bt_index_check")
     check = sql.SQL("SELECT {}(%s::oid::regclass, %s)").format(function)
     result = RuleResult("amcheck", query=BTREE_INDEXES)
-    for row in fetch(conn, BTREE_INDEXES, (settings.amcheck_max_mb,)):
+    indexes = fetch(conn, BTREE_INDEXES, (settings.amcheck_max_mb,))
+    for row, unsafe in zip(indexes, unsafe_calls(conn, [i["tree"] for i in indexes]), strict=True):
         index = row["index"]
         try:
             with deadline(conn, settings.amcheck_timeout_ms), conn.transaction():
+                as_owner = bool(unsafe) and row["may_be_owner"]
                 run(
                     conn,
-                    "SELECT set_config('statement_timeout', %s, true)",
-                    (str(settings.amcheck_timeout_ms),),
+                    "SELECT set_config('statement_timeout', %s, true),"
+                    " set_config('role', %s, true)",
+                    (str(settings.amcheck_timeout_ms), row["owner"] if as_owner else "none"),
                 )
-                run(conn, check, (row["oid"], settings.amcheck_heapallindexed))
+                every_row = settings.amcheck_heapallindexed and (as_owner or not unsafe)
+                run(conn, check, (row["oid"], every_row))
         except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable):
             result.note += f"[db-timeout] {index} not checked in time; "
         except (psycopg.errors.IndexCorrupted, psycopg.errors.DataCorrupted) as exc:
@@ -163,9 +265,16 @@ def amcheck(conn: Connection, settings: DbSuiteSettings) -> RuleResult:
 
 
 def bounded_scan(
-    conn: Connection, scan: sql.Composed, timeout_ms: int, result: RuleResult, what: str
+    conn: Connection,
+    scan: sql.Composed,
+    timeout_ms: int,
+    result: RuleResult,
+    what: str,
+    owner: tuple[str, str] | None = None,
 ) -> list[Row]:
-    """One scan under its own time limit, in a savepoint so a timeout spoils nothing else.
+    """One scan under its own time limit, in a savepoint so a timeout spoils nothing else;
+    as ``owner`` (the role that owns what it reads, and the search path its code expects)
+    when given.
 
     Row Level Security is off for the scan: where it would hide rows from the checking role,
     the scan fails instead of passing on the rows it was allowed to see.
@@ -177,8 +286,9 @@ def bounded_scan(
             run(
                 conn,
                 "SELECT set_config('statement_timeout', %s, true),"
-                " set_config('row_security', 'off', true)",
-                (str(timeout_ms),),
+                " set_config('row_security', 'off', true),"
+                " set_config('role', %s, true), set_config('search_path', %s, true)",
+                (str(timeout_ms), *(owner or ("none", "pg_catalog"))),
             )
             return run(conn, scan).fetchall()
     except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable):

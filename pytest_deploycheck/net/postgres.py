@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -198,6 +199,20 @@ def deparsed(expression: str) -> sql.Composed:
     from psycopg import sql
 
     return sql.SQL("({})").format(sql.SQL(expression))
+
+
+_OPERATOR_NAME = re.compile(r"[-+*/<>=~!@#%^&|`?]{1,63}")
+
+
+def operator(schema: str, name: str) -> sql.Composed:
+    """An operator named in full, `` OPERATOR(schema.=) ``, from its catalog row: resolved in
+    its own schema whatever the search path. An operator's name is made of operator
+    characters only (checked): it can neither quote nor end anything."""
+    from psycopg import sql
+
+    if not _OPERATOR_NAME.fullmatch(name):
+        raise ValueError(f"not an operator name: {name!r}")
+    return sql.SQL(" OPERATOR({}.{}) ").format(sql.Identifier(schema), sql.SQL(name))
 
 
 def is_superuser(conn: Connection) -> tuple[str, bool]:

@@ -1,0 +1,188 @@
+"""A tenant that writes code into the database and waits for the gate to run it with the
+checking role's rights: a CHECK constraint that reads what the tenant may not and copies it out
+through a channel no rollback undoes, an operator standing in for ``=``. Each bait is shown to
+work when the checking role runs it; then the db suite runs, as the README's checking role, and
+the loot table stays empty."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from tests.conftest import SignOffReader
+
+HASH = "$2a$10$tenantcannotreadthishash0123456789abcdefghijklmnop"
+BAIT = """
+CREATE EXTENSION dblink;
+CREATE SCHEMA auth;
+CREATE TABLE auth.users (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), email text,
+                         encrypted_password text);
+INSERT INTO auth.users (email, encrypted_password) VALUES ('alice@example.com', {hash});
+CREATE SCHEMA tenant AUTHORIZATION {tenant};
+GRANT CREATE ON SCHEMA public TO {tenant};
+-- A channel out of any transaction, as dblink with a password is in production: a write in
+-- a session of its own, which no rollback of the caller's undoes.
+CREATE FUNCTION public.keep(text) RETURNS void SECURITY DEFINER LANGUAGE sql AS $$
+  SELECT dblink_exec({connection}, 'INSERT INTO tenant.loot VALUES (' || quote_literal($1) || ')')
+$$;
+GRANT EXECUTE ON FUNCTION public.keep(text) TO {tenant};
+SET ROLE {tenant};
+CREATE TABLE tenant.loot (taken text);
+-- Whatever the caller may read of auth.users, kept for the tenant.
+CREATE FUNCTION tenant.take() RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM public.keep(coalesce((SELECT string_agg(encrypted_password, ',') FROM auth.users),
+                               'none'));
+  RETURN true;
+EXCEPTION WHEN insufficient_privilege THEN
+  PERFORM public.keep('denied to ' || current_user);
+  RETURN true;
+END $$;
+CREATE FUNCTION tenant.chk(x int) RETURNS boolean LANGUAGE sql AS 'SELECT tenant.take()';
+CREATE TABLE tenant.data (x int);
+INSERT INTO tenant.data VALUES (1), (2);
+ALTER TABLE tenant.data ADD CONSTRAINT data_x_check CHECK (tenant.chk(x)) NOT VALID;
+-- An operator for varchar = varchar: an exact match, so it wins over pg_catalog's text = text.
+CREATE FUNCTION public.eq(varchar, varchar) RETURNS boolean LANGUAGE sql
+  AS 'SELECT tenant.take() AND $1::text = $2::text';
+CREATE OPERATOR public.= (LEFTARG = varchar, RIGHTARG = varchar, FUNCTION = public.eq);
+CREATE TABLE tenant.parent (k varchar PRIMARY KEY);
+CREATE TABLE tenant.child (k varchar REFERENCES tenant.parent);
+INSERT INTO tenant.parent VALUES ('a');
+INSERT INTO tenant.child VALUES ('a');
+RESET ROLE;
+"""
+
+
+@dataclass
+class Tenancy:
+    admin: psycopg.Connection[Any]
+    checker: str  # the checking role's DSN
+    checker_role: str
+    tenant: str
+
+    def loot(self) -> list[str]:
+        return [row[0] for row in self.admin.execute("SELECT taken FROM tenant.loot")]
+
+    def as_checker(self, statement: str) -> None:
+        """Run ``statement`` with the checking role's rights, as the gate would."""
+        with psycopg.connect(self.checker, autocommit=True) as conn:
+            conn.execute(statement)
+
+
+@pytest.fixture
+def tenancy(pg_admin: str, pg_database: str) -> Iterator[Tenancy]:
+    """A database with a hostile tenant, and the README's checking role."""
+    suffix = uuid.uuid4().hex[:8]
+    tenant, checker = f"tenant_{suffix}", f"checker_{suffix}"
+    with psycopg.connect(pg_admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(tenant)))
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN BYPASSRLS").format(sql.Identifier(checker)))
+        conn.execute(
+            sql.SQL("GRANT pg_read_all_data, pg_monitor TO {}").format(sql.Identifier(checker))
+        )
+    params = psycopg.conninfo.conninfo_to_dict(pg_database)
+    connection = " ".join(f"{k}={v}" for k, v in params.items() if k in ("host", "port", "dbname"))
+    connection += f" user={params.get('user', 'postgres')}"
+    try:
+        with psycopg.connect(pg_database, autocommit=True) as admin:
+            if not admin.execute(
+                "SELECT 1 FROM pg_available_extensions WHERE name = 'dblink'"
+            ).fetchone():
+                pytest.skip("dblink is not available on this server")
+            admin.execute(
+                sql.SQL(BAIT).format(
+                    hash=sql.Literal(HASH),
+                    tenant=sql.Identifier(tenant),
+                    connection=sql.Literal(connection),
+                )
+            )
+            yield Tenancy(
+                admin, psycopg.conninfo.make_conninfo(pg_database, user=checker), checker, tenant
+            )
+    finally:
+        names = sql.SQL(", ").join(map(sql.Identifier, (tenant, checker)))
+        with psycopg.connect(pg_database, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP OWNED BY {} CASCADE").format(names))
+        with psycopg.connect(pg_admin, autocommit=True) as conn:
+            for role in (tenant, checker):
+                conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+
+
+def db_run(pytester: pytest.Pytester, dsn: str, phase: str) -> None:
+    pytester.makefile(".toml", deploycheck="[targets.t.suites.db]\n")
+    pytester.runpytest(
+        "--deploy-target=t",
+        "--deploy-suites=db",
+        f"--deploy-db-url={dsn}",
+        f"--deploy-phase={phase}",
+    )
+
+
+def checks(pytester: pytest.Pytester, read_signoff: SignOffReader) -> dict[str, Any]:
+    document = read_signoff(pytester.path / "deploycheck-signoff.json")
+    assert HASH not in str(document)
+    return {check["id"]: check for check in document["checks"]}
+
+
+def test_a_tenants_check_constraint_never_runs_with_the_checkers_rights(
+    tenancy: Tenancy, pytester: pytest.Pytester, read_signoff: SignOffReader
+) -> None:
+    tenancy.as_checker("SELECT tenant.chk(1)")  # the bait works: run as the checker, it steals
+    assert tenancy.loot() == [HASH]
+    tenancy.admin.execute("TRUNCATE tenant.loot")
+
+    db_run(pytester, tenancy.checker, "standard")
+    assert tenancy.loot() == []
+    check = checks(pytester, read_signoff)["db.check_violations"]
+    assert check["outcome"] == "error"  # could not check: never a pass on what it did not see
+    assert check["message"].startswith(
+        "[check-not-evaluated] tenant.data.data_x_check calls tenant.chk(integer):"
+    )
+
+
+def test_acknowledged_unevaluated_checks_leave_the_rest_checked(
+    tenancy: Tenancy, pytester: pytest.Pytester, read_signoff: SignOffReader
+) -> None:
+    pytester.makefile(
+        ".toml",
+        deploycheck='[targets.t.suites.db]\nunevaluated_checks = ["tenant.data.data_x_check"]\n',
+    )
+    pytester.runpytest(
+        "--deploy-target=t",
+        "--deploy-suites=db",
+        f"--deploy-db-url={tenancy.checker}",
+        "--deploy-phase=standard",
+    )
+    assert tenancy.loot() == []
+    assert checks(pytester, read_signoff)["db.check_violations"]["outcome"] == "passed"
+
+
+def test_as_the_tables_owner_a_check_runs_with_the_owners_rights_only(
+    tenancy: Tenancy, pytester: pytest.Pytester, read_signoff: SignOffReader
+) -> None:
+    roles = sql.Identifier(tenancy.tenant), sql.Identifier(tenancy.checker_role)
+    tenancy.admin.execute(sql.SQL("GRANT {} TO {}").format(*roles))
+    db_run(pytester, tenancy.checker, "standard")
+    # It ran, as the tenant: what the tenant may read of auth.users is nothing.
+    assert set(tenancy.loot()) == {f"denied to {tenancy.tenant}"}
+    check = checks(pytester, read_signoff)["db.check_violations"]
+    assert check["outcome"] == "passed"  # evaluated: every row keeps the constraint
+
+
+def test_a_tenants_operator_never_stands_in_for_the_foreign_keys_own(
+    tenancy: Tenancy, pytester: pytest.Pytester, read_signoff: SignOffReader
+) -> None:
+    tenancy.as_checker("SELECT 'a'::varchar = 'a'::varchar")  # the bait works
+    assert tenancy.loot() == [HASH]
+    tenancy.admin.execute("TRUNCATE tenant.loot")
+
+    db_run(pytester, tenancy.checker, "standard")
+    assert tenancy.loot() == []
+    assert checks(pytester, read_signoff)["db.fk_orphans"]["outcome"] == "passed"
