@@ -278,6 +278,37 @@ def test_a_query_made_slower_by_a_dropped_index_holds_naming_it(
     assert " ms per call over 60 calls since the snapshot, against " in found["message"]
 
 
+def test_the_snapshot_keeps_no_literal_of_the_targets_sql(
+    with_statistics: str, pytester: pytest.Pytester, read_signoff: SignOffReader
+) -> None:
+    password = "Wh0le-role-p4ss"
+    with psycopg.connect(with_statistics, autocommit=True) as conn:
+        conn.execute("CREATE ROLE snapshot_probe LOGIN")
+        try:
+            conn.execute(f"ALTER ROLE snapshot_probe PASSWORD '{password}'")  # as a person would
+            recorded = conn.execute(
+                "SELECT count(*) FROM pg_stat_statements WHERE query LIKE %s", (f"%{password}%",)
+            ).fetchone()
+            assert recorded == (1,)  # pg_stat_statements really kept the password
+            pytester.makefile(".toml", deploycheck="[targets.t.suites.db]\n")
+            pytester.runpytest(
+                "--deploy-target=t",
+                "--deploy-suites=db",
+                f"--deploy-db-url={with_statistics}",
+                "--deploy-phase=pre_deploy",
+                "--alluredir=allure",
+            )
+        finally:
+            conn.execute("DROP ROLE snapshot_probe")
+    document = read_signoff(pytester.path / "deploycheck-signoff.json")
+    [snapshot] = [c["data"]["snapshot"] for c in document["checks"] if c["id"] == "db.snapshot"]
+    assert "ALTER ROLE snapshot_probe PASSWORD ***" in snapshot["statements"], sorted(
+        snapshot["statements"]
+    )
+    written = [p for p in pytester.path.rglob("*") if p.is_file()]
+    assert [p.name for p in written if password.encode() in p.read_bytes()] == []
+
+
 HISTORY = """
 CREATE SCHEMA supabase_migrations;
 CREATE TABLE supabase_migrations.schema_migrations (version text PRIMARY KEY, name text);

@@ -239,10 +239,13 @@ def test_long_running_query(pg_database: str, reader: psycopg.Connection[Any]) -
 
 def test_idle_in_transaction(pg_database: str, reader: psycopg.Connection[Any]) -> None:
     idle = "state = 'idle in transaction' AND now() - state_change > interval '0.5 s'"
-    with session(pg_database, "SELECT 1", ready=idle) as other:
+    secret = "SELECT set_config('app.key', 'Session-k3y', true)"
+    with session(pg_database, secret, ready=idle) as other:
         result = run(db_rules.idle_in_transaction, reader, idle_in_transaction_s=0.3)
         mine = [f for f in result.findings if f.object == own(other)]
+        [row] = [r for r in result.rows if r["pid"] == other.info.backend_pid]
     assert [f.rule for f in mine] == ["idle_in_transaction"]
+    assert row["query"] == "SELECT set_config('***', '***', true)"  # no literal kept
 
 
 def test_blocked_session_and_lock_timeout(

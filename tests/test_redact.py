@@ -12,7 +12,7 @@ from urllib.parse import quote, quote_plus
 import pytest
 
 from pytest_deploycheck.core.artifacts import artifact_path, safe_name
-from pytest_deploycheck.core.redact import Redactor, inert, markdown_text, one_line
+from pytest_deploycheck.core.redact import Redactor, inert, markdown_text, one_line, sql_masked
 
 
 @pytest.mark.parametrize(
@@ -22,6 +22,10 @@ from pytest_deploycheck.core.redact import Redactor, inert, markdown_text, one_l
         ("Authorization: Bearer abc.def.ghi", "Authorization: ***"),
         ("token bearer eyJhbGciOiJIUzI1NiJ9.x", "token bearer ***"),
         ("host=db password=s3cr3t dbname=x", "host=db password=*** dbname=x"),
+        (
+            "ALTER ROLE app ENCRYPTED PASSWORD 'it''s s3cr3t'",
+            "ALTER ROLE app ENCRYPTED PASSWORD ***",
+        ),
         ("https://example.com/api/health", "https://example.com/api/health"),
         ("", ""),
     ],
@@ -122,3 +126,29 @@ def test_a_quoted_dsn_password_is_masked_whole() -> None:
         Redactor()("host=db password='Spaced Secret99' user=checker")
         == "host=db password=*** user=checker"
     )
+
+
+def test_keys_are_redacted_as_well_as_values() -> None:
+    document = {"statements": {"ALTER ROLE x PASSWORD 'pw'": {"calls": 1}, "abc key": "abc"}}
+    assert Redactor(["abc"]).deep(document) == {
+        "statements": {"ALTER ROLE x PASSWORD ***": {"calls": 1}, "*** key": "***"}
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ALTER ROLE checker PASSWORD 'Sup3r'", "ALTER ROLE checker PASSWORD '***'"),
+        ("SELECT pgp_sym_encrypt(card, 'k3y')", "SELECT pgp_sym_encrypt(card, '***')"),
+        ("SELECT dblink_connect('host=h password=pw')", "SELECT dblink_connect('***')"),
+        (
+            "SELECT E'a\\'b', 'it''s' FROM t WHERE id = $1",
+            "SELECT '***', '***' FROM t WHERE id = $1",
+        ),
+        ("SELECT $$one$$, $f$ two $$ $f$ + 1", "SELECT '***', '***' + 1"),
+        ("SELECT 'cut off by left(query, 200", "SELECT '***'"),
+        ('SELECT "Quoted Name" FROM t', 'SELECT "Quoted Name" FROM t'),
+    ],
+)
+def test_literals_of_sql_text_are_masked(text: str, expected: str) -> None:
+    assert sql_masked(text) == expected

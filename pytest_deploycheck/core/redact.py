@@ -19,11 +19,25 @@ _SHAPES = (
     r"(\bauthorization: )\S+(?: \S+)?",
     r"(\bbearer )[A-Za-z0-9._~+/=-]{8,}",
     r"(\bpassword=)(?:'(?:[^'\\]|\\.)*'|[^\s&;]+)",  # a DSN's, quoted values whole
+    r"(\bpassword\s+)'(?:[^']|'')*'",  # SQL's: ALTER ROLE ... [ENCRYPTED] PASSWORD '...'
+)
+# Literals in SQL text: quoted strings (with a prefix such as E'', escapes included; one cut
+# off by a length limit runs to the end) and dollar-quoted bodies.
+_SQL_LITERAL = re.compile(
+    r"(?s)\$([A-Za-z_][A-Za-z_0-9]*|)\$.*?(?:\$\1\$|\Z)"
+    r"|(?:[EeBbXxNn]|[Uu]&)?'(?:[^'\\]|''|\\.)*(?:'|\Z)"
 )
 
 
 # C0 and C1 controls but tab and newline, DEL, and the bidirectional formatting characters.
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def sql_masked(text: str) -> str:
+    """SQL text from the target (``pg_stat_statements``, ``pg_stat_activity.query``) with every
+    literal masked: a ``PASSWORD '...'``, a ``pgp_sym_encrypt(..., '...')`` key, a connection
+    string are values like any other, and values are not what the text is kept for."""
+    return _SQL_LITERAL.sub("'***'", text)
 
 
 def inert(text: str) -> str:
@@ -131,11 +145,11 @@ class Redactor:
         return inert(self._pattern.sub(_mask, text)) if text else text
 
     def deep(self, value: Any) -> Any:
-        """Redact every string inside a JSON-like structure."""
+        """Redact every string inside a JSON-like structure, keys as well as values."""
         if isinstance(value, str):
             return self(value)
         if isinstance(value, dict):
-            return {key: self.deep(item) for key, item in value.items()}
+            return {self.deep(key): self.deep(item) for key, item in value.items()}
         if isinstance(value, list | tuple):
             return [self.deep(item) for item in value]
         return value

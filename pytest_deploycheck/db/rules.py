@@ -8,9 +8,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pytest_deploycheck.core.model import Finding, Gate, grade
+from pytest_deploycheck.core.redact import sql_masked
 from pytest_deploycheck.core.result import Result
 from pytest_deploycheck.db.settings import DbSuiteSettings
-from pytest_deploycheck.net.postgres import Row, RuleResult, fetch
+from pytest_deploycheck.net.postgres import Params, Row, RuleResult, fetch
 
 if TYPE_CHECKING:
     from pytest_deploycheck.net.postgres import Connection
@@ -137,8 +138,17 @@ def idle_in_transaction(conn: Connection, settings: DbSuiteSettings) -> RuleResu
     )
 
 
+def _activity(conn: Connection, query: str, params: Params = None) -> list[Row]:
+    """Sessions from ``pg_stat_activity``, the text of each one's query with its literals
+    masked: what another session runs may hold a password."""
+    rows = fetch(conn, query, params)
+    for row in rows:
+        row["query"] = sql_masked(row["query"] or "")
+    return rows
+
+
 def _sessions(conn: Connection, rule: str, query: str, seconds: float, what: str) -> RuleResult:
-    rows = fetch(conn, query, (seconds,))
+    rows = _activity(conn, query, (seconds,))
     findings = [
         Finding(
             rule,
@@ -170,7 +180,7 @@ ORDER BY seconds DESC"""
 def blocked_sessions(conn: Connection, settings: DbSuiteSettings) -> RuleResult:
     """Sessions waiting for a lock another session holds, and the holders, named whatever
     their age: an idle transaction that blocks others is the cause, not a bystander."""
-    rows = fetch(conn, BLOCKED)
+    rows = _activity(conn, BLOCKED)
     findings = [
         Finding(
             "lock_holder",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from pytest_deploycheck.core.redact import sql_masked
 from pytest_deploycheck.core.result import Result
 from pytest_deploycheck.db.scans import bounded_scan
 from pytest_deploycheck.net.postgres import RuleResult, fetch
@@ -169,8 +170,10 @@ def _counts(
 
 
 def statements(conn: Connection) -> dict[str, Any] | None:
-    """Calls and total time per normalized query text (pg_stat_statements, which replaces
-    literals by ``$1``); None where the extension is not installed or not readable."""
+    """Calls and total time per query (pg_stat_statements), by its text normalized and every
+    literal masked — pg_stat_statements replaces the literals of plain queries by ``$1``, not
+    those of utility statements (``ALTER ROLE ... PASSWORD '...'``) — with its query ids.
+    None where the extension is not installed or not readable."""
     import psycopg
     from psycopg import sql
 
@@ -190,8 +193,9 @@ def statements(conn: Connection) -> dict[str, Any] | None:
     for row in rows:  # one query may have several ids (its parameters' types, its users)
         stats = row["row"]
         total = stats.get("total_exec_time", stats.get("total_time", 0.0))
-        text = " ".join(str(stats["query"]).split())
-        entry = found.setdefault(text, {"calls": 0, "total_ms": 0.0})
+        text = sql_masked(" ".join(str(stats["query"]).split()))
+        entry = found.setdefault(text, {"queryids": [], "calls": 0, "total_ms": 0.0})
+        entry["queryids"] = sorted({*entry["queryids"], str(stats.get("queryid"))})
         entry["calls"] += int(stats["calls"])
         entry["total_ms"] += float(total)
     return found
