@@ -206,7 +206,8 @@ def supa(pg_admin: str, template: str) -> Iterator[dict[str, Any]]:
 
 
 def database_state(admin: psycopg.Connection[Any]) -> dict[Any, Any]:
-    """A fingerprint of every table's content and every sequence's value in a database."""
+    """A fingerprint of every table's content and every sequence's position (its value, and
+    whether it was ever called) in a database."""
     content = sql.SQL("SELECT md5(coalesce(string_agg(t::text, ',' ORDER BY t::text), ''))")
     tables = admin.execute(
         "SELECT schemaname, tablename FROM pg_tables"
@@ -218,8 +219,13 @@ def database_state(admin: psycopg.Connection[Any]) -> dict[Any, Any]:
         ).fetchone()
         for table in tables
     }
-    sequences = "SELECT schemaname, sequencename, last_value FROM pg_sequences ORDER BY 1, 2"
-    found["sequences"] = admin.execute(sequences).fetchall()
+    sequences = admin.execute("SELECT schemaname, sequencename FROM pg_sequences ORDER BY 1, 2")
+    found["sequences"] = {
+        name: admin.execute(
+            sql.SQL("SELECT last_value, is_called FROM {}").format(sql.Identifier(*name))
+        ).fetchone()
+        for name in sequences.fetchall()
+    }
     return found
 
 

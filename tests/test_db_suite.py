@@ -20,7 +20,7 @@ from pytest_deploycheck.core.phases import Phase
 from pytest_deploycheck.db import rules as db_rules
 from pytest_deploycheck.db import scans
 from pytest_deploycheck.db.settings import DbSuiteSettings
-from pytest_deploycheck.net.postgres import RuleResult, connect_readonly
+from pytest_deploycheck.net.postgres import RuleResult, connect_readonly, expression_calls
 from tests.conftest import SignOffReader, wait_until
 
 SCHEMA = """
@@ -170,8 +170,12 @@ def test_calls_reads_what_a_stored_expression_runs() -> None:
         " {FUNCEXPR :funcid 16500 :funcresulttype 16} {ROWCOMPAREEXPR :rctype 4 :opnos (o 97 1)"
         " :opfamilies (o 1976)} {COERCETODOMAIN :arg {VAR :varno 1}})}"
     )
-    assert scans.calls(tree) == ({147, 16500}, {521, 97, 1}, True)
-    assert scans.calls("{CONST :consttype 23 :constvalue 4 [ 0 0 0 0 ]}") == (set(), set(), False)
+    assert expression_calls(tree) == ({147, 16500}, {521, 97, 1}, True)
+    assert expression_calls("{CONST :consttype 23 :constvalue 4 [ 0 0 0 0 ]}") == (
+        set(),
+        set(),
+        False,
+    )
 
 
 @pytest.mark.parametrize(("share", "status"), [(0.90, "hold"), (0.97, "rollback")])

@@ -3,16 +3,17 @@ savepoint under its own time limit, so one slow table spoils nothing else."""
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from pytest_deploycheck.core.model import CouldNotCheck, Finding
 from pytest_deploycheck.db.settings import DbSuiteSettings
 from pytest_deploycheck.net.postgres import (
+    FIRST_NORMAL_OID,
     Row,
     RuleResult,
     deadline,
     deparsed,
+    expression_calls,
     fetch,
     operator,
     run,
@@ -113,29 +114,14 @@ UNION ALL
 SELECT 'o', o.oid::bigint, o.oid::regoperator::text,
   f.oid < %(first_normal)s AND f.provolatile <> 'v'
 FROM pg_operator o JOIN pg_proc f ON f.oid = o.oprcode WHERE o.oid = ANY(%(operators)s::oid[])"""
-FIRST_NORMAL_OID = 16384  # objects below it come with PostgreSQL itself
 NOT_EVALUATED_CODE = "check-not-evaluated"
-_CALLS = re.compile(r":(funcid|opfuncid|hashfuncid|negfuncid|opno) (\d+)")
-_OPERATOR_LISTS = re.compile(r":opnos \(o ([\d ]+)\)")
-
-
-def calls(tree: str) -> tuple[set[int], set[int], bool]:
-    """What a stored expression (``pg_node_tree``) would run: the functions it calls, the
-    operators it applies, and whether it coerces to a domain (whose own CHECKs run too)."""
-    functions: set[int] = set()
-    operators: set[int] = set()
-    for field_name, oid in _CALLS.findall(tree):
-        (operators if field_name == "opno" else functions).add(int(oid))
-    for listed in _OPERATOR_LISTS.findall(tree):
-        operators.update(int(oid) for oid in listed.split())
-    return functions - {0}, operators - {0}, "{COERCETODOMAIN" in tree
 
 
 def unsafe_calls(conn: Connection, trees: list[str]) -> list[list[str]]:
     """For each expression, what it would run that is not PostgreSQL's own or that may change
     something (a volatile function: ``nextval``, ``dblink_exec``): the target's code, which
     must never run with the checking role's rights."""
-    found = [calls(tree) for tree in trees]
+    found = [expression_calls(tree) for tree in trees]
     functions = sorted({oid for f, _, _ in found for oid in f})
     operators = sorted({oid for _, o, _ in found for oid in o})
     rows = fetch(

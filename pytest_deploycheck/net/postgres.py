@@ -201,6 +201,24 @@ def deparsed(expression: str) -> sql.Composed:
     return sql.SQL("({})").format(sql.SQL(expression))
 
 
+FIRST_NORMAL_OID = 16384  # objects below it come with PostgreSQL itself
+_CALLS = re.compile(r":(funcid|opfuncid|hashfuncid|negfuncid|opno) (\d+)")
+_OPERATOR_LISTS = re.compile(r":opnos \(o ([\d ]+)\)")
+
+
+def expression_calls(tree: str) -> tuple[set[int], set[int], bool]:
+    """What a stored expression (a ``pg_node_tree``: a constraint's, a default's, an index's)
+    would run: the functions it calls, the operators it applies, and whether it coerces to a
+    domain (whose own CHECKs run too)."""
+    functions: set[int] = set()
+    operators: set[int] = set()
+    for field_name, oid in _CALLS.findall(tree):
+        (operators if field_name == "opno" else functions).add(int(oid))
+    for listed in _OPERATOR_LISTS.findall(tree):
+        operators.update(int(oid) for oid in listed.split())
+    return functions - {0}, operators - {0}, "{COERCETODOMAIN" in tree
+
+
 _OPERATOR_NAME = re.compile(r"[-+*/<>=~!@#%^&|`?]{1,63}")
 
 

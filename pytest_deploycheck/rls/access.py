@@ -37,6 +37,11 @@ def matrix(
             "rows_read": reads.rows[table.name],
             "others_read": reads.others[table.name],
             "written": writes.done[table.name] if writes else None,
+            **(
+                {"not_written": writes.not_tried[table.name]}
+                if writes and writes.not_tried[table.name]
+                else {}
+            ),
         }
         for table in tables
     }

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from pytest_deploycheck.net.postgres import fetch
+from pytest_deploycheck.net.postgres import FIRST_NORMAL_OID, expression_calls, fetch
 from pytest_deploycheck.rls.settings import OWNER_NAMES, RlsSettings
 
 if TYPE_CHECKING:
@@ -32,6 +32,11 @@ _SIGNED_IN = re.compile(rf"{_USER} IS NOT NULL")  # asks whether, not who
 _JWT_KEYS = re.compile(r"auth\.jwt\(\)\s*->>?\s*'(\w+)'")
 _NOT_IDENTITY = {"role", "aal", "amr", "iss", "aud", "exp", "iat"}  # claims not naming a user
 _CALLED = re.compile(r"([\w.]+)\(")
+# What in a function's body may advance a sequence: nextval and setval, and writing rows (a
+# serial or identity key's default calls nextval).
+_ADVANCES = re.compile(r"(?i)\b(?:nextval|setval)\s*\(|\b(?:insert|merge|copy)\b")
+# The commands a trigger fires on, by their bits in pg_trigger.tgtype.
+TRIGGER_COMMANDS = {4: "INSERT", 8: "DELETE", 16: "UPDATE"}
 _STRING = re.compile(r"'[^']*'")
 
 
@@ -81,6 +86,9 @@ class Table:
     required: tuple[str, ...] = ()  # NOT NULL, no default: an INSERT must give them
     sequenced: tuple[str, ...] = ()  # filled from a sequence: a probe gives them, not nextval
     keys: Mapping[str, tuple[str, str, str]] = field(default_factory=dict)  # column -> target
+    # commands a probe must not run here, and why: a trigger or a generated column would
+    # advance a sequence, which no rollback undoes
+    unwritable: Mapping[str, str] = field(default_factory=dict)
 
     def identifier(self) -> sql.Identifier:
         from psycopg import sql
@@ -135,10 +143,14 @@ TABLES = """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS na
           AND NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = ''
         ORDER BY a.attnum) AS required,
   ARRAY(SELECT a.attname::text FROM pg_attribute a
-        LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-          AND (a.attidentity <> '' OR pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%%')
-        ORDER BY a.attnum) AS sequenced,
+        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attidentity <> ''
+        ORDER BY a.attnum) AS identities,
+  (SELECT json_agg(json_build_array(a.attname, d.adbin::text, a.attgenerated <> ''))
+   FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+   WHERE d.adrelid = c.oid AND NOT a.attisdropped) AS defaults,
+  (SELECT json_agg(json_build_array(t.tgname, t.tgfoid::bigint, t.tgtype))
+   FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal AND t.tgenabled <> 'D')
+    AS triggers,
   (SELECT a.attname::text FROM pg_constraint f
    JOIN pg_attribute a ON a.attrelid = f.conrelid AND a.attnum = f.conkey[1]
    WHERE f.conrelid = c.oid AND f.contype = 'f' AND f.confrelid = to_regclass('auth.users')
@@ -177,11 +189,20 @@ FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE p.prosrc ~ 'auth\\.(uid|jwt)\\(\\)'"""
 
 
+FUNCTIONS = """SELECT p.oid::bigint AS oid, p.proname AS name, n.nspname AS schema,
+  p.prosrc AS body, p.oid < %(first_normal)s AS builtin
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+JOIN pg_language l ON l.oid = p.prolang
+WHERE (p.oid < %(first_normal)s AND n.nspname = 'pg_catalog' AND p.proname IN ('nextval', 'setval'))
+   OR (p.oid >= %(first_normal)s AND l.lanname NOT IN ('c', 'internal'))"""
+
+
 def exposed_tables(conn: Connection, settings: RlsSettings, schemas: list[str]) -> list[Table]:
     """Every exposed table with the evidence about who owns its rows and who may read them."""
     asking = asking_functions(fetch(conn, ASKING_FUNCTIONS))
+    advancing = advancing_functions(fetch(conn, FUNCTIONS, {"first_normal": FIRST_NORMAL_OID}))
     rows = fetch(conn, TABLES, {"schemas": schemas})
-    tables = {row["name"]: classify(row, settings, asking) for row in rows}
+    tables = {row["name"]: classify(row, settings, asking, advancing) for row in rows}
     return [
         _through_keys(table, row, tables) for table, row in zip(tables.values(), rows, strict=True)
     ]
@@ -198,7 +219,62 @@ def asking_functions(rows: Iterable[Mapping[str, Any]]) -> frozenset[str]:
     )
 
 
-def classify(row: Mapping[str, Any], settings: RlsSettings, asking: frozenset[str]) -> Table:
+def advancing_functions(rows: Iterable[Mapping[str, Any]]) -> frozenset[int]:
+    """The functions that may advance a sequence: ``nextval`` and ``setval``, and the target's
+    own whose body calls them, writes rows, or calls (by name) one that does, found until
+    nothing more is (the target's C functions are an extension's, and left out)."""
+    rows = list(rows)
+    found = {r["oid"] for r in rows if r["builtin"] or _ADVANCES.search(r["body"] or "")}
+    while True:
+        names = _called_names(rows, found)
+        callers = {
+            r["oid"]
+            for r in rows
+            if r["oid"] not in found and names & set(_CALLED.findall(r["body"] or ""))
+        }
+        if not callers:
+            return frozenset(found)
+        found |= callers
+
+
+def _called_names(rows: list[Mapping[str, Any]], found: set[int]) -> set[str]:
+    """The names a body may call the ``found`` functions by: bare and schema-qualified."""
+    return {
+        name
+        for r in rows
+        if r["oid"] in found
+        for name in (r["name"], f"{r['schema']}.{r['name']}")
+    }
+
+
+def _unwritable(
+    row: Mapping[str, Any], advancing: frozenset[int]
+) -> tuple[list[str], dict[str, str]]:
+    """The columns whose default may advance a sequence (a probe gives them a value), and the
+    commands a probe must not run: a trigger fires whatever values are given, and a generated
+    column's expression runs on every INSERT and UPDATE."""
+    sequenced, unwritable = list(row["identities"]), {}
+    for column, tree, generated in row["defaults"] or []:
+        if not expression_calls(tree)[0] & advancing:
+            continue
+        if not generated:
+            sequenced.append(column)
+            continue
+        for command in ("INSERT", "UPDATE"):
+            unwritable[command] = f"generated column {column} may advance a sequence"
+    for name, function, kind in row["triggers"] or []:
+        for bit, command in TRIGGER_COMMANDS.items():
+            if kind & bit and function in advancing:
+                unwritable.setdefault(command, f"trigger {name} may advance a sequence")
+    return sequenced, unwritable
+
+
+def classify(
+    row: Mapping[str, Any],
+    settings: RlsSettings,
+    asking: frozenset[str],
+    advancing: frozenset[int] = frozenset(),
+) -> Table:
     """A table's evidence from its catalog row (the query ``TABLES``)."""
     policies = tuple(_policy(p, asking) for p in row["policies"] or [])
     numbers = {int(k): v for k, v in (row["column_numbers"] or {}).items()}
@@ -210,6 +286,7 @@ def classify(row: Mapping[str, Any], settings: RlsSettings, asking: frozenset[st
     tenant = _tenant(policies, numbers, owner)
     kind = "user" if owner else "tenant" if tenant else "shared"
     grants = {role: dict(zip(COMMANDS, row["grants"][role], strict=True)) for role in API_ROLES}
+    sequenced, unwritable = _unwritable(row, advancing)
     return Table(
         row["name"],
         row["schema"],
@@ -222,8 +299,9 @@ def classify(row: Mapping[str, Any], settings: RlsSettings, asking: frozenset[st
         tuple(row["columns"]),
         policies,
         tuple(row["required"]),
-        tuple(row["sequenced"]),
+        tuple(sequenced),
         {key["column"]: tuple(key["references"]) for key in row["foreign_keys"] or []},
+        unwritable,
     )
 
 

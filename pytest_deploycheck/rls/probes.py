@@ -3,9 +3,10 @@ PostgREST sets them, inside transactions that are always rolled back — they me
 users A and B and a signed-in stranger can read and write, and prove that users are kept apart.
 
 Reads run as one statement per identity over every exposed table. Writes touch only sampled
-rows, and give sequence-filled columns their values so that no ``nextval`` runs: a rollback
-undoes a row, not a sequence. A write that fails on a constraint after Row Level Security let
-it through counts as let through.
+rows, and give sequence-filled columns (a default that calls ``nextval``, however deep) their
+values so that no ``nextval`` runs: a rollback undoes a row, not a sequence; a command whose
+triggers may advance one is not run at all. A write that fails on a constraint after Row
+Level Security let it through counts as let through.
 """
 
 from __future__ import annotations
@@ -300,10 +301,12 @@ class Write:
 @dataclass
 class Writes:
     """What each identity managed to write, per table (``who what`` -> rows changed, -1: let
-    through but stopped by a constraint), and the holes found."""
+    through but stopped by a constraint), the writes not tried (``who what`` -> why), and the
+    holes found."""
 
     done: dict[str, dict[str, int]] = field(default_factory=dict)
     result: RuleResult = field(default_factory=lambda: RuleResult("rls_write_probes"))
+    not_tried: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def write_all(
@@ -315,7 +318,7 @@ def write_all(
 ) -> Writes:
     """As A against B's rows, and as anon and a stranger against everyone's, on every owned
     table: each write in its own rolled-back transaction, on sampled rows only."""
-    writes = Writes({t.name: {} for t in tables})
+    writes = Writes({t.name: {} for t in tables}, not_tried={t.name: {} for t in tables})
     exposed = {(t.schema, t.relation) for t in tables}
     for table in tables:
         if not table.owned:
@@ -323,6 +326,11 @@ def write_all(
         joining = _into_their_tenant(conn, table, reads, exposed)
         for write in [*_writes(table, who, reads), *joining]:
             if not _worth(table, who[write.who], write.command):
+                continue
+            if write.command in table.unwritable:
+                writes.not_tried[table.name][f"{write.who} {write.what}"] = table.unwritable[
+                    write.command
+                ]
                 continue
             changed = probe(conn, who[write.who], write.statement, settings, write=True)
             count = changed[0]["rows"] if changed else 0
