@@ -1,14 +1,19 @@
-"""A tenant that writes code into the database and waits for the gate to run it with the
-checking role's rights: a CHECK constraint that reads what the tenant may not and copies it out
-through a channel no rollback undoes, an operator standing in for ``=``. Each bait is shown to
-work when the checking role runs it; then the db suite runs, as the README's checking role, and
-the loot table stays empty."""
+"""A tenant that writes code and files into what the gate reads, and waits for the gate to run
+them with the checking role's rights: a CHECK constraint that reads what the tenant may not and
+copies it out through a channel no rollback undoes, an operator standing in for ``=``, defaults
+and triggers that move sequences under the write probes, a migrations folder with a FIFO and
+symlinks out of it. Each bait is shown to work; then the suites run, as the README's checking
+role, and the loot table stays empty, every sequence stays where it was, nothing blocks.
+"""
 
 from __future__ import annotations
 
+import os
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -16,6 +21,7 @@ import pytest
 from psycopg import sql
 
 from pytest_deploycheck.config import DbSettings
+from pytest_deploycheck.db.migration_files import read_folder
 from pytest_deploycheck.net.postgres import connect_readonly
 from pytest_deploycheck.rls import evidence, probes, rules
 from pytest_deploycheck.rls.settings import RlsSettings
@@ -275,3 +281,76 @@ def test_write_probes_advance_no_sequence(supa: dict[str, Any]) -> None:
     }
     assert writes.not_tried["public.tickets"] == {}  # its updated_at trigger advances nothing
     assert ("cross_user_update_others", "public.tickets") in holes
+
+
+# -- the target's repository: a migrations folder built to block or mislead the gate --------
+
+
+def _blocks(path: Path) -> threading.Thread:
+    """A plain read of ``path`` in a thread of its own: still running while the read blocks."""
+    reader = threading.Thread(target=path.read_bytes, daemon=True)
+    reader.start()
+    reader.join(0.5)
+    return reader
+
+
+def test_a_fifo_in_the_migrations_folder_blocks_nothing(
+    tmp_path: Path, pytester: pytest.Pytester, pg_database: str, read_signoff: SignOffReader
+) -> None:
+    migrations = tmp_path / "shop" / "migrations"
+    migrations.mkdir(parents=True)
+    (migrations / "__init__.py").write_text("")
+    (migrations / "0001_initial.py").write_text(
+        "from django.db import migrations\n\nclass Migration(migrations.Migration):\n"
+        "    initial = True\n    dependencies = []\n    operations = []\n"
+    )
+    fifo = migrations / "0002_more.py"
+    os.mkfifo(fifo)
+    blocked = _blocks(fifo)  # the bait works: reading it as a file waits for ever
+    assert blocked.is_alive()
+    try:
+        found = read_folder(tmp_path, "django")  # returns: nothing read from the FIFO
+        assert found.unread == {
+            "shop/migrations/0002_more.py": "a FIFO, not a regular file: not read"
+        }
+        assert found.versions == {"shop.0001_initial"}
+        config = (
+            f'[targets.t.suites.db]\nmigrations_dir = "{tmp_path}"\nmigration_tool = "django"\n'
+        )
+        pytester.makefile(".toml", deploycheck=config)
+        pytester.runpytest(
+            "--deploy-target=t",
+            "--deploy-suites=db",
+            f"--deploy-db-url={pg_database}",
+            "--deploy-phase=pre_deploy",
+        )
+        document = read_signoff(pytester.path / "deploycheck-signoff.json")
+        [advisory] = [a for a in document["advisories"] if "migration_file_unread" in a]
+        assert "shop/migrations/0002_more.py was not read: a FIFO" in advisory
+    finally:
+        with open(fifo, "wb"):  # let the bait's reader go
+            pass
+        blocked.join(5)
+
+
+def test_symlinks_out_of_the_migrations_folder_are_not_followed(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    (outside / "elsewhere").mkdir(parents=True)
+    (outside / "elsewhere" / "migration.sql").write_text("DROP TABLE users;\n")
+    (outside / "secret.sql").write_text("-- not the project's\n")
+    folder = tmp_path / "prisma" / "migrations"
+    (folder / "20260110093000_init").mkdir(parents=True)
+    (folder / "20260110093000_init" / "migration.sql").symlink_to(outside / "secret.sql")
+    (folder / "20260301000000_escape").symlink_to(outside / "elsewhere")
+    (folder / "20260201000000_real").mkdir()
+    (folder / "20260201000000_real" / "migration.sql").write_text("CREATE TABLE a (id int);\n")
+    (folder / "20260202000000_alias").symlink_to(folder / "20260201000000_real")  # stays inside
+    assert (folder / "20260301000000_escape" / "migration.sql").read_text()  # the bait is real
+    found = read_folder(folder, "prisma")
+    leaves = "a symlink that leaves the folder: not followed"
+    assert found.unread == {
+        "20260110093000_init/migration.sql": leaves,
+        "20260301000000_escape": leaves,
+    }
+    assert found.versions == {"20260110093000_init", "20260201000000_real", "20260202000000_alias"}
+    assert set(found.digests) == {"20260201000000_real", "20260202000000_alias"}

@@ -87,7 +87,12 @@ CATALOGUE = Catalogue(
             "db.migration_files",
             (Phase.PRE_DEPLOY, Phase.IMMEDIATE),
             Severity.MINOR,
-            codes(Category.SETUP, "migration_file_ignored", "migration_file_changed"),
+            codes(
+                Category.SETUP,
+                "migration_file_ignored",
+                "migration_file_changed",
+                "migration_file_unread",
+            ),
             "Pre-Deployment Checklist: database migrations tested; a file its tool passes over"
             " is never applied: rename it as the tool names migrations, or move it out. A script"
             " changed after it was applied never runs again: restore it as applied, and put the"

@@ -2,7 +2,8 @@
 depend on each other, and which files the tool would pass over.
 
 Python migrations (Alembic's, Django's) are parsed, never imported: importing them would run
-the project's code, and its imports, inside the gate.
+the project's code, and its imports, inside the gate. The folder is the target's too: only its
+regular files and folders are read, never through a symlink that leaves it (``net.files``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pytest_deploycheck.net.files import Unreadable, read_bytes, refusal
+
 SKIPPED_DIRS = {"__pycache__", "node_modules", "site-packages"}
 
 
@@ -28,7 +31,8 @@ class Folder:
     ``labels``: its branch labels. ``replaces``: Django's squashed migrations and the ones each
     replaces. ``checksums``: Flyway's scripts' checksums, by version (a repeatable script by its
     name); ``digests``: the SHA-256 digests Prisma accepts for each migration's script.
-    ``ignored``: files the tool would not run, each with the reason.
+    ``ignored``: files the tool would not run, each with the reason; ``unread``: paths not
+    read at all (a symlink out of the folder, a FIFO, a file too large), each with the reason.
     """
 
     versions: set[str] = field(default_factory=set)
@@ -38,6 +42,7 @@ class Folder:
     checksums: dict[str, int] = field(default_factory=dict)
     digests: dict[str, frozenset[str]] = field(default_factory=dict)
     ignored: list[tuple[str, str]] = field(default_factory=list)
+    unread: dict[str, str] = field(default_factory=dict)
 
 
 def read_folder(folder: Path, tool: str | None) -> Folder:
@@ -51,23 +56,47 @@ def normal(version: str) -> str:
     return version.lstrip("0") or "0" if version.isdigit() else version
 
 
-def _files(folder: Path, recursive: bool = False) -> Iterable[Path]:
+def _files(
+    folder: Path, found: Folder, recursive: bool = False, root: Path | None = None
+) -> Iterable[Path]:
     """The files (and, flat, the folders) a tool looks at, in name order: hidden ones and
-    caches left out."""
+    caches left out, and what may not be read below ``root`` (default: ``folder``) noted in
+    ``found.unread``."""
     if not recursive:
-        yield from sorted(p for p in folder.iterdir() if not _skipped(p.name))
+        paths = sorted(p for p in folder.iterdir() if not _skipped(p.name))
+        yield from (p for p in paths if _readable(root or folder, p, found))
         return
-    for path in sorted(_walk(folder)):
+    for path in sorted(_walk(folder, found)):
         if path.is_file():
             yield path
 
 
-def _walk(folder: Path) -> Iterable[Path]:
-    """Every path below ``folder``, never entering a hidden folder or a cache."""
+def _walk(folder: Path, found: Folder) -> Iterable[Path]:
+    """Every path below ``folder`` that may be read, never entering a hidden folder, a cache
+    or a symlinked one."""
     for root, dirs, files in os.walk(folder):
         dirs[:] = [d for d in dirs if not _skipped(d)]
         here = Path(root)
-        yield from (here / name for name in [*dirs, *files] if not _skipped(name))
+        paths = (here / name for name in [*dirs, *files] if not _skipped(name))
+        yield from (p for p in paths if _readable(folder, p, found))
+
+
+def _readable(folder: Path, path: Path, found: Folder) -> bool:
+    why = refusal(path, folder)
+    if why is not None:
+        found.unread[_name(folder, path)] = why
+    return why is None
+
+
+def _content(folder: Path, path: Path, found: Folder) -> bytes | None:
+    """A file's bytes, or None (noted in ``found.unread``) when it may not be read."""
+    if not _readable(folder, path, found):
+        return None
+    try:
+        return read_bytes(path)
+    except Unreadable as why:
+        found.unread[_name(folder, path)] = str(why)
+        return None
 
 
 def _skipped(name: str) -> bool:
@@ -94,7 +123,7 @@ def _matching(
     matching ``own`` are the tool's, not migrations; anything else is passed over."""
 
     def read(folder: Path, found: Folder) -> Folder:
-        for path in _files(folder):
+        for path in _files(folder, found):
             match = pattern.match(path.name) if path.is_file() else None
             if match is None and re.fullmatch(own, path.name):
                 continue
@@ -109,7 +138,7 @@ def _matching(
 
 def _numbered(folder: Path, found: Folder) -> Folder:
     """A tool not known: files named after a number are migrations; others are not."""
-    for path in _files(folder):
+    for path in _files(folder, found):
         number = _LEADING_NUMBER.match(path.name)
         if number:
             found.versions.add(normal(number.group(1)))
@@ -130,15 +159,20 @@ _FLYWAY_OTHER = re.compile(r"^(?:[UB]\d+(?:[._]\d+)*__.+|(?:before|after)[A-Z]\w
 def _flyway(folder: Path, found: Folder) -> Folder:
     """Flyway's locations are scanned recursively; a script whose name does not follow its
     naming is silently passed over by Flyway (``V2_x.sql``: one underscore)."""
-    for path in _files(folder, recursive=True):
+    for path in _files(folder, found, recursive=True):
         name = path.name
-        if versioned := _FLYWAY_VERSIONED.match(name):
-            version = ".".join(normal(p) for p in re.split(r"[._]", versioned.group(1)))
-            found.versions.add(version)
-            found.checksums[version] = flyway_checksum(path.read_bytes())
-        elif _FLYWAY_REPEATABLE.match(name):
-            found.versions.add(name)  # applied while its last run had this checksum
-            found.checksums[name] = flyway_checksum(path.read_bytes())
+        versioned = _FLYWAY_VERSIONED.match(name)
+        if versioned or _FLYWAY_REPEATABLE.match(name):
+            # A repeatable script is applied while its last run had this checksum.
+            key = (
+                ".".join(normal(p) for p in re.split(r"[._]", versioned.group(1)))
+                if versioned
+                else name
+            )
+            found.versions.add(key)
+            content = _content(folder, path, found)
+            if content is not None:
+                found.checksums[key] = flyway_checksum(content)
         elif not _FLYWAY_OTHER.match(name):
             wanted = "V<version>__<description>.sql or R__<description>.sql"
             found.ignored.append((_name(folder, path), f"not named {wanted}"))
@@ -162,11 +196,13 @@ def _prisma(folder: Path, found: Folder) -> Folder:
     """Prisma: one folder per migration, named as its history row, its script in
     ``migration.sql``; ``migration_lock.toml`` beside them records the provider and is not a
     migration."""
-    for path in _files(folder):
+    for path in _files(folder, found):
         if path.is_dir():
             found.versions.add(path.name)
-            if (script := path / "migration.sql").is_file():
-                found.digests[path.name] = prisma_digests(script.read_bytes())
+            script = path / "migration.sql"
+            content = _content(folder, script, found) if script.exists() else None
+            if content is not None:
+                found.digests[path.name] = prisma_digests(content)
         elif path.name != "migration_lock.toml":
             found.ignored.append((_name(folder, path), "not a migration folder"))
     return found
@@ -206,9 +242,10 @@ def _assignments(tree: ast.AST) -> dict[str, object]:
     return values
 
 
-def _parse(path: Path) -> ast.Module | None:
+def _parse(folder: Path, path: Path, found: Folder) -> ast.Module | None:
+    content = _content(folder, path, found)
     try:
-        return ast.parse(path.read_bytes(), str(path))
+        return ast.parse(content, str(path)) if content is not None else None
     except (SyntaxError, ValueError):
         return None
 
@@ -226,10 +263,10 @@ def _alembic(folder: Path, found: Folder) -> Folder:
     """Alembic: each script declares ``revision`` and ``down_revision`` (a tuple at a merge),
     optionally ``branch_labels`` and ``depends_on``; the history is that graph, whatever the
     file names are."""
-    for path in _files(folder, recursive=True):
+    for path in _files(folder, found, recursive=True):
         if path.name == "__init__.py":
             continue
-        tree = _parse(path) if path.suffix == ".py" else None
+        tree = _parse(folder, path, found) if path.suffix == ".py" else None
         values = _assignments(tree) if tree else {}
         revision = values.get("revision")
         if not isinstance(revision, str):
@@ -251,10 +288,10 @@ def _django(folder: Path, found: Folder) -> Folder:
     folder's name unless its ``apps.py`` sets another. A squashed migration's ``replaces`` are
     read so that the migrations it replaced stay known."""
     packages = [folder] if folder.name == "migrations" else []
-    packages += sorted(p for p in _walk(folder) if p.name == "migrations" and p.is_dir())
+    packages += sorted(p for p in _walk(folder, found) if p.name == "migrations" and p.is_dir())
     for package in packages:
-        app = _app_label(package.parent)
-        for path in _files(package):
+        app = _app_label(folder, package.parent, found)
+        for path in _files(package, found, root=folder):
             if path.is_dir() or path.name.startswith(("_", "~")):
                 continue
             if path.suffix != ".py":
@@ -262,7 +299,7 @@ def _django(folder: Path, found: Folder) -> Folder:
                 continue
             name = f"{app}.{path.stem}"
             found.versions.add(name)
-            tree = _parse(path)
+            tree = _parse(folder, path, found)
             classes = [n for n in getattr(tree, "body", []) if isinstance(n, ast.ClassDef)]
             migration = next((c for c in classes if c.name == "Migration"), None)
             replaced = _assignments(migration).get("replaces") if migration else None
@@ -271,9 +308,10 @@ def _django(folder: Path, found: Folder) -> Folder:
     return found
 
 
-def _app_label(app: Path) -> str:
+def _app_label(folder: Path, app: Path, found: Folder) -> str:
     config = app / "apps.py"
-    label = _APP_LABEL.search(config.read_text(errors="replace")) if config.is_file() else None
+    content = _content(folder, config, found) if config.exists() else None
+    label = _APP_LABEL.search(content.decode(errors="replace")) if content is not None else None
     return label.group(1) if label else app.name
 
 

@@ -74,7 +74,8 @@ def folder_advisories(
     """What the tool itself would only warn about, or not even that: the files of the
     migrations folder it passes over (a Flyway script named ``V2_add.sql`` is never applied,
     and nothing says so), and the scripts changed since they were applied where the tool
-    warns and migrates (Prisma's ``migrate deploy``)."""
+    warns and migrates (Prisma's ``migrate deploy``); and what the gate itself does not read
+    (a symlink out of the folder, a FIFO), which may hide a migration."""
     found = _history_tables(conn)
     tool, folder = _tool(found, settings, base)
     changed = (
@@ -85,6 +86,9 @@ def folder_advisories(
         for name, why in folder.ignored
     ]
     rows = [{"file": name, "reason": why} for name, why in folder.ignored]
+    for name, why in sorted(folder.unread.items()):
+        findings.append(Finding("migration_file_unread", name, f"{name} was not read: {why}"))
+        rows.append({"file": name, "reason": why})
     for name, applied in sorted(changed.items()):
         message = (
             f"migration {name} was changed after it was applied (checksum {applied[:12]}… applied,"

@@ -164,10 +164,61 @@ def header_values(response: httpx.Response, name: str) -> list[str]:
     return [_escaped(v) for k, v in response.headers.raw if k.lower() == wanted]
 
 
+async def _bounded(
+    inner: httpx.AsyncBaseTransport, limits: Limits, request: httpx.Request
+) -> httpx.Response:
+    """One exchange through ``inner``, inside ``limits``: the whole answer read, decoded."""
+    import anyio
+    import httpx
+
+    body = await request.aread()
+    limits.check_origin(request.method, str(request.url), request.headers, bool(body))
+    request.headers["Accept-Encoding"] = ACCEPT_ENCODING
+    try:
+        with anyio.fail_after(limits.deadline_s):
+            response = await inner.handle_async_request(request)
+            try:
+                content = await _read(response, limits.max_body)
+            finally:
+                await response.aclose()
+    except TimeoutError:
+        raise ExchangeStopped(
+            LIMIT_CODES["time"],
+            f"no whole answer within {limits.deadline_s:g} s (the exchange's deadline:"
+            " the target kept it going, too slowly)",
+        ) from None
+    dropped = (b"content-encoding", b"content-length", b"transfer-encoding")
+    return httpx.Response(
+        response.status_code,
+        headers=[(k, v) for k, v in response.headers.raw if k.lower() not in dropped],
+        stream=httpx.ByteStream(content),  # read by the client, which times it
+        request=request,
+        extensions={
+            k: v for k, v in response.extensions.items() if k in ("http_version", "reason_phrase")
+        },
+    )
+
+
+async def _read(response: httpx.Response, cap: int) -> bytes:
+    """The body, decoded piece by piece; ExchangeStopped past ``cap`` decoded bytes."""
+    decoder = _Decoder(response.headers.get("content-encoding", "identity"))
+    body = bytearray()
+    async for chunk in response.stream:  # type: ignore[union-attr]
+        piece = decoder.feed(chunk, cap - len(body))
+        if piece is None:
+            raise ExchangeStopped(
+                LIMIT_CODES["size"],
+                f"the answer's body is larger than {cap} bytes decoded: not read further",
+                response.status_code,
+                headers_of(response.headers.raw),
+            )
+        body += piece
+    return bytes(body)
+
+
 @cache
 def _transports() -> tuple[type[Any], type[Any]]:
     """The bounded transports, async and sync (httpx and anyio imported here, on first use)."""
-    import anyio
     import httpx
     from anyio.from_thread import start_blocking_portal
 
@@ -184,54 +235,7 @@ def _transports() -> tuple[type[Any], type[Any]]:
             )
 
         async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-            body = await request.aread()
-            self.limits.check_origin(request.method, str(request.url), request.headers, bool(body))
-            request.headers["Accept-Encoding"] = ACCEPT_ENCODING
-            deadline = self.limits.deadline_s
-            try:
-                with anyio.fail_after(deadline):
-                    response = await self.inner.handle_async_request(request)
-                    try:
-                        content = await self._read(response)
-                    finally:
-                        await response.aclose()
-            except TimeoutError:
-                raise ExchangeStopped(
-                    LIMIT_CODES["time"],
-                    f"no whole answer within {deadline:g} s (the exchange's deadline:"
-                    " the target kept it going, too slowly)",
-                ) from None
-            kept = [
-                (k, v)
-                for k, v in response.headers.raw
-                if k.lower() not in (b"content-encoding", b"content-length", b"transfer-encoding")
-            ]
-            return httpx.Response(
-                response.status_code,
-                headers=kept,
-                stream=httpx.ByteStream(content),  # read by the client, which times it
-                request=request,
-                extensions={
-                    k: v
-                    for k, v in response.extensions.items()
-                    if k in ("http_version", "reason_phrase")
-                },
-            )
-
-        async def _read(self, response: httpx.Response) -> bytes:
-            decoder = _Decoder(response.headers.get("content-encoding", "identity"))
-            cap, body = self.limits.max_body, bytearray()
-            async for chunk in response.stream:  # type: ignore[union-attr]
-                piece = decoder.feed(chunk, cap - len(body))
-                if piece is None:
-                    raise ExchangeStopped(
-                        LIMIT_CODES["size"],
-                        f"the answer's body is larger than {cap} bytes decoded: not read further",
-                        response.status_code,
-                        headers_of(response.headers.raw),
-                    )
-                body += piece
-            return bytes(body)
+            return await _bounded(self.inner, self.limits, request)
 
         async def aclose(self) -> None:
             await self.inner.aclose()
