@@ -199,6 +199,7 @@ def resolve(
     _refuse_literal_secrets(table, label)
     name = given.get("target") or _from_file(table, "default_target", label)
     target, sources, secrets = _target(name, table, given, environ, label)
+    trust = given.get("baseline_trust")
     phases, suites = given.get("phase"), given.get("suites")
     signoff = given.get("signoff") or _from_file(table, "signoff", label)
     sources.update({"phases": phases[1]} if phases else {})
@@ -223,7 +224,7 @@ def resolve(
         config_path=path,
         sources=sources,
         secrets=frozenset(secrets),
-        **_watching(given, table, base, label),
+        **_watching(given, table, base, label, (target.name, bool(trust and _truthy(trust[0])))),
     )
 
 
@@ -265,8 +266,11 @@ def _target(
     return target, sources, secrets
 
 
-def _watching(given: _Given, table: Mapping[str, Any], base: Path, label: str) -> dict[str, Any]:
-    """Where evidence and window state go, the watch window, and the baseline."""
+def _watching(
+    given: _Given, table: Mapping[str, Any], base: Path, label: str, baseline_of: tuple[str, bool]
+) -> dict[str, Any]:
+    """Where evidence and window state go, the watch window, and the baseline (of a target,
+    an edited one accepted or not)."""
     artifacts = given.get("artifacts") or _from_file(table, "artifacts", label)
     window, interval, state = given.get("window"), given.get("interval"), given.get("state")
     phases, baseline = given.get("phase"), given.get("baseline")
@@ -281,7 +285,9 @@ def _watching(given: _Given, table: Mapping[str, Any], base: Path, label: str) -
         if interval
         else DEFAULT_INTERVAL_S,
         "state_dir": str(base / (state[0] if state else STATE_DIR)),
-        "baseline": _baseline(base / baseline[0]) if baseline else _last_go(base, state, window),
+        "baseline": _baseline(base / baseline[0], *baseline_of)
+        if baseline
+        else _last_go(base, state, window, baseline_of),
         "keep_last_go": bool(window or state),
         "budget_s": None if window else _budget(phases, table.get("budgets", {}), label),
     }
@@ -530,9 +536,9 @@ def _made(cls: Callable[..., T], table: Mapping[str, Any], where: str) -> T:
         raise ConfigError(f"{where}.{exc}") from None
 
 
-def _baseline(path: Path) -> Baseline:
+def _baseline(path: Path, target: str, trust: bool, go: bool = True) -> Baseline:
     try:
-        return Baseline.read(path)
+        return Baseline.read(path, target, trust, go)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
 
@@ -575,17 +581,22 @@ def _budget(phases: tuple[Any, str] | None, configured: Mapping[str, str], label
     )
 
 
-def _last_go(base: Path, state: tuple[Any, str] | None, window: tuple[Any, str] | None) -> Baseline:
+def _last_go(
+    base: Path,
+    state: tuple[Any, str] | None,
+    window: tuple[Any, str] | None,
+    baseline_of: tuple[str, bool],
+) -> Baseline:
     """Without --deploy-baseline, a run that keeps state (a watch window, or an explicit
     --deploy-state) compares with the last GO sign-off kept there, and with the snapshot of
-    the pre-deploy run kept beside it."""
+    the pre-deploy run kept beside it (whatever that run's verdict: it says what was there)."""
     directory = base / (state[0] if state else STATE_DIR)
     if not (window or state):
         return Baseline()
     last_go, before = directory / LAST_GO, directory / PRE_DEPLOY
-    baseline = _baseline(last_go) if last_go.exists() else Baseline()
+    baseline = _baseline(last_go, *baseline_of) if last_go.exists() else Baseline()
     if before.exists():
-        snapshot = _baseline(before).data.get("db.snapshot")
+        snapshot = _baseline(before, *baseline_of, go=False).data.get("db.snapshot")
         if snapshot:
             baseline = replace(baseline, data={**baseline.data, "db.snapshot": snapshot})
     return baseline

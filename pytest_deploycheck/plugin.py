@@ -106,6 +106,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help=f"Allow checks marked destructive to run [env {ENV_PREFIX}ALLOW_DESTRUCTIVE]",
     )
+    group.addoption(
+        OPTION_NAMES["baseline_trust"],
+        action="store_true",
+        default=False,
+        help="Accept a baseline whose content no longer matches its digest (edited)"
+        f" [env {ENV_PREFIX}BASELINE_TRUST]",
+    )
 
 
 @pytest.hookimpl(tryfirst=True)  # before other plugins create their output directories

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -240,12 +242,24 @@ def test_health_suite_settings_are_checked_up_front(tmp_path: Path) -> None:
         check_suite_settings(settings)
 
 
-def test_baseline_figures_are_read_from_an_earlier_signoff(tmp_path: Path) -> None:
-    from pytest_deploycheck.signoff.document import SCHEMA_ID
+def earlier_signoff(path: Path, **fields: object) -> dict[str, object]:
+    """A GO sign-off of the default target, written (sealed with its digest) to ``path``."""
+    from pytest_deploycheck.signoff.document import SCHEMA_ID, write
 
+    document: dict[str, object] = {
+        "schema": SCHEMA_ID,
+        "verdict": "GO",
+        "target": {"name": "default"},
+        **fields,
+    }
+    write(path, document)
+    return document
+
+
+def test_baseline_figures_are_read_from_an_earlier_signoff(tmp_path: Path) -> None:
     earlier = tmp_path / "earlier.json"
     gates = [{"name": "latency.p95 GET /api/health", "value": 42.0}, {"name": "x", "value": None}]
-    earlier.write_text(__import__("json").dumps({"schema": SCHEMA_ID, "gates": gates}))
+    earlier_signoff(earlier, gates=gates)
     settings = resolve({"baseline": "earlier.json"}, {}, tmp_path, tmp_path)
     assert settings.baseline.figures == {"latency.p95 GET /api/health": 42.0}
     earlier.write_text("{}")
@@ -320,3 +334,39 @@ def test_every_number_has_a_range_and_the_readme_says_it(section: str) -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     for name, allowed in declared.items():
         assert f"| `{section}.{name}` | {allowed} |" in readme
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"verdict": "HOLD"}, "its verdict is HOLD: only a GO sign-off is a baseline"),
+        ({"target": {"name": "staging"}}, "it is a sign-off of target 'staging', not of 'default'"),
+    ],
+)
+def test_only_a_go_of_the_same_target_is_a_baseline(
+    tmp_path: Path, change: dict[str, object], message: str
+) -> None:
+    earlier_signoff(tmp_path / "earlier.json", **change)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        resolve({"baseline": "earlier.json"}, {}, tmp_path, tmp_path)
+    with pytest.raises(ConfigError, match=re.escape(message)):  # trusted or not
+        resolve({"baseline": "earlier.json", "baseline_trust": True}, {}, tmp_path, tmp_path)
+
+
+def test_an_edited_baseline_is_refused_unless_trusted(tmp_path: Path) -> None:
+    earlier = tmp_path / "earlier.json"
+    gates = [{"name": "latency.p95 GET /api/health", "value": 42.0}]
+    earlier_signoff(earlier, gates=gates)
+    edited = json.loads(earlier.read_text())
+    edited["gates"][0]["value"] = 4200.0  # a slower baseline would hide a regression
+    earlier.write_text(json.dumps(edited))
+    with pytest.raises(ConfigError, match="does not match its digest"):
+        resolve({"baseline": "earlier.json"}, {}, tmp_path, tmp_path)
+    trusted = resolve(
+        {"baseline": "earlier.json"}, {"DEPLOYCHECK_BASELINE_TRUST": "1"}, tmp_path, tmp_path
+    )
+    assert trusted.baseline.figures == {"latency.p95 GET /api/health": 4200.0}
+    del edited["digest"]
+    earlier.write_text(json.dumps(edited))
+    with pytest.raises(ConfigError, match="carries no digest"):
+        resolve({"baseline": "earlier.json"}, {}, tmp_path, tmp_path)

@@ -211,11 +211,12 @@ def test_slow_endpoint_over_budget_holds(deploy: Deploy, server: LoopbackServer)
 def test_regression_against_a_baseline_holds(
     deploy: Deploy, pytester: pytest.Pytester, server: LoopbackServer
 ) -> None:
-    from pytest_deploycheck.signoff.document import SCHEMA_ID
+    from pytest_deploycheck.signoff.document import SCHEMA_ID, write
 
     server.routes["/slow"] = Route(200, "ok", delay_s=0.1)
-    baseline = {"schema": SCHEMA_ID, "gates": [{"name": "latency.p95 GET /slow", "value": 5.0}]}
-    (pytester.path / "earlier.json").write_text(json.dumps(baseline))
+    gates = [{"name": "latency.p95 GET /slow", "value": 5.0}]
+    baseline = {"schema": SCHEMA_ID, "verdict": "GO", "target": {"name": "t"}, "gates": gates}
+    write(pytester.path / "earlier.json", baseline)
     code, document = run_health(
         deploy,
         server.url,

@@ -8,6 +8,7 @@ leaves a trace in any table or sequence."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -209,6 +210,29 @@ def test_access_widened_since_the_last_go_is_rollback_and_named(
     # Without a baseline the same schema is a HOLD: opened on purpose or not, a person decides.
     unanchored = check(deploy, database, "", version="1.5.0").signoff
     assert unanchored["verdict"] == "HOLD", unanchored["reasons"]
+    # A baseline edited to hide the widening (anon could always read tasks, it now says) is
+    # refused, and so is a HOLD sign-off taken for the last GO: exit 4, one line, no verdict.
+    edited = json.loads((pytester.path / "baseline.json").read_text())
+    [access] = [c for c in edited["checks"] if c["id"] == "rls.access"]
+    access["data"]["access"]["public.tasks"]["anon"]["select"] = "open"
+    (pytester.path / "baseline.json").write_text(json.dumps(edited))
+    (pytester.path / "held.json").write_bytes(
+        (pytester.path / "deploycheck-signoff.json").read_bytes()
+    )
+    for baseline, why in [
+        ("baseline.json", "its content does not match its digest (it was edited)"),
+        ("held.json", "its verdict is HOLD: only a GO sign-off is a baseline"),
+    ]:
+        result = pytester.runpytest_subprocess(
+            "--deploy-target=t",
+            "--deploy-suites=rls",
+            f"--deploy-db-url={database.checker}",
+            f"--deploy-baseline={baseline}",
+        )
+        assert result.ret == 4
+        errors = [line for line in result.stderr.lines if line.strip()]
+        assert len(errors) == 1, errors
+        assert why in errors[0]
 
 
 def test_access_narrowed_since_the_last_go_is_reported_not_failed(

@@ -24,6 +24,7 @@ OPTION_NAMES = {
     "interval": "--deploy-interval",
     "state": "--deploy-state",
     "allow_destructive": "--deploy-allow-destructive",
+    "baseline_trust": "--deploy-baseline-trust",
 }
 
 

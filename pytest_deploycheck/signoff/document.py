@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -90,6 +91,14 @@ def read(path: str | Path) -> dict[str, Any]:
     return document
 
 
+def digest(document: Mapping[str, Any]) -> str:
+    """The SHA-256 of a sign-off's content, all of it but its digest: ``sha256:<hex>``. It
+    shows an edit, not who made it: whoever may write the file may compute it again."""
+    content = {key: value for key, value in document.items() if key != "digest"}
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class Baseline:
     """What an earlier sign-off measured: its gates' figures by name, each check's data by
@@ -100,12 +109,16 @@ class Baseline:
     version: str | None = None
 
     @classmethod
-    def read(cls, path: str | Path) -> Baseline:
-        """The baseline in a sign-off file; ValueError when it cannot be read or is not one."""
+    def read(cls, path: str | Path, target: str, trust: bool = False, go: bool = True) -> Baseline:
+        """The baseline in a sign-off file of ``target``: a GO (unless not ``go``) whose content
+        matches its digest (unless ``trust``); ValueError saying why a file is none."""
         try:
             document = read(path)
         except ValueError as exc:
             raise ValueError(f"baseline: {exc}") from None
+        problem = _not_a_baseline(document, target, trust, go)
+        if problem:
+            raise ValueError(f"baseline {path}: {problem}")
         figures = {
             gate["name"]: float(gate["value"])
             for gate in document.get("gates", [])
@@ -116,14 +129,34 @@ class Baseline:
         return cls(figures, data, document.get("target", {}).get("version"))
 
 
+def _not_a_baseline(document: Mapping[str, Any], target: str, trust: bool, go: bool) -> str:
+    """Why a sign-off may not serve as ``target``'s baseline; empty when it may."""
+    checked = document.get("target", {}).get("name")
+    if checked != target:
+        return f"it is a sign-off of target {checked!r}, not of {target!r}"
+    if go and document.get("verdict") != "GO":
+        return f"its verdict is {document.get('verdict')}: only a GO sign-off is a baseline"
+    if trust:
+        return ""
+    if "digest" not in document:
+        return "it carries no digest: pass --deploy-baseline-trust to accept it as it is"
+    if digest(document) != document["digest"]:
+        return (
+            "its content does not match its digest (it was edited): pass"
+            " --deploy-baseline-trust to accept it as it is"
+        )
+    return ""
+
+
 def write(path: str | Path, document: dict[str, Any]) -> Path:
-    """Write ``document`` so that readers see the old file or the new one, never half of one."""
+    """Write ``document``, sealed with its digest, so that readers see the old file or the new
+    one, never half of one."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(document, out, indent=2)
+            json.dump({**document, "digest": digest(document)}, out, indent=2)
             out.write("\n")
             out.flush()
             os.fsync(out.fileno())
