@@ -4,6 +4,7 @@ and a recorder standing in for another host that collects whatever reaches it.
 Modes, each on its own path of one real HTTP server:
 - ``/login``: a login page whose form posts to the recorder (another origin);
 - ``/bomb``: a gzip bomb, a few hundred KB that unpack to ``BOMB_MB`` MiB;
+- ``/packed``: an honest gzip answer, ``PACKED`` unpacked;
 - ``/drip``: headers at once, then the body one byte every ``drip_s`` seconds;
 - ``/drip-headers``: the status line and headers themselves one byte at a time;
 - ``/odd``: a health answer whose ``Set-Cookie`` name holds bytes that are not ASCII.
@@ -11,6 +12,7 @@ Modes, each on its own path of one real HTTP server:
 
 from __future__ import annotations
 
+import gzip
 import threading
 import time
 import zlib
@@ -21,6 +23,8 @@ from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 BOMB_MB = 512
+# An honest compressed answer: what it unpacks to, under any cap.
+PACKED = bytes(range(256)) * 4096 + bytes(1024 * 1024) + b"the end"
 
 
 @cache
@@ -125,6 +129,10 @@ def _handler(hostile: Hostile, recorder: bool) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(bomb)))
             self.end_headers()
             self._drip(bomb, "bomb", 64 * 1024, 0.0)
+
+        def _mode_packed(self) -> None:
+            packed = gzip.compress(PACKED, 6)
+            self._answer(200, packed, "application/octet-stream", ("Content-Encoding", "gzip"))
 
         def _mode_drip(self) -> None:
             body = b'{"status": "ok", "version": "1.0.0"}' * 100

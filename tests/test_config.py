@@ -293,8 +293,8 @@ def test_window_auto_needs_one_watched_phase(tmp_path: Path) -> None:
     ("table", "message"),
     [
         ("retries = -1", "retries must be at least 0, at most 10 (got -1)"),
-        ("max_rps = nan", "max_rps must be above 0, at most 1000 (got nan)"),
-        ("max_rps = inf", "max_rps must be above 0, at most 1000 (got inf)"),
+        ("max_rps = nan", "max_rps must be above 0, at most 10000 (got nan)"),
+        ("max_rps = inf", "max_rps must be above 0, at most 10000 (got inf)"),
         ("latency_budget_ms = nan", "latency_budget_ms must be above 0, at most 600000"),
         ("version_wait_s = inf", "version_wait_s must be at least 0, at most 3600 (got inf)"),
         ("concurrency = 0", "concurrency must be at least 1, at most 100 (got 0)"),

@@ -15,9 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
+from pytest_deploycheck.config import HttpSettings
 from pytest_deploycheck.core.redact import encodings
+from pytest_deploycheck.net.http import ExchangeStopped, make_client
 from tests.conftest import SignOffReader
-from tests.hostile_target import BOMB_MB, Hostile, gzip_bomb, hostile_target
+from tests.hostile_target import BOMB_MB, PACKED, Hostile, gzip_bomb, hostile_target
 
 PASSWORD = "Sm0ke pw/&é+%"  # every character an encoding treats specially
 
@@ -170,3 +172,11 @@ max_rps = 1000
     endpoint = next(c for c in document["checks"] if c["id"] == "health.endpoint")
     [evidence] = endpoint["evidence"]
     assert "X-Note: caf\\xc3\\xa9 \\xff" in evidence["text"]  # kept, as escaped bytes
+
+
+def test_an_honest_compressed_answer_is_read_whole_and_a_bomb_stops(hostile: Hostile) -> None:
+    with make_client(hostile.url, HttpSettings()) as client:
+        assert client.get("/packed").content == PACKED  # piece by piece, nothing lost
+        with pytest.raises(ExchangeStopped) as stopped:
+            client.get("/bomb")
+    assert (stopped.value.code, stopped.value.status) == ("body-too-large", 200)

@@ -4,6 +4,7 @@ a canary job where version 2.0.0 fails beside a healthy 1.5.0."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -143,7 +144,12 @@ def test_latency_against_the_baseline_catches_a_slow_deployment(
     (pytester.path / "deploycheck-signoff.json").rename(baseline)
     same = metrics("healthy", LATENCY, f"--deploy-baseline={baseline}")
     assert same.code == 0, same.result.stdout.str()
-    slow = metrics("slow", LATENCY, f"--deploy-baseline={baseline}")
+    # The deployment before, recorded here under another target's name: renamed by hand, it
+    # is accepted only as trusted.
+    renamed = json.loads(baseline.read_text())
+    renamed["target"]["name"] = "slow"
+    baseline.write_text(json.dumps(renamed))
+    slow = metrics("slow", LATENCY, f"--deploy-baseline={baseline}", "--deploy-baseline-trust")
     assert slow.code == 10, slow.result.stdout.str()
     [check] = slow.signoff["checks"]
     assert check["message"].startswith("[metrics-regression] p95 latency: the value = ")

@@ -103,7 +103,7 @@ def test_database_url_from_the_environment_is_redacted(
         (
             "[targets.p.suites.health]\nmax_rps = inf\n",
             "ERROR: deploycheck: deploycheck.toml: suite health of target p: max_rps must be"
-            " above 0, at most 1000 (got inf)",
+            " above 0, at most 10000 (got inf)",
         ),
         (
             '[targets.p]\nversion = "${RELEASE}"\n',

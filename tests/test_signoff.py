@@ -163,7 +163,7 @@ def test_flaky_checks_are_advisories() -> None:
 
 
 def test_policy_rejects_inverted_thresholds() -> None:
-    with pytest.raises(ValueError, match="error_rate_hold <= error_rate_rollback"):
+    with pytest.raises(ValueError, match="error_rate_hold must not exceed error_rate_rollback"):
         Policy(error_rate_hold=0.2, error_rate_rollback=0.1)
 
 

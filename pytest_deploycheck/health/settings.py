@@ -44,7 +44,7 @@ class HealthSettings(Ranged):
     baseline_ratio: float = number(1.5, 1, 1000)
     burst_requests: int = number(100, 1, 10_000)
     concurrency: int = number(10, 1, 100)
-    max_rps: float = number(50.0, 0, 1000, above=True)
+    max_rps: float = number(50.0, 0, 10_000, above=True)
     retries: int = number(2, 0, 10)
     retry_backoff_s: float = number(0.2, 0, 60)
     breaker_timeouts: int = number(3, 1, 100)

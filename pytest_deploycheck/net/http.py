@@ -108,9 +108,12 @@ class Limits:
             )
 
 
+_PIECE = 64 * 1024  # decoded bytes made at a time
+
+
 class _Decoder:
     """A body's bytes as sent (``Content-Encoding``) made into its bytes as meant, piece by
-    piece, never more than ``room`` decoded bytes at once: a gzip bomb stops at the cap."""
+    piece, straight into the body, never past its cap: a gzip bomb stops there."""
 
     def __init__(self, encoding: str) -> None:
         wbits = {"gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS, "x-gzip": 31}
@@ -122,25 +125,27 @@ class _Decoder:
     def decodes(self) -> bool:
         return self._zlib is not None
 
-    def feed(self, data: bytes, room: int) -> bytes | None:
-        """The decoded bytes of ``data``; None when they would be more than ``room``."""
+    def feed(self, data: bytes, body: bytearray, cap: int) -> bool:
+        """Add the decoded bytes of ``data`` to ``body``; False when it would pass ``cap``."""
         if self._zlib is None:
-            return data if len(data) <= room else None
-        out = bytearray()
-        while data:
+            body += data
+            return len(body) <= cap
+        while True:
+            room = min(cap - len(body) + 1, _PIECE)
             try:
-                piece = self._zlib.decompress(data, room - len(out) + 1)
+                piece = self._zlib.decompress(data, room)
             except zlib.error:
-                if self.kind != "deflate" or self._raw_deflate or out:
+                if self.kind != "deflate" or self._raw_deflate or body:
                     raise
                 self._raw_deflate = True  # deflate sent raw, as some servers do
                 self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
                 continue
-            out += piece
-            if len(out) > room:
-                return None
+            body += piece
+            if len(body) > cap:
+                return False
             data = self._zlib.unconsumed_tail
-        return bytes(out)
+            if not data and len(piece) < room:  # a full piece may leave output pending
+                return True
 
 
 def _escaped(value: bytes) -> str:
@@ -204,15 +209,13 @@ async def _read(response: httpx.Response, cap: int) -> bytes:
     decoder = _Decoder(response.headers.get("content-encoding", "identity"))
     body = bytearray()
     async for chunk in response.stream:  # type: ignore[union-attr]
-        piece = decoder.feed(chunk, cap - len(body))
-        if piece is None:
+        if not decoder.feed(chunk, body, cap):
             raise ExchangeStopped(
                 LIMIT_CODES["size"],
                 f"the answer's body is larger than {cap} bytes decoded: not read further",
                 response.status_code,
                 headers_of(response.headers.raw),
             )
-        body += piece
     return bytes(body)
 
 
