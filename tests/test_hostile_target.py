@@ -5,6 +5,7 @@ send back does not blind it."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -57,8 +58,6 @@ def deploy_run(
 
 
 def _environ() -> dict[str, str]:
-    import os
-
     return {
         k: v
         for k, v in os.environ.items()

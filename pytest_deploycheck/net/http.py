@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from http.cookiejar import DefaultCookiePolicy
@@ -112,40 +112,34 @@ _PIECE = 64 * 1024  # decoded bytes made at a time
 
 
 class _Decoder:
-    """A body's bytes as sent (``Content-Encoding``) made into its bytes as meant, piece by
-    piece, straight into the body, never past its cap: a gzip bomb stops there."""
+    """A body's bytes as sent (``Content-Encoding``) made into its bytes as meant, a piece at
+    a time: a gzip bomb is never unpacked further than its reader reads."""
 
     def __init__(self, encoding: str) -> None:
         wbits = {"gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS, "x-gzip": 31}
         self.kind = encoding.strip().lower()
         self._zlib = zlib.decompressobj(wbits[self.kind]) if self.kind in wbits else None
-        self._raw_deflate = False
+        self._settled = False  # the stream's format is known: deflate wrapped or raw
 
-    @property
-    def decodes(self) -> bool:
-        return self._zlib is not None
-
-    def feed(self, data: bytes, body: bytearray, cap: int) -> bool:
-        """Add the decoded bytes of ``data`` to ``body``; False when it would pass ``cap``."""
+    def pieces(self, data: bytes) -> Iterator[bytes]:
+        """The decoded bytes of ``data``, at most ``_PIECE`` of them at a time."""
         if self._zlib is None:
-            body += data
-            return len(body) <= cap
+            yield data
+            return
         while True:
-            room = min(cap - len(body) + 1, _PIECE)
             try:
-                piece = self._zlib.decompress(data, room)
+                piece = self._zlib.decompress(data, _PIECE)
             except zlib.error:
-                if self.kind != "deflate" or self._raw_deflate or body:
+                if self.kind != "deflate" or self._settled:
                     raise
-                self._raw_deflate = True  # deflate sent raw, as some servers do
+                self._settled = True  # deflate sent raw, as some servers do
                 self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
                 continue
-            body += piece
-            if len(body) > cap:
-                return False
+            self._settled = True
+            yield piece
             data = self._zlib.unconsumed_tail
-            if not data and len(piece) < room:  # a full piece may leave output pending
-                return True
+            if not data and len(piece) < _PIECE:  # a full piece may leave output pending
+                return
 
 
 def _escaped(value: bytes) -> str:
@@ -206,17 +200,26 @@ async def _bounded(
 
 async def _read(response: httpx.Response, cap: int) -> bytes:
     """The body, decoded piece by piece; ExchangeStopped past ``cap`` decoded bytes."""
+    import httpx
+
     decoder = _Decoder(response.headers.get("content-encoding", "identity"))
-    body = bytearray()
-    async for chunk in response.stream:  # type: ignore[union-attr]
-        if not decoder.feed(chunk, body, cap):
-            raise ExchangeStopped(
-                LIMIT_CODES["size"],
-                f"the answer's body is larger than {cap} bytes decoded: not read further",
-                response.status_code,
-                headers_of(response.headers.raw),
-            )
-    return bytes(body)
+    body: list[bytes] = []  # pieces, joined once: no buffer grown and copied again and again
+    size = 0
+    try:
+        async for chunk in response.stream:  # type: ignore[union-attr]
+            for piece in decoder.pieces(chunk):
+                size += len(piece)
+                if size > cap:
+                    raise ExchangeStopped(
+                        LIMIT_CODES["size"],
+                        f"the answer's body is larger than {cap} bytes decoded: not read further",
+                        response.status_code,
+                        headers_of(response.headers.raw),
+                    )
+                body.append(piece)
+    except zlib.error as exc:  # as httpx says it
+        raise httpx.DecodingError(f"{decoder.kind}: {exc}", request=response.request) from None
+    return b"".join(body)
 
 
 @cache
