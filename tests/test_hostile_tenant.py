@@ -226,7 +226,7 @@ CREATE TRIGGER tickets_updated_at BEFORE UPDATE ON public.tickets
   FOR EACH ROW EXECUTE FUNCTION public.handle_updated_at();
 CREATE TRIGGER stamped_stamp BEFORE INSERT ON public.stamped
   FOR EACH ROW EXECUTE FUNCTION public.stamp();
-CREATE TRIGGER audited_log AFTER UPDATE OR DELETE ON public.audited
+CREATE TRIGGER audited_log AFTER INSERT OR UPDATE OR DELETE ON public.audited
   FOR EACH ROW EXECUTE FUNCTION public.audit_row();
 """
 OPEN_TO_SIGNED_IN = """
@@ -253,7 +253,8 @@ def test_write_probes_advance_no_sequence(supa: dict[str, Any]) -> None:
         s: admin.execute(sql.SQL("SELECT last_value FROM {}").format(sql.Identifier(s))).fetchone()
         for s in ("stamps", "audit_id_seq")
     }
-    assert moved == {"stamps": (3,), "audit_id_seq": (2,)}  # 2 rows stamped, then 1 more; 2 logged
+    # 2 rows stamped, then 1 more; 2 rows logged as inserted, then 2 as updated
+    assert moved == {"stamps": (3,), "audit_id_seq": (4,)}
 
     before = database_state(admin)
     conn = connect_readonly(supa["checker"], DbSettings())
@@ -262,9 +263,10 @@ def test_write_probes_advance_no_sequence(supa: dict[str, Any]) -> None:
         schemas, _ = rules.exposed_schemas(conn, settings)
         tables = evidence.exposed_tables(conn, settings, schemas)
         who = probes.identities(conn, settings)
-        writes = probes.write_all(
-            conn, settings, tables, who, probes.read_all(conn, settings, tables, who)
-        )
+        reads = probes.read_all(conn, settings, tables, who)
+        writes = probes.write_all(conn, settings, tables, who, reads)
+        audited = [t for t in tables if t.name == "public.audited"]
+        blind = probes.write_all(conn, settings, audited, who, reads)
     finally:
         conn.close()
     assert database_state(admin) == before  # every sequence: its value, and whether called
@@ -279,6 +281,12 @@ def test_write_probes_advance_no_sequence(supa: dict[str, Any]) -> None:
     assert set(writes.not_tried["public.audited"].values()) == {
         "trigger audited_log may advance a sequence"
     }
+    # Where no write at all could be tried, the probes saw nothing: never a pass.
+    assert blind.result.note.startswith(
+        "[writes-not-tried] no write could be tried without advancing a sequence:"
+        " public.audited: trigger audited_log may advance a sequence"
+    )
+    assert writes.result.note == ""
     assert writes.not_tried["public.tickets"] == {}  # its updated_at trigger advances nothing
     assert ("cross_user_update_others", "public.tickets") in holes
 

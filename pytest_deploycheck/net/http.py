@@ -116,7 +116,11 @@ class _Decoder:
     a time: a gzip bomb is never unpacked further than its reader reads."""
 
     def __init__(self, encoding: str) -> None:
-        wbits = {"gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS, "x-gzip": 31}
+        wbits = {
+            "gzip": zlib.MAX_WBITS | 16,
+            "deflate": zlib.MAX_WBITS,
+            "x-gzip": zlib.MAX_WBITS | 16,
+        }
         self.kind = encoding.strip().lower()
         self._zlib = zlib.decompressobj(wbits[self.kind]) if self.kind in wbits else None
         self._settled = False  # the stream's format is known: deflate wrapped or raw

@@ -340,6 +340,12 @@ CATALOGUE = Catalogue(
             Severity.CRITICAL,
             (
                 Code(
+                    "writes-not-tried",
+                    Category.NOT_CHECKED,
+                    "every write would advance a sequence (a trigger, a generated column): the"
+                    " static rules still judge the write policies",
+                ),
+                Code(
                     "cross_user_update_others",
                     SECURITY,
                     "restrict the UPDATE policy's USING to the user's own rows",

@@ -282,6 +282,7 @@ def _cross_user(conn: Connection, table: Table, who: dict[str, Identity], reads:
 
 # -- writes -----------------------------------------------------------------------------------
 
+NOT_TRIED_CODE = "writes-not-tried"
 # Who tries to write users' rows without being one of them, and the code when it goes through.
 STRANGER_CODES = {"anon": "anon_writes_rows", "stranger": "stranger_writes_rows"}
 
@@ -337,6 +338,11 @@ def write_all(
             writes.done[table.name][f"{write.who} {write.what}"] = count
             if count:
                 writes.result.findings.append(_hole(conn, table, who[write.who], write))
+    not_tried = {t: why for t, skipped in writes.not_tried.items() for why in skipped.values()}
+    if not_tried and not any(writes.done.values()):  # nothing seen: never a pass
+        writes.result.note = f"[{NOT_TRIED_CODE}] no write could be tried without advancing a" + (
+            " sequence: " + "; ".join(f"{t}: {why}" for t, why in sorted(not_tried.items()))
+        )
     return writes
 
 

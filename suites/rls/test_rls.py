@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from pytest_deploycheck.config import Settings, Target
-from pytest_deploycheck.core.model import Finding
+from pytest_deploycheck.core.model import CouldNotCheck, Finding
 from pytest_deploycheck.core.result import Result
 from pytest_deploycheck.fixtures import Record, catalogued, marks
 from pytest_deploycheck.net.postgres import RuleResult
@@ -153,6 +153,8 @@ def test_users_are_kept_apart_when_writing(
 ) -> None:
     if writes is None:
         pytest.skip("write probes run on production only with --deploy-allow-destructive")
+    if writes.result.note:
+        raise CouldNotCheck(writes.result.note)
     conclude(deploy_record, writes.result)
 
 
