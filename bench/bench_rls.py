@@ -22,6 +22,7 @@ from pytest_deploycheck.config import DbSettings
 from pytest_deploycheck.net.postgres import connect_readonly
 from pytest_deploycheck.rls import evidence, rules
 from pytest_deploycheck.rls import probes as rls_probes
+from pytest_deploycheck.rls.identities import identities
 from pytest_deploycheck.rls.settings import RlsSettings
 
 ADMIN = os.environ.get("TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -58,7 +59,7 @@ def measure(tables: int) -> tuple[float, float]:
         rules.evidence_rules(found, settings)
         static = time.perf_counter() - start
         start = time.perf_counter()
-        who = rls_probes.identities(conn, settings)
+        who = identities(conn, settings)
         reads = rls_probes.read_all(conn, settings, found, who)
         rls_probes.read_findings(conn, settings, found, who, reads)
         rls_probes.write_all(conn, settings, found, who, reads)

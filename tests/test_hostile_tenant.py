@@ -24,6 +24,7 @@ from pytest_deploycheck.config import DbSettings
 from pytest_deploycheck.db.migration_files import read_folder
 from pytest_deploycheck.net.postgres import connect_readonly
 from pytest_deploycheck.rls import evidence, probes, rules
+from pytest_deploycheck.rls.identities import identities
 from pytest_deploycheck.rls.settings import RlsSettings
 from tests.conftest import SignOffReader, database_state
 
@@ -262,7 +263,7 @@ def test_write_probes_advance_no_sequence(supa: dict[str, Any]) -> None:
         settings = RlsSettings()
         schemas, _ = rules.exposed_schemas(conn, settings)
         tables = evidence.exposed_tables(conn, settings, schemas)
-        who = probes.identities(conn, settings)
+        who = identities(conn, settings)
         reads = probes.read_all(conn, settings, tables, who)
         writes = probes.write_all(conn, settings, tables, who, reads)
         audited = [t for t in tables if t.name == "public.audited"]

@@ -14,6 +14,7 @@ from psycopg import sql
 from pytest_deploycheck.config import DbSettings
 from pytest_deploycheck.net.postgres import RuleResult, connect_readonly
 from pytest_deploycheck.rls import evidence, probes, rules
+from pytest_deploycheck.rls.identities import identities
 from pytest_deploycheck.rls.settings import RlsSettings
 from tests.conftest import SignOffReader, database_state
 
@@ -28,7 +29,7 @@ def results(supa: dict[str, Any], settings: RlsSettings = SETTINGS) -> dict[str,
         found = {name: rule(conn, settings, schemas) for name, rule in rules.STATIC_RULES.items()}
         tables = evidence.exposed_tables(conn, settings, schemas)
         found.update(rules.evidence_rules(tables, settings))
-        who = probes.identities(conn, settings)
+        who = identities(conn, settings)
         reads = probes.read_all(conn, settings, tables, who)
         found["read_probes"] = probes.read_findings(conn, settings, tables, who, reads)
         found["write_probes"] = probes.write_all(conn, settings, tables, who, reads).result

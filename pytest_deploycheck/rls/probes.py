@@ -11,8 +11,6 @@ Level Security let it through counts as let through.
 
 from __future__ import annotations
 
-import json
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -20,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_deploycheck.core.model import CouldNotCheck, Finding
 from pytest_deploycheck.net.postgres import Row, RuleResult, deadline, fetch, run
 from pytest_deploycheck.rls.evidence import API_ROLES, COMMANDS, Table
+from pytest_deploycheck.rls.identities import Identity
 from pytest_deploycheck.rls.settings import RlsSettings
 
 if TYPE_CHECKING:
@@ -29,52 +28,6 @@ if TYPE_CHECKING:
 
 SAMPLE = 20  # rows a write probe may touch per table
 CHUNK = 50  # tables read in one statement
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who a probe acts as: an API role and, signed in, the user id in the token."""
-
-    name: str  # anon, user_a, user_b, stranger
-    role: str
-    user: str | None = None
-
-    def __str__(self) -> str:
-        """Who, as a finding names them: the API role first."""
-        if self.name == "anon":
-            return "anon (signed out)"
-        if self.name == "stranger":
-            return "authenticated, a signed-in stranger with no rows or memberships,"
-        return f"authenticated user {self.user}"
-
-    def impersonation(self) -> sql.Composed:
-        """What PostgREST does for a request: ``SET LOCAL ROLE`` and the token's claims, as the
-        ``set_config(..., true)`` calls it makes."""
-        from psycopg import sql
-
-        claims = json.dumps({"role": self.role, **({"sub": self.user} if self.user else {})})
-        return sql.SQL(
-            "SELECT set_config('role', {}, true), set_config('request.jwt.claims', {}, true)"
-        ).format(sql.Literal(self.role), sql.Literal(claims))
-
-
-def identities(conn: Connection, settings: RlsSettings) -> dict[str, Identity]:
-    """Anon, users A and B (from the config, else the two oldest of ``auth.users``), and a
-    signed-in stranger: a user id no row and no membership names."""
-    if settings.user_a and settings.user_b:
-        a, b = settings.user_a, settings.user_b
-    else:
-        rows = fetch(conn, "SELECT id::text AS id FROM auth.users ORDER BY created_at, id LIMIT 2")
-        if len(rows) < 2:
-            message = "[rls-no-users] need two users: set user_a and user_b in suites.rls"
-            raise CouldNotCheck(message)
-        a, b = rows[0]["id"], rows[1]["id"]
-    return {
-        "anon": Identity("anon", "anon"),
-        "user_a": Identity("user_a", "authenticated", a),
-        "user_b": Identity("user_b", "authenticated", b),
-        "stranger": Identity("stranger", "authenticated", str(uuid.uuid4())),
-    }
 
 
 def reproduce(conn: Connection, who: Identity, statement: sql.Composed, write: bool = False) -> str:

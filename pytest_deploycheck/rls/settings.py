@@ -23,6 +23,7 @@ SENSITIVE = (
 )
 PRIVILEGED = ("is_admin", "is_superuser", "is_staff", "role", "roles", "permissions", "plan")
 OWNER_NAMES = ("user_id", "owner_id", "owner", "created_by", "author_id", "profile_id")
+IDENTITIES = ("anon", "user_a", "user_b", "stranger")  # who the probes act as
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,9 @@ class RlsSettings(Ranged):
     sensitive_columns: tuple[str, ...] = SENSITIVE
     privileged_columns: tuple[str, ...] = PRIVILEGED
     probe_timeout_ms: int = number(2000, 0, 600_000, above=True)
+    claims: Mapping[str, Any] = field(default_factory=dict)  # added to every probe's token
+    # added to one identity's token: anon, user_a, user_b, stranger
+    identity_claims: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, table: Mapping[str, Any]) -> RlsSettings:
@@ -48,7 +52,12 @@ class RlsSettings(Ranged):
         if "public_tables" in table:
             older = table.pop("public_tables")
             table["public_reads"] = [*older, *table.get("public_reads", [])]
-        return parse_table(cls, table, {"owner_columns": _owner_columns})
+        special = {
+            "owner_columns": _owner_columns,
+            "claims": _claims,
+            "identity_claims": _identity_claims,
+        }
+        return parse_table(cls, table, special)
 
     def reads_public(self, table: str) -> bool:
         """Whether reading ``schema.table`` is open to everyone by design (``public_reads``)."""
@@ -70,3 +79,15 @@ def _owner_columns(value: Any) -> dict[str, str]:
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         raise ValueError('owner_columns must be a table of "schema.table" = "column"')
     return dict(value)
+
+
+def _claims(value: Any, key: str = "claims") -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f'{key} must be a table of claim = value, e.g. {{ aal = "aal2" }}')
+    return dict(value)
+
+
+def _identity_claims(value: Any) -> dict[str, dict[str, Any]]:
+    if not isinstance(value, dict) or set(value) - set(IDENTITIES):
+        raise ValueError(f"identity_claims must be tables named {', '.join(IDENTITIES)}")
+    return {name: _claims(claims, f"identity_claims.{name}") for name, claims in value.items()}

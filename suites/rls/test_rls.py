@@ -20,6 +20,7 @@ from pytest_deploycheck.fixtures import Record, catalogued, marks
 from pytest_deploycheck.net.postgres import RuleResult
 from pytest_deploycheck.rls import access, evidence, probes, rules
 from pytest_deploycheck.rls.catalogue import CATALOGUE
+from pytest_deploycheck.rls.identities import Identity, identities
 from pytest_deploycheck.rls.settings import RlsSettings
 
 if TYPE_CHECKING:
@@ -50,10 +51,10 @@ def tables(
 
 
 @pytest.fixture(scope="module")
-def who(deploy_db_connection: Connection, settings: RlsSettings) -> dict[str, probes.Identity]:
-    identities = probes.identities(deploy_db_connection, settings)
+def who(deploy_db_connection: Connection, settings: RlsSettings) -> dict[str, Identity]:
+    found = identities(deploy_db_connection, settings)
     deploy_db_connection.rollback()
-    return identities
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +62,7 @@ def reads(
     deploy_db_connection: Connection,
     settings: RlsSettings,
     tables: list[evidence.Table],
-    who: dict[str, probes.Identity],
+    who: dict[str, Identity],
 ) -> probes.Reads:
     return probes.read_all(deploy_db_connection, settings, tables, who)
 
@@ -71,7 +72,7 @@ def writes(
     deploy_db_connection: Connection,
     settings: RlsSettings,
     tables: list[evidence.Table],
-    who: dict[str, probes.Identity],
+    who: dict[str, Identity],
     reads: probes.Reads,
     deploy_settings: Settings,
 ) -> probes.Writes | None:
@@ -140,7 +141,7 @@ def test_users_are_kept_apart_when_reading(
     db: Connection,
     settings: RlsSettings,
     tables: list[evidence.Table],
-    who: dict[str, probes.Identity],
+    who: dict[str, Identity],
     reads: probes.Reads,
     deploy_record: Record,
 ) -> None:
