@@ -21,9 +21,10 @@ from examples.demo_app.faults import Faults
 from pytest_deploycheck.config import DbSettings
 from pytest_deploycheck.net.postgres import connect_readonly
 from pytest_deploycheck.rls import evidence, rules
-from pytest_deploycheck.rls import probes as rls_probes
 from pytest_deploycheck.rls.identities import identities
+from pytest_deploycheck.rls.reads import read_all, read_findings
 from pytest_deploycheck.rls.settings import RlsSettings
+from pytest_deploycheck.rls.writes import write_all
 
 ADMIN = os.environ.get("TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SIZES = (100, 1000)
@@ -60,9 +61,9 @@ def measure(tables: int) -> tuple[float, float]:
         static = time.perf_counter() - start
         start = time.perf_counter()
         who = identities(conn, settings)
-        reads = rls_probes.read_all(conn, settings, found, who)
-        rls_probes.read_findings(conn, settings, found, who, reads)
-        rls_probes.write_all(conn, settings, found, who, reads)
+        reads = read_all(conn, settings, found, who)
+        read_findings(conn, settings, found, who, reads)
+        write_all(conn, settings, found, who, reads)
         probes = time.perf_counter() - start
         conn.close()
         return static, probes

@@ -23,9 +23,11 @@ from psycopg import sql
 from pytest_deploycheck.config import DbSettings
 from pytest_deploycheck.db.migration_files import read_folder
 from pytest_deploycheck.net.postgres import connect_readonly
-from pytest_deploycheck.rls import evidence, probes, rules
+from pytest_deploycheck.rls import evidence, rules
 from pytest_deploycheck.rls.identities import identities
+from pytest_deploycheck.rls.reads import read_all
 from pytest_deploycheck.rls.settings import RlsSettings
+from pytest_deploycheck.rls.writes import write_all
 from tests.conftest import SignOffReader, database_state
 
 HASH = "$2a$10$tenantcannotreadthishash0123456789abcdefghijklmnop"
@@ -264,10 +266,10 @@ def test_write_probes_advance_no_sequence(supa: dict[str, Any]) -> None:
         schemas, _ = rules.exposed_schemas(conn, settings)
         tables = evidence.exposed_tables(conn, settings, schemas)
         who = identities(conn, settings)
-        reads = probes.read_all(conn, settings, tables, who)
-        writes = probes.write_all(conn, settings, tables, who, reads)
+        reads = read_all(conn, settings, tables, who)
+        writes = write_all(conn, settings, tables, who, reads)
         audited = [t for t in tables if t.name == "public.audited"]
-        blind = probes.write_all(conn, settings, audited, who, reads)
+        blind = write_all(conn, settings, audited, who, reads)
     finally:
         conn.close()
     assert database_state(admin) == before  # every sequence: its value, and whether called
@@ -283,11 +285,12 @@ def test_write_probes_advance_no_sequence(supa: dict[str, Any]) -> None:
         "trigger audited_log may advance a sequence"
     }
     # Where no write at all could be tried, the probes saw nothing: never a pass.
-    assert blind.result.note.startswith(
-        "[writes-not-tried] no write could be tried without advancing a sequence:"
-        " public.audited: trigger audited_log may advance a sequence"
+    assert blind.result.undecided == (
+        "writes-not-tried",
+        "no write could be tried without advancing a sequence:"
+        " public.audited: trigger audited_log may advance a sequence",
     )
-    assert writes.result.note == ""
+    assert writes.result.undecided is None
     assert writes.not_tried["public.tickets"] == {}  # its updated_at trigger advances nothing
     assert ("cross_user_update_others", "public.tickets") in holes
 

@@ -13,9 +13,11 @@ from psycopg import sql
 
 from pytest_deploycheck.config import DbSettings
 from pytest_deploycheck.net.postgres import RuleResult, connect_readonly
-from pytest_deploycheck.rls import evidence, probes, rules
+from pytest_deploycheck.rls import evidence, rules
 from pytest_deploycheck.rls.identities import identities
+from pytest_deploycheck.rls.reads import read_all, read_findings
 from pytest_deploycheck.rls.settings import RlsSettings
+from pytest_deploycheck.rls.writes import write_all
 from tests.conftest import SignOffReader, database_state
 
 SETTINGS = RlsSettings()
@@ -30,9 +32,9 @@ def results(supa: dict[str, Any], settings: RlsSettings = SETTINGS) -> dict[str,
         tables = evidence.exposed_tables(conn, settings, schemas)
         found.update(rules.evidence_rules(tables, settings))
         who = identities(conn, settings)
-        reads = probes.read_all(conn, settings, tables, who)
-        found["read_probes"] = probes.read_findings(conn, settings, tables, who, reads)
-        found["write_probes"] = probes.write_all(conn, settings, tables, who, reads).result
+        reads = read_all(conn, settings, tables, who)
+        found["read_probes"] = read_findings(conn, settings, tables, who, reads)
+        found["write_probes"] = write_all(conn, settings, tables, who, reads).result
         return found
     finally:
         conn.close()
@@ -283,6 +285,10 @@ OWNER_PRECEDENCE = (
                 ("stranger_reads_rows", "public.documents"),
                 ("stranger_reads_rows", "public.members"),
                 ("stranger_reads_rows", "public.organisations"),
+                # and the members read organisations they do not belong to, by the data
+                ("cross-tenant-read", "public.documents"),
+                ("cross-tenant-read", "public.members"),
+                ("cross-tenant-read", "public.organisations"),
             },
         ),
     ],

@@ -48,6 +48,7 @@ class RuleResult:
     gates: list[Gate] = field(default_factory=list)
     note: str = ""
     code: str | None = None  # the failure's reason code; default: the first finding's rule
+    undecided: tuple[str, str] | None = None  # could not see: (reason code, message)
 
     def evidence(self, limit: int) -> str:
         """Up to ``limit`` rows as CSV (a header, then the rows; nothing else, so that every
@@ -63,8 +64,10 @@ class RuleResult:
 
     def result(self, limit: int) -> Result:
         """The conclusion: a failure naming the objects found, up to ``limit`` rows as CSV
-        evidence with the query beside them, and the gates measured."""
+        evidence with the query beside them, and the gates measured; without findings, could
+        not check when part of what it looks at could not be seen."""
         result = Result(findings=list(self.findings), gates=list(self.gates))
+        result.undecided = None if self.findings else self.undecided
         if self.findings:
             objects = sorted({found.object for found in self.findings})
             more = f" and {len(objects) - 5} more" if len(objects) > 5 else ""

@@ -11,8 +11,9 @@ from typing import Any
 from pytest_deploycheck.core.model import Evidence, Finding
 from pytest_deploycheck.core.result import Result
 from pytest_deploycheck.rls.evidence import API_ROLES, COMMANDS, LEVELS, Table, level
-from pytest_deploycheck.rls.probes import Reads, Writes
+from pytest_deploycheck.rls.reads import Reads, blind_tables
 from pytest_deploycheck.rls.settings import RlsSettings
+from pytest_deploycheck.rls.writes import Writes
 
 Matrix = dict[str, dict[str, Any]]
 ACCESS_CODES = ("access-widened", "access-narrowed")
@@ -23,8 +24,11 @@ def matrix(
     tables: Sequence[Table], reads: Reads, writes: Writes | None, settings: RlsSettings
 ) -> Matrix:
     """Per exposed table: its kind, whether RLS is on, whether reading it is public by design,
-    each API role's level per command, and the probes' measurements (rows read per identity;
-    writes, when they ran)."""
+    each API role's level per command, and the probes' measurements: rows read per identity,
+    and for users A and B how many of them were their own and how many were outside their own
+    rows and tenants (by the data), whether the probes saw anything there (``blind``), and
+    the writes, when they ran."""
+    blind = set(blind_tables(tables, reads, settings))
     return {
         table.name: {
             "kind": table.kind,
@@ -36,6 +40,9 @@ def matrix(
             },
             "rows_read": reads.rows[table.name],
             "others_read": reads.others[table.name],
+            "own_read": reads.own[table.name],
+            "outside_read": reads.outside[table.name],
+            "blind": table.name in blind,
             "written": writes.done[table.name] if writes else None,
             **(
                 {"not_written": writes.not_tried[table.name]}
@@ -75,7 +82,25 @@ def changes(before: Mapping[str, Any], now: Matrix) -> tuple[list[Change], list[
                     narrowed.append((name, text))
                 elif was != "open" and _opens(new, role, command):
                     widened.append((name, f"{role} can now {command} {name} ({was} -> open)"))
+        widened += _leaking(name, old, new)
     return widened, narrowed
+
+
+def _leaking(name: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
+    """Users who now read rows outside their own rows and tenants, where they read none at the
+    baseline (a baseline that did not measure it says nothing)."""
+    was, now = old.get("outside_read"), new.get("outside_read") or {}
+    if was is None or new.get("public_read"):
+        return []
+    return [
+        (
+            name,
+            f"user {who[-1].upper()} now reads {count} rows of {name} outside its own rows"
+            " and tenants (none before)",
+        )
+        for who, count in sorted(now.items())
+        if count and not was.get(who)
+    ]
 
 
 def _opens(cell: Mapping[str, Any], role: str, command: str) -> bool:

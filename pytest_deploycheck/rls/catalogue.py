@@ -331,6 +331,24 @@ CATALOGUE = Catalogue(
                     SECURITY,
                     "restrict the table's SELECT policies to the user's own (or tenant's) rows",
                 ),
+                Code(
+                    "cross-tenant-read",
+                    SECURITY,
+                    "make the SELECT policy ask whether the user belongs to the row's tenant,"
+                    " not to some tenant",
+                ),
+                Code(
+                    "probes-blind",
+                    Category.SETUP,
+                    "give the probes' tokens the claims the application's carry:"
+                    " [suites.rls.claims] or identity_claims",
+                ),
+                Code(
+                    "probe-failed",
+                    Category.NOT_CHECKED,
+                    "see the statement's error: a helper or trigger that fails for the probes'"
+                    " identities may want a claim they lack",
+                ),
             ),
             BREACH,
         ),
