@@ -96,6 +96,59 @@ APPLICATIONS = {
         "[critical-failure] rls.write_probes: [cross_tenant_insert] as authenticated user",
         "put a row in a tenant of user B's it cannot read (account_id",
     ),
+    # A team-scoped table whose read policy asks only whether the user is in *some* team.
+    "teams": App(
+        "",
+        (),
+        'DROP POLICY "members read documents" ON public.documents; CREATE POLICY'
+        ' "members read documents" ON public.documents FOR SELECT TO authenticated'
+        " USING ((SELECT private.has_any_team()))",
+        "[critical-failure] rls.read_probes: [cross-tenant-read] as authenticated user",
+        "rows of public.documents of tenants (team_id) the user is not a member of",
+    ),
+    # Behind MFA: the probes' tokens must say aal2, or they see nothing.
+    "mfa": App(
+        'claims = { aal = "aal2" }',
+        ("[could-not-check] rls.read_probes: [probes-blind] the probes are blind on 1 table",),
+        # ... or anyone whose token says an address at the same domain: it asks, and leaks.
+        'DROP POLICY "journal: read own" ON public.journal; CREATE POLICY "journal: read own"'
+        " ON public.journal FOR SELECT TO authenticated USING ((SELECT auth.uid()) = owner OR"
+        " ((SELECT auth.jwt()) ->> 'email') LIKE '%@example.com')",
+        "[critical-failure] rls.read_probes: [cross_user_read] as authenticated user",
+        "rows of public.journal that belong to user",
+    ),
+    # The organisation comes from a claim a token hook adds: the probes must be given it.
+    "orgs": App(
+        "identity_claims = { user_a = { app_metadata = { org_id ="
+        ' "00000000-0000-4000-8000-00000000000a" } }, user_b = { app_metadata = { org_id ='
+        ' "00000000-0000-4000-8000-00000000000b" } } }',
+        ("[could-not-check] rls.read_probes: [probes-blind] the probes are blind on 2 table",),
+        """DROP POLICY "invoices: read own org's" ON public.invoices; CREATE POLICY"""
+        """ "invoices: read own org's" ON public.invoices FOR SELECT TO authenticated USING"""
+        " ((((SELECT auth.jwt()) -> 'app_metadata') ->> 'org_id') IS NOT NULL)",
+        "[critical-failure] rls.read_probes: [cross-tenant-read] as authenticated user",
+        "rows of public.invoices of tenants (org_id) the user is not a member of",
+    ),
+    # A helper that refuses a token without a future expiry: the probes' tokens have one.
+    "fresh": App(
+        "",
+        (),
+        'DROP POLICY "bookmarks: read own" ON public.bookmarks; CREATE POLICY'
+        ' "bookmarks: read own" ON public.bookmarks FOR SELECT TO authenticated'
+        " USING ((SELECT private.session_user_id()) IS NOT NULL)",
+        "[critical-failure] rls.read_probes: [cross_user_read] as authenticated user",
+        "rows of public.bookmarks that belong to user",
+    ),
+    # The application's own guard refuses to change a post's author: a blocked write.
+    "guarded": App(
+        "",
+        (),
+        # The guard covers changes, not new posts: one made out as someone else's goes in.
+        'DROP POLICY "posts: add own" ON public.posts; CREATE POLICY "posts: add own"'
+        " ON public.posts FOR INSERT TO authenticated WITH CHECK (true)",
+        "[critical-failure] rls.write_probes: [cross_user_insert_as_other] as authenticated",
+        "make a row out as user B's on public.posts",
+    ),
 }
 
 
@@ -248,3 +301,23 @@ def test_access_narrowed_since_the_last_go_is_reported_not_failed(
         "rls.access_narrowed: [access-narrowed] authenticated can no longer delete public.tasks"
         " (scoped -> none) since 1.4.2"
     ]
+
+
+def test_a_team_leak_is_rollback_against_the_last_go_too(
+    deploy: Deploy, app_database: Callable[[str], AppDatabase], pytester: pytest.Pytester
+) -> None:
+    database = app_database("teams")
+    assert check(deploy, database, "", "--deploy-state=state").signoff["verdict"] == "GO"
+    database.admin.execute(APPLICATIONS["teams"].broken)  # the next deploy's migration
+    document = check(deploy, database, "", "--deploy-state=state", version="1.5.0").signoff
+    assert document["verdict"] == "ROLLBACK"
+    widened = [r for r in document["reasons"] if "[access-widened]" in r]
+    assert widened == [
+        "[critical-failure] rls.access: [access-widened] user A now reads 4 rows of"
+        " public.documents outside its own rows and tenants (none before) since 1.4.2"
+        " (and 1 more)"
+    ]
+    [matrix] = [c["data"]["access"] for c in document["checks"] if c["id"] == "rls.access"]
+    assert matrix["public.documents"]["outside_read"] == {"user_a": 4, "user_b": 4}
+    assert matrix["public.documents"]["own_read"] == {"user_a": 2, "user_b": 2}
+    assert matrix["public.documents"]["blind"] is False

@@ -416,3 +416,17 @@ def test_a_full_run_leaves_no_trace(supa: dict[str, Any]) -> None:
     before = database_state(supa["admin"])
     assert results(supa)["write_probes"].findings == []
     assert database_state(supa["admin"]) == before
+
+
+def test_a_probe_whose_statement_fails_could_not_check(supa: dict[str, Any]) -> None:
+    # A policy that fails for everyone who reads: nothing is learnt, and nothing passes.
+    supa["admin"].execute(
+        "CREATE POLICY notes_broken ON notes FOR SELECT TO authenticated USING (1 / 0 = 1)"
+    )
+    result = results(supa)["read_probes"]
+    assert result.findings == []
+    code, message = result.undecided or ("", "")
+    assert code == "probe-failed"
+    assert message.startswith("read probes failed, so they show nothing: public.notes as user_b:")
+    assert "22012: division by zero" in message
+    assert result.result(20).undecided == result.undecided  # could not check, not a pass

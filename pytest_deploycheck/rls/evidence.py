@@ -488,18 +488,33 @@ def open_policies(table: Table, role: str) -> list[str]:
 # -- reading node trees ------------------------------------------------------------------------
 
 _SUBSELECT = ":subselect {"
-_ROW_VAR = re.compile(r"\{VAR :varno 1 :varattno (\d+) [^}]*:varlevelsup 0 ")
-
-
-def outside_subqueries(tree: str) -> str:
-    """A node tree with every subquery's body cut out (a SubLink's ``testexpr`` stays)."""
-    return _cut(tree, _SUBSELECT, "{}")
+_TREE_TOKENS = re.compile(
+    r"\{VAR :varno 1 :varattno (?P<attno>\d+) [^}]*:varlevelsup (?P<up>\d+) [^}]*\}"
+    r"|:subselect \{|[{}]"
+)
 
 
 def row_columns(tree: str) -> list[int]:
-    """The attribute numbers of the guarded row's columns a condition refers to, outside
-    subqueries."""
-    return [int(n) for n in _ROW_VAR.findall(outside_subqueries(tree))]
+    """The attribute numbers of the guarded row's columns a condition refers to: outside
+    subqueries, and inside them where a subquery refers back to the row (a correlated
+    ``EXISTS``, or the wrapper ``(SELECT is_member(team_id))``)."""
+    found: list[int] = []
+    starts: list[int] = []  # the brace depth each open subquery began at
+    depth = 0
+    for match in _TREE_TOKENS.finditer(tree):
+        token = match.group()
+        if token == "{":
+            depth += 1
+        elif token == "}":
+            depth -= 1
+            while starts and depth <= starts[-1]:
+                starts.pop()
+        elif token == _SUBSELECT:
+            starts.append(depth)
+            depth += 1
+        elif int(match.group("up")) == len(starts):  # a VAR of the guarded row
+            found.append(int(match.group("attno")))
+    return found
 
 
 def ignores_row(tree: str) -> bool:

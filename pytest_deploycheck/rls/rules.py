@@ -496,7 +496,8 @@ def _untied_writes(table: Table) -> list[Finding]:
             f" its check ({policy.check or policy.using}) never asks who the user is",
         )
         for policy in table.policies
-        if policy.cmd in ("INSERT", "UPDATE", "ALL")
+        if policy.permissive  # a restrictive policy only narrows what the others let through
+        and policy.cmd in ("INSERT", "UPDATE", "ALL")
         and policy.applies(policy.cmd, "authenticated")
         and not policy.check_asks
     ]
