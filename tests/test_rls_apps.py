@@ -22,6 +22,23 @@ from examples.demo_app.database import open_platform
 from tests.conftest import Deploy, DeployRun, clone, database_state
 
 APPS = Path(__file__).parent / "rls_apps"
+MOVE_STOCK = """CREATE FUNCTION public.move_stock(from_org uuid, to_org uuid, item_name text)
+  RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = '' AS $$
+    UPDATE public.stock SET org_id = to_org WHERE org_id = from_org AND item = item_name
+$$"""
+# Only admins promote: unless the caller is in no organisation, and so has no role at all.
+PROMOTE = """CREATE FUNCTION public.promote_member(org uuid, member uuid) RETURNS void
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path = '' AS $$
+DECLARE v_caller_role text;
+BEGIN
+  SELECT role INTO v_caller_role FROM public.org_members
+  WHERE org_id = org AND user_id = (SELECT auth.uid());
+  IF v_caller_role != 'admin' THEN
+    RAISE EXCEPTION 'only admins promote members' USING ERRCODE = '42501';
+  END IF;
+  UPDATE public.org_members SET role = 'admin' WHERE org_id = org AND user_id = member;
+END
+$$"""
 # Three users, A and B the two oldest (the ones the probes act as).
 USERS = """INSERT INTO auth.users (email, encrypted_password, created_at) VALUES
   ('ada@example.com', 'x', '2026-01-01'), ('bob@example.com', 'x', '2026-01-02'),
@@ -148,6 +165,17 @@ APPLICATIONS = {
         " ON public.posts FOR INSERT TO authenticated WITH CHECK (true)",
         "[critical-failure] rls.write_probes: [cross_user_insert_as_other] as authenticated",
         "make a row out as user B's on public.posts",
+    ),
+    # Stock moves through a definer function that checks the caller; the broken deploy adds
+    # one that checks nobody, callable as anon (the platform's default grant).
+    "inventory": App(
+        'reviewed_functions = ["public.transfer_stock"]',
+        ("[major-failure] rls.authenticated_security_definer_function_executable:",),
+        MOVE_STOCK,
+        "[critical-failure] rls.definer_writes_unchecked: [definer_writes_unchecked] SECURITY"
+        " DEFINER function public.move_stock(from_org uuid, to_org uuid, item_name text)",
+        "is callable by anon and authenticated and writes public.stock with its owner's rights,"
+        " without asking who the caller is",
     ),
 }
 
@@ -321,3 +349,36 @@ def test_a_team_leak_is_rollback_against_the_last_go_too(
     assert matrix["public.documents"]["outside_read"] == {"user_a": 4, "user_b": 4}
     assert matrix["public.documents"]["own_read"] == {"user_a": 2, "user_b": 2}
     assert matrix["public.documents"]["blind"] is False
+
+
+def test_a_caller_check_a_null_defeats_is_critical(
+    deploy: Deploy, app_database: Callable[[str], AppDatabase]
+) -> None:
+    database = app_database("inventory")
+    database.admin.execute(PROMOTE)
+    # The hole is real: as anon, in a transaction rolled back, a member of another
+    # organisation is made its admin.
+    admin = database.admin
+    with admin.transaction(force_rollback=True):
+        admin.execute("UPDATE public.org_members SET role = 'member'")
+        [(org, member)] = admin.execute("SELECT org_id, user_id FROM public.org_members LIMIT 1")
+        admin.execute("SET LOCAL ROLE anon")
+        admin.execute("SELECT public.promote_member(%s, %s)", (org, member))
+        admin.execute("RESET ROLE")
+        promoted = admin.execute(
+            "SELECT role FROM public.org_members WHERE org_id = %s AND user_id = %s", (org, member)
+        ).fetchone()
+    assert promoted == ("admin",)
+    document = check(deploy, database, APPLICATIONS["inventory"].config).signoff
+    assert document["verdict"] == "ROLLBACK", document["reasons"]
+    [finding] = [
+        f
+        for c in document["checks"]
+        if c["id"] == "rls.definer_writes_unchecked"
+        for f in c["findings"]
+    ]
+    assert finding["object"] == "public.promote_member(org uuid, member uuid)"
+    assert (
+        "its only check of the caller (IF v_caller_role != 'admin' THEN RAISE)"
+        in (finding["message"])
+    )

@@ -297,6 +297,21 @@ CATALOGUE = Catalogue(
             BREACH,
         ),
         Check(
+            "rls.definer_writes_unchecked",
+            IMMEDIATE,
+            Severity.CRITICAL,
+            (
+                Code(
+                    "definer_writes_unchecked",
+                    SECURITY,
+                    "check the caller first (IF NOT is_member(...) THEN RAISE, with a NULL-safe"
+                    " test), revoke EXECUTE from the API roles, or, if it is open by design,"
+                    " list it in reviewed_functions",
+                ),
+            ),
+            BREACH,
+        ),
+        Check(
             "rls.api_role_privileges",
             IMMEDIATE,
             Severity.CRITICAL,

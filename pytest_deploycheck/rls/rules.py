@@ -4,6 +4,7 @@ schema says about each exposed table (``evidence``). Objects named as PostgreSQL
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -11,9 +12,12 @@ from pytest_deploycheck.core.model import Finding
 from pytest_deploycheck.net.postgres import Row, RuleResult, fetch
 from pytest_deploycheck.rls.evidence import (
     API_ROLES,
+    ASKING_FUNCTIONS,
     Table,
+    asking_functions,
     ignores_row,
     level,
+    normalized,
     open_policies,
 )
 from pytest_deploycheck.rls.settings import RlsSettings
@@ -423,6 +427,86 @@ WHERE c.relkind IN ('r', 'p', 'v', 'm') AND n.nspname = ANY(%(schemas)s)
     return RuleResult("api_role_privileges", findings, query, rows)
 
 
+DEFINERS = """SELECT quote_ident(n.nspname) || '.' || quote_ident(p.proname)
+  || '(' || pg_get_function_identity_arguments(p.oid) || ')' AS object, p.prosrc AS body,
+  ARRAY(SELECT r FROM unnest(ARRAY['anon', 'authenticated']) r
+        WHERE has_function_privilege(r, p.oid, 'EXECUTE')) AS callers
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE p.prosecdef AND n.nspname = ANY(%(schemas)s)
+  AND p.prorettype NOT IN ('trigger'::regtype, 'event_trigger'::regtype)
+  AND (has_function_privilege('anon', p.oid, 'EXECUTE')
+       OR has_function_privilege('authenticated', p.oid, 'EXECUTE'))
+ORDER BY 1"""
+PROTECTED = """SELECT n.nspname AS schema, c.relname AS relation FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND c.relrowsecurity"""
+# What a function's body writes, and the conditions it refuses on (IF ... THEN RAISE).
+_WRITES = re.compile(
+    r"(?is)(?:\binsert\s+into|(?<!for )(?<!do )\bupdate(?!\s+set\b)|\bdelete\s+from)\s+"
+    r"((?:\w+|\"[^\"]+\")(?:\.(?:\w+|\"[^\"]+\"))?)"
+)
+_GUARDS = re.compile(r"(?is)\bif\s+(.+?)\s+then\s+raise\b")
+_NULL_SAFE = re.compile(r"(?i)\bis\s+(?:not\s+)?(?:null|distinct|true|false)\b|\bcoalesce\s*\(")
+_NULL_DEFEATED = re.compile(r"(?i)!=|<>|\bnot\s+in\b")
+
+
+def definer_writes_unchecked(
+    conn: Connection, settings: RlsSettings, schemas: list[str]
+) -> RuleResult:
+    """SECURITY DEFINER functions the API may call that write tables Row Level Security guards,
+    without asking who the caller is — or asking in a way a NULL defeats (``IF v_role !=
+    'admin' THEN RAISE``, where a caller with no role has ``v_role`` NULL): anyone may change
+    anyone's rows through them, as through a table without RLS. ``reviewed_functions``
+    acknowledges one that is open by design."""
+    asking = asking_functions(fetch(conn, ASKING_FUNCTIONS))
+    protected = {(r["schema"], r["relation"]) for r in fetch(conn, PROTECTED)}
+    rows = fetch(conn, DEFINERS, {"schemas": schemas})
+    findings = []
+    for row in rows:
+        written = _written(row["body"] or "", protected)
+        why = _unchecked(row["body"] or "", asking) if written else None
+        if why is None or settings.reviewed(row["object"]):
+            continue
+        message = (
+            f"SECURITY DEFINER function {row['object']} is callable by"
+            f" {' and '.join(row['callers'])} and writes {', '.join(written)} with its owner's"
+            f" rights, {why}: anyone may change anyone's rows through it"
+        )
+        findings.append(Finding("definer_writes_unchecked", row["object"], message))
+    return RuleResult("definer_writes_unchecked", findings, DEFINERS, rows)
+
+
+def _written(body: str, protected: set[tuple[str, str]]) -> list[str]:
+    """The tables Row Level Security guards that a function's body writes."""
+    found = []
+    for name in _WRITES.findall(body):
+        parts = [p.strip('"') for p in name.split(".")]
+        hits = [
+            f"{s}.{r}" for s, r in sorted(protected) if r == parts[-1] and parts[:-1] in ([], [s])
+        ]
+        found += [hit for hit in hits if hit not in found]
+    return found
+
+
+def _unchecked(body: str, asking: frozenset[str]) -> str | None:
+    """Why a function's body does not check its caller; None when it does."""
+    text = normalized(body)
+    asks = (
+        "auth.uid()" in text
+        or "auth.jwt()" in text
+        or bool(set(re.findall(r"([\w.]+)\(", text)) & asking)
+    )
+    if not asks:
+        return "without asking who the caller is (no auth.uid(), auth.jwt() or helper that does)"
+    guards = [" ".join(g.split()) for g in _GUARDS.findall(body)]
+    defeated = [g for g in guards if _NULL_DEFEATED.search(g) and not _NULL_SAFE.search(g)]
+    if guards and len(defeated) == len(guards):
+        return (
+            f"and its only check of the caller (IF {defeated[0]} THEN RAISE) lets a caller a NULL"
+            " stands for through (NULL != 'x' is NULL, not true)"
+        )
+    return None
+
+
 STATIC_RULES: dict[str, Rule] = {
     "rls_disabled_in_public": rls_disabled_in_public,
     "policy_exists_rls_disabled": policy_exists_rls_disabled,
@@ -445,6 +529,7 @@ STATIC_RULES: dict[str, Rule] = {
     "policy_ignores_row": policy_ignores_row,
     "privileged_column_user_updatable": privileged_column_user_updatable,
     "api_role_privileges": api_role_privileges,
+    "definer_writes_unchecked": definer_writes_unchecked,
 }
 
 
