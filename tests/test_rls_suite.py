@@ -430,3 +430,79 @@ def test_a_probe_whose_statement_fails_could_not_check(supa: dict[str, Any]) -> 
     assert message.startswith("read probes failed, so they show nothing: public.notes as user_b:")
     assert "22012: division by zero" in message
     assert result.result(20).undecided == result.undecided  # could not check, not a pass
+
+
+# Real-world shapes that grant nothing, or nothing critical: each must leave the critical rules
+# silent (and say what it does say).
+GRANTS_NOTHING = [
+    (  # a deny-all policy switches INSERT off
+        "CREATE POLICY notes_no_insert ON notes FOR INSERT TO authenticated WITH CHECK (false)",
+        {"multiple_permissive_policies": [("multiple_permissive_policies", "public.notes")]},
+    ),
+    (  # an UPDATE policy without USING lets no row through, whatever its check
+        "CREATE POLICY notes_check_only ON notes FOR UPDATE TO authenticated WITH CHECK (true)",
+        {
+            "rls_policy_always_true": [("rls_policy_always_true", "public.notes.notes_check_only")],
+            "multiple_permissive_policies": [("multiple_permissive_policies", "public.notes")],
+        },
+    ),
+    (  # anyone signed in may create an organisation: a row that belongs to nobody yet
+        "GRANT INSERT ON organisations TO authenticated; CREATE POLICY organisations_create"
+        " ON organisations FOR INSERT TO authenticated WITH CHECK (true)",
+        {
+            "rls_policy_always_true": [
+                ("rls_policy_always_true", "public.organisations.organisations_create")
+            ],
+            "insert_open_shared_table": [
+                ("insert_open_shared_table", "public.organisations.organisations_create")
+            ],
+        },
+    ),
+    (  # a role column no one may update: its UPDATE policy is USING (false)
+        "CREATE TABLE public.staff (user_id uuid PRIMARY KEY REFERENCES auth.users (id),"
+        " role text NOT NULL DEFAULT 'member'); ALTER TABLE public.staff ENABLE ROW LEVEL"
+        " SECURITY; GRANT SELECT, UPDATE ON public.staff TO authenticated; CREATE POLICY"
+        " staff_read ON public.staff FOR SELECT TO authenticated USING (user_id = auth.uid());"
+        " CREATE POLICY staff_no_update ON public.staff FOR UPDATE TO authenticated"
+        " USING (false)",
+        {},
+    ),
+    (  # a public bucket whose objects each user lists in their own folder only
+        "CREATE SCHEMA storage; CREATE TABLE storage.buckets (id text PRIMARY KEY, public boolean);"
+        " CREATE TABLE storage.objects (bucket_id text, name text, owner uuid); ALTER TABLE"
+        " storage.objects ENABLE ROW LEVEL SECURITY; CREATE POLICY own_files ON"
+        " storage.objects FOR SELECT TO authenticated USING (bucket_id = 'avatars' AND"
+        " owner = (select auth.uid())); INSERT INTO storage.buckets VALUES ('avatars', true)",
+        {},
+    ),
+]
+
+
+@pytest.mark.parametrize(("defect", "expected"), GRANTS_NOTHING)
+def test_what_grants_nothing_is_no_critical_finding(
+    supa: dict[str, Any], defect: str, expected: dict[str, list[tuple[str, str]]]
+) -> None:
+    supa["admin"].execute(defect)
+    found = {
+        name: [(f.rule, f.object) for f in result.findings]
+        for name, result in results(supa).items()
+        if result.findings
+    }
+    assert found == expected
+
+
+def test_a_role_test_in_a_policy_for_everyone_opens_nothing_to_anon(
+    supa: dict[str, Any],
+) -> None:
+    supa["admin"].execute(
+        "GRANT SELECT ON notes TO anon; CREATE POLICY notes_signed_in ON notes FOR SELECT"
+        " USING ((select auth.role()) = 'authenticated')"
+    )
+    conn = connect_readonly(supa["checker"], DbSettings())
+    try:
+        tables = evidence.exposed_tables(conn, SETTINGS, ["public"])
+    finally:
+        conn.close()
+    [notes] = [t for t in tables if t.name == "public.notes"]
+    assert evidence.level(notes, "anon", "SELECT") == "none"  # the anon probe reads 0: right
+    assert evidence.level(notes, "authenticated", "SELECT") == "open"

@@ -271,6 +271,20 @@ CATALOGUE = Catalogue(
             BREACH,
         ),
         Check(
+            "rls.insert_open_shared_table",
+            IMMEDIATE,
+            Severity.MAJOR,
+            (
+                Code(
+                    "insert_open_shared_table",
+                    SECURITY,
+                    "if anyone signed in may create one (a team, say), nothing to do but record"
+                    " it with the severity override; else WITH CHECK on who may",
+                ),
+            ),
+            REVIEW,
+        ),
+        Check(
             "rls.policy_ignores_row",
             IMMEDIATE,
             Severity.CRITICAL,

@@ -57,12 +57,23 @@ class Policy:
     via_tenant: bool = False  # it lets users in through another column of the row (a tenant)
 
     def applies(self, command: str, role: str) -> bool:
-        return self.cmd in (command, "ALL") and bool({role, "public"} & set(self.roles))
+        """Whether the policy is one ``role`` meets for ``command``: named for them (or for
+        everyone), and, where its condition tests the token's role (``auth.role() =
+        'authenticated'``), for that role."""
+        tested = _tested_roles(self.using or self.check)
+        named = bool({role, "public"} & set(self.roles)) and (tested is None or role in tested)
+        return self.cmd in (command, "ALL") and named
 
-    @property
-    def denies_all(self) -> bool:
-        """``using (false)`` / ``with check (false)``: it switches its command off."""
-        return {self.using, self.check} <= {"", "false"} and "false" in (self.using, self.check)
+    def grants(self, command: str) -> bool:
+        """Whether the policy can let ``command`` through at all: reading, updating and
+        deleting need a USING condition (without one PostgreSQL lets no row through), and
+        ``false`` — ``using (false)``, ``with check (false)`` — switches a command off."""
+        check = self.check or self.using
+        if command == "INSERT":
+            return check != "false"
+        if command == "UPDATE" and check == "false":
+            return False
+        return self.using not in ("", "false")
 
 
 @dataclass(frozen=True)
@@ -111,7 +122,7 @@ class Table:
         return [
             p
             for p in self.policies
-            if p.permissive and p.applies(command, role) and not p.denies_all
+            if p.permissive and p.applies(command, role) and p.grants(command)
         ]
 
     def reads(self, role: str) -> str:
@@ -336,6 +347,18 @@ def normalized(expression: str) -> str:
     subqueries opened as ``(SELECT``: ``(( SELECT auth.uid() AS uid) = user_id)`` reads as
     ``(auth.uid() = user_id)``."""
     return _CAST.sub("", _INITPLAN.sub(r"\1", expression)).replace("( SELECT ", "(SELECT ")
+
+
+_ROLE_TEST = re.compile(r"(?:auth\.role\(\)|\(auth\.jwt\(\) ->> 'role'\)) = '(\w+)'")
+
+
+def _tested_roles(expression: str) -> set[str] | None:
+    """The roles a condition admits when every top-level ``OR`` branch tests the token's role
+    (``auth.role() = 'authenticated'``); None when it does not."""
+    branches = [set(_ROLE_TEST.findall(branch)) for branch in _branches(expression)]
+    if not expression or not all(branches):
+        return None
+    return set().union(*branches)
 
 
 def asks_user(expression: str, asking: frozenset[str]) -> bool:

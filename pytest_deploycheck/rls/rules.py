@@ -295,12 +295,25 @@ WHERE con.contype = 'f' AND con.confrelid = to_regclass('auth.users') AND NOT i.
     ),
 )
 
+# As splinter judges it: a public bucket and a broad SELECT policy on storage.objects — one
+# without a condition, or whose condition is true or names the bucket and nothing else (an
+# owner's or a folder's condition lets clients list only their own files).
 public_bucket_allows_listing = _rule(
     "public_bucket_allows_listing",
-    """SELECT b.id::text AS object FROM storage.buckets b WHERE b.public AND EXISTS (
-  SELECT 1 FROM pg_policies p WHERE p.schemaname = 'storage' AND p.tablename = 'objects'
-  AND p.cmd IN ('SELECT', 'ALL')) AND to_regclass('storage.buckets') IS NOT NULL ORDER BY 1""",
-    _each("public_bucket_allows_listing", "public bucket {object} lets clients list every file"),
+    """SELECT b.id::text AS object, string_agg(quote_ident(p.policyname), ', '
+  ORDER BY p.policyname) AS policies
+FROM storage.buckets b JOIN pg_policies p ON p.schemaname = 'storage'
+  AND p.tablename = 'objects' AND p.cmd IN ('SELECT', 'ALL') AND p.permissive = 'PERMISSIVE'
+  AND p.roles && ARRAY['public', 'anon', 'authenticated']::name[]
+WHERE b.public AND (p.qual IS NULL
+  OR regexp_replace(regexp_replace(lower(p.qual), '::[a-z_. ]+', '', 'g'), '[[:space:]()]', '',
+                    'g') IN ('true', '1=1', 'bucket_id=' || quote_literal(lower(b.id))))
+GROUP BY 1 ORDER BY 1""",
+    _each(
+        "public_bucket_allows_listing",
+        "public bucket {object} lets clients list every file (broad SELECT policies on"
+        " storage.objects: {policies})",
+    ),
 )
 
 
@@ -379,7 +392,8 @@ JOIN pg_attribute a ON a.attrelid = c.oid
 WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY(%(schemas)s) AND a.attnum > 0
   AND NOT a.attisdropped AND a.attname = ANY(%(privileged)s)
   AND has_column_privilege('authenticated', c.oid, a.attname, 'UPDATE')
-  AND EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid AND p.polcmd IN ('w', '*'))
+  AND EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid AND p.polcmd IN ('w', '*')
+              AND p.polpermissive AND pg_get_expr(p.polqual, p.polrelid) <> 'false')
   AND NOT EXISTS (  -- keys to users, none of them unique: many rows per user
     SELECT 1 FROM pg_constraint f WHERE f.conrelid = c.oid AND f.contype = 'f'
       AND f.confrelid = to_regclass('auth.users')
@@ -538,7 +552,8 @@ STATIC_RULES: dict[str, Rule] = {
 
 # Reads opened on an owned table, by the API role they are opened to.
 OPEN_READ_CODES = {"anon": "anon_policy_always_true", "authenticated": "signed_in_reads_all_rows"}
-EVIDENCE_RULES = (*OPEN_READ_CODES.values(), "write_check_not_tied_to_user")
+UNTIED_WRITE_CODES = {"owned": "write_check_not_tied_to_user", "shared": "insert_open_shared_table"}
+EVIDENCE_RULES = (*OPEN_READ_CODES.values(), *UNTIED_WRITE_CODES.values())
 
 
 def evidence_rules(tables: list[Table], settings: RlsSettings) -> dict[str, RuleResult]:
@@ -572,17 +587,28 @@ def _opened(table: Table) -> list[Finding]:
 
 def _untied_writes(table: Table) -> list[Finding]:
     """Write policies for signed-in users whose check never asks who the user is (directly or
-    through a function): a user may create rows as someone else, or give their rows away."""
-    return [
-        Finding(
-            "write_check_not_tied_to_user",
-            f"{table.name}.{policy.name}",
-            f"policy {policy.name} lets {policy.cmd} on {table.name} write rows for any user:"
-            f" its check ({policy.check or policy.using}) never asks who the user is",
+    through a function): a user may create rows as someone else, or give their rows away. A
+    policy that lets only INSERT through on a table without an owner column creates a row
+    that belongs to nobody yet (a new team): open, but no one else's rows are at stake."""
+    found = []
+    for policy in table.policies:
+        commands = [
+            command
+            for command in ("INSERT", "UPDATE")
+            if policy.permissive  # a restrictive policy only narrows what the others let in
+            and policy.applies(command, "authenticated")
+            and policy.grants(command)
+        ]
+        if not commands or policy.check_asks:
+            continue
+        shared = commands == ["INSERT"] and table.owner is None
+        found.append(
+            Finding(
+                UNTIED_WRITE_CODES["shared" if shared else "owned"],
+                f"{table.name}.{policy.name}",
+                f"policy {policy.name} lets {' and '.join(commands)} on {table.name} write rows"
+                f" for any user: its check ({policy.check or policy.using}) never asks who the"
+                " user is" + ("; the table has no owner column" if shared else ""),
+            )
         )
-        for policy in table.policies
-        if policy.permissive  # a restrictive policy only narrows what the others let through
-        and policy.cmd in ("INSERT", "UPDATE", "ALL")
-        and policy.applies(policy.cmd, "authenticated")
-        and not policy.check_asks
-    ]
+    return found
