@@ -96,7 +96,7 @@ def changes(
     now = access.matrix(tables, reads, writes, settings)
     baseline = deploy_settings.baseline
     before = baseline.data.get(CATALOGUE["rls.access"].id, {}).get("access")
-    since = f"since {baseline.version}" if baseline.version else "since the baseline"
+    since = f"since {baseline.version}" if baseline.version else "since the last GO"
     return access.judged(now, before, since)
 
 
