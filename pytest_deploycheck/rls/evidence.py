@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from pytest_deploycheck.net.postgres import FIRST_NORMAL_OID, expression_calls, fetch
@@ -60,9 +61,14 @@ class Policy:
         """Whether the policy is one ``role`` meets for ``command``: named for them (or for
         everyone), and, where its condition tests the token's role (``auth.role() =
         'authenticated'``), for that role."""
-        tested = _tested_roles(self.using or self.check)
-        named = bool({role, "public"} & set(self.roles)) and (tested is None or role in tested)
-        return self.cmd in (command, "ALL") and named
+        if self.cmd not in (command, "ALL") or not {role, "public"} & set(self.roles):
+            return False
+        return self.tested_roles is None or role in self.tested_roles
+
+    @cached_property
+    def tested_roles(self) -> set[str] | None:
+        """The roles the condition admits where it tests the token's role; None where not."""
+        return _tested_roles(self.using or self.check)
 
     def grants(self, command: str) -> bool:
         """Whether the policy can let ``command`` through at all: reading, updating and

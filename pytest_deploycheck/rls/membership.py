@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 Target = tuple[str, str, str]  # schema, relation, column a tenant key refers to
 SIGNED_IN = ("user_a", "user_b")  # the identities that own rows
+CHUNK = 50  # tables counted in one statement
 
 # Tables keyed both to auth.users and to another table: who belongs to which tenant.
 MEMBERSHIPS = """SELECT n.nspname AS schema, c.relname AS relation, ua.attname AS user_column,
@@ -56,30 +57,39 @@ def target(table: Table) -> Target | None:
 
 
 def belonging(conn: Connection, tables: Sequence[Table], who: Mapping[str, Identity]) -> Belonging:
-    """The tenants A and B belong to, and the rows of each owned table that are theirs."""
+    """The tenants A and B belong to."""
     found = Belonging()
     memberships = fetch(conn, MEMBERSHIPS)
     for wanted in {t for t in map(target, tables) if t is not None}:
         rows = [m for m in memberships if _names(m) == wanted]
         if rows:
             found.tenants[wanted] = {name: _tenants(conn, rows, who[name]) for name in SIGNED_IN}
-    owned = [t for t in tables if t.owned and mine(t, who["user_a"], found) is not None]
-    if owned:
-        from psycopg import sql
+    return found
 
+
+def count_own(
+    conn: Connection, tables: Sequence[Table], who: Mapping[str, Identity], found: Belonging
+) -> None:
+    """How many rows of each of ``tables`` are A's and B's (one scan a table, a statement per
+    chunk of tables), into ``found.own``."""
+    from psycopg import sql
+
+    for start in range(0, len(tables), CHUNK):
+        chunk = tables[start : start + CHUNK]
         columns = [
-            sql.SQL("(SELECT count(*) FROM {} WHERE {}) AS {}").format(
-                t.identifier(), mine(t, who[name], found), sql.Identifier(f"{i}.{name}")
+            sql.SQL("(SELECT ARRAY[{}] FROM {}) AS {}").format(
+                sql.SQL(", ").join(
+                    sql.SQL("count(*) FILTER (WHERE {})").format(mine(t, who[name], found))
+                    for name in SIGNED_IN
+                ),
+                t.identifier(),
+                sql.Identifier(str(i)),
             )
-            for i, t in enumerate(owned)
-            for name in SIGNED_IN
+            for i, t in enumerate(chunk)
         ]
         [counts] = fetch(conn, sql.SQL("SELECT {}").format(sql.SQL(", ").join(columns)))
-        found.own = {
-            t.name: {name: int(counts[f"{i}.{name}"]) for name in SIGNED_IN}
-            for i, t in enumerate(owned)
-        }
-    return found
+        for i, table in enumerate(chunk):
+            found.own[table.name] = dict(zip(SIGNED_IN, map(int, counts[str(i)]), strict=True))
 
 
 def _names(row: Mapping[str, str]) -> Target:

@@ -17,7 +17,15 @@ from pytest_deploycheck.core.model import Finding
 from pytest_deploycheck.net.postgres import RuleResult
 from pytest_deploycheck.rls.evidence import API_ROLES, Table
 from pytest_deploycheck.rls.identities import Identity
-from pytest_deploycheck.rls.membership import SIGNED_IN, Belonging, belonging, mine, target
+from pytest_deploycheck.rls.membership import (
+    CHUNK,
+    SIGNED_IN,
+    Belonging,
+    belonging,
+    count_own,
+    mine,
+    target,
+)
 from pytest_deploycheck.rls.probes import FAILED_CODE, SAMPLE, ProbeFailed, probe, reproduce
 from pytest_deploycheck.rls.settings import RlsSettings
 
@@ -26,7 +34,6 @@ if TYPE_CHECKING:
 
     from pytest_deploycheck.net.postgres import Connection
 
-CHUNK = 50  # tables read in one statement
 BLIND_CODE = "probes-blind"
 _CLAIMS = re.compile(r"auth\.jwt\(\)\s*(?:->>?\s*'(\w+)'\s*)+")
 
@@ -70,6 +77,14 @@ def read_all(
         other = who["user_a" if name == "user_b" else "user_b"]
         for chunk in _chunks([t for t in tables if "SELECT" in t.writable[who[name].role]]):
             _read(conn, settings, chunk, who[name], other, reads)
+    # Whose rows are whose matters where neither user read any row of their own: blind, or
+    # nothing of theirs to read. Counted there only.
+    unseen = [
+        t
+        for t in tables
+        if t.name in reads.own and reads.own[t.name] and not any(reads.own[t.name].values())
+    ]
+    count_own(conn, unseen, who, found)
     return reads
 
 
