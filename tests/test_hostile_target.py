@@ -37,11 +37,14 @@ def deploy_run(
     """A deploy run in a process of its own, as CI runs it, and how long it took; the process
     records its peak memory (RSS, KiB) in ``maxrss`` as it ends."""
     (tmp_path / "deploycheck.toml").write_text(config)
+    # VmHWM, the peak of this process's own memory: ru_maxrss would count the parent's too,
+    # which a process started from a large one (an xdist worker late in a run) inherits.
     (tmp_path / "conftest.py").write_text(
-        "import pathlib, resource\n"
+        "import pathlib\n"
         "def pytest_unconfigure(config):\n"
-        "    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-        "    pathlib.Path('maxrss').write_text(str(peak))\n"
+        "    status = pathlib.Path('/proc/self/status').read_text().splitlines()\n"
+        "    peak = next(line.split()[1] for line in status if line.startswith('VmHWM:'))\n"
+        "    pathlib.Path('maxrss').write_text(peak)\n"
     )
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--deploy-target=t", *args]
     started = time.monotonic()
