@@ -7,6 +7,7 @@ trigger or a function) is a blocked write, like one Row Level Security refuses.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from pytest_deploycheck.core.model import CouldNotCheck
@@ -32,6 +33,17 @@ class ProbeFailed(Exception):
     def __init__(self, error: psycopg.Error) -> None:
         self.sqlstate = error.sqlstate or "?"
         super().__init__(f"{self.sqlstate}: {str(error).strip().splitlines()[0]}")
+
+
+def failed(kind: str, by_table: Mapping[str, Mapping[str, str]]) -> tuple[str, str]:
+    """Could not check: the ``kind`` probes whose statement failed, by table and by who or
+    what (``as user_a``, ``user_a update user B's rows``), with their SQLSTATE and message."""
+    listed = "; ".join(
+        f"{table} {by}: {why}"
+        for table, tried in sorted(by_table.items())
+        for by, why in tried.items()
+    )
+    return FAILED_CODE, f"{kind} probes failed, so they show nothing: {listed}"
 
 
 def reproduce(conn: Connection, who: Identity, statement: sql.Composed, write: bool = False) -> str:

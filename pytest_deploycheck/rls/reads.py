@@ -26,7 +26,7 @@ from pytest_deploycheck.rls.membership import (
     mine,
     target,
 )
-from pytest_deploycheck.rls.probes import FAILED_CODE, SAMPLE, ProbeFailed, probe, reproduce
+from pytest_deploycheck.rls.probes import SAMPLE, ProbeFailed, failed, probe, reproduce
 from pytest_deploycheck.rls.settings import RlsSettings
 
 if TYPE_CHECKING:
@@ -113,9 +113,9 @@ def _read(
     statement = sql.SQL("SELECT {}").format(sql.SQL(", ").join(columns))
     try:
         rows = probe(conn, who, statement, settings, scale=len(tables))
-    except ProbeFailed as failed:
+    except ProbeFailed as error:
         if len(tables) == 1:
-            reads.failed.setdefault(tables[0].name, {})[who.name] = str(failed)
+            reads.failed.setdefault(tables[0].name, {})[f"as {who.name}"] = str(error)
             return
         rows = None
     if rows is None and len(tables) > 1:
@@ -291,12 +291,7 @@ def _undecided(
     tables: Sequence[Table], reads: Reads, settings: RlsSettings
 ) -> tuple[str, str] | None:
     if reads.failed:
-        listed = "; ".join(
-            f"{table} as {who}: {why}"
-            for table, failed in sorted(reads.failed.items())
-            for who, why in failed.items()
-        )
-        return FAILED_CODE, f"read probes failed, so they show nothing: {listed}"
+        return failed("read", reads.failed)
     blind = blind_tables(tables, reads, settings)
     if not blind:
         return None

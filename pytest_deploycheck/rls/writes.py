@@ -16,7 +16,7 @@ from pytest_deploycheck.core.model import Finding
 from pytest_deploycheck.net.postgres import RuleResult, fetch
 from pytest_deploycheck.rls.evidence import COMMANDS, Table
 from pytest_deploycheck.rls.identities import Identity
-from pytest_deploycheck.rls.probes import FAILED_CODE, ProbeFailed, probe, reproduce
+from pytest_deploycheck.rls.probes import ProbeFailed, failed, probe, reproduce
 from pytest_deploycheck.rls.reads import Reads
 from pytest_deploycheck.rls.settings import RlsSettings
 
@@ -79,8 +79,8 @@ def write_all(
                 continue
             try:
                 changed = probe(conn, who[write.who], write.statement, settings, write=True)
-            except ProbeFailed as failed:
-                writes.failed.setdefault(table.name, {})[f"{write.who} {write.what}"] = str(failed)
+            except ProbeFailed as error:
+                writes.failed.setdefault(table.name, {})[f"{write.who} {write.what}"] = str(error)
                 continue
             count = changed[0]["rows"] if changed else 0
             writes.done[table.name][f"{write.who} {write.what}"] = count
@@ -94,12 +94,7 @@ def _undecided(writes: Writes) -> tuple[str, str] | None:
     """Why the write probes could not decide: writes whose statement failed (not refused: it
     says nothing about access), or no write that could be tried at all."""
     if writes.failed:
-        failed = "; ".join(
-            f"{table}: {what}: {why}"
-            for table, tried in sorted(writes.failed.items())
-            for what, why in tried.items()
-        )
-        return FAILED_CODE, f"write probes failed, so nothing was learnt from them: {failed}"
+        return failed("write", writes.failed)
     not_tried = {t: why for t, skipped in writes.not_tried.items() for why in skipped.values()}
     if not_tried and not any(writes.done.values()):  # nothing seen: never a pass
         listed = "; ".join(f"{t}: {why}" for t, why in sorted(not_tried.items()))
