@@ -77,6 +77,7 @@ def test_healthy_demo_in_both_modes(
         "login.page_health": "passed",
         "login.wrong_password": "passed",
         "login.user_enumeration": "passed",
+        "login.session_revocation": "passed",
         "login.session_cookie": "passed",
     }
 
@@ -106,6 +107,14 @@ def test_healthy_demo_in_both_modes(
             "insecure-cookie",
             10,
             {"login.session_cookie": "[cookie-no-httponly] session cookie demo_session lacks"},
+        ),
+        (
+            "stateless-session",  # logged out for the user; the server ends nothing
+            10,
+            {
+                "login.session_revocation": "[session-not-revoked] a copy of the session taken"
+                " before logging out still opens /dashboard after it"
+            },
         ),
     ],
 )
@@ -151,6 +160,28 @@ def test_server_faults_are_never_bad_credentials(
     assert not [r for r in reasons if "login-failed]" in r or "auth-bypass" in r]
 
 
+def test_a_stateless_session_acknowledged_is_an_advisory_until_revocation_regresses(
+    run_login: Any, demo: StartDemo, pytester: pytest.Pytester
+) -> None:
+    stateless = demo("stateless-session").base_url
+    code, document, _ = run_login(stateless, sessions="stateless", **DEMO_LOGIN)
+    assert code == 0, document["reasons"]
+    assert [a for a in document["advisories"] if "[session-not-revoked]" in a]
+    # The last GO revoked sessions; this deploy stops doing so: a regression, rolled back
+    # whatever the setting says.
+    code, document, _ = run_login(demo().base_url, "--deploy-state=state", **DEMO_LOGIN)
+    assert code == 0, document["reasons"]
+    code, document, _ = run_login(
+        stateless, "--deploy-state=state", sessions="stateless", **DEMO_LOGIN
+    )
+    assert code == 20, document["reasons"]
+    [reason] = [r for r in document["reasons"] if "session_revocation" in r]
+    assert reason.startswith(
+        "[gate-rollback] login.session_revocation = 0 (threshold 1.0): still accepted after"
+        " logging out (revoked at the baseline)"
+    )
+
+
 def test_insecure_cookie_findings_name_the_cookie(run_login: Any, demo: StartDemo) -> None:
     _, document, _ = run_login(demo("insecure-cookie").base_url, **DEMO_LOGIN)
     findings = by_id(document)["login.session_cookie"]["findings"]
@@ -170,8 +201,13 @@ def test_token_api_mode(run_login: Any, demo: StartDemo) -> None:
     }
     code, document, _ = run_login(demo().base_url, **token)
     assert code == 0, document["reasons"]
+    # A token the server does not revoke: the client throws its copy away at logout, as
+    # clients do; the server still honouring a copy is the revocation check's to say.
     code, document, _ = run_login(demo("logout-broken").base_url, **token)
-    assert by_id(document)["login.api"]["message"].startswith("[api-logout-failed]")
+    assert by_id(document)["login.api"]["outcome"] == "passed"
+    revocation = by_id(document)["login.session_revocation"]
+    assert revocation["message"].startswith("[session-not-revoked] a copy of the session")
+    assert code == 10
 
 
 def test_failing_run_leaves_the_password_nowhere(

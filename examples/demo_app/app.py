@@ -295,7 +295,8 @@ async def logout(request: Request) -> Response:
         return PlainTextResponse("Internal Server Error", 500)
     response = RedirectResponse("/login", 303)
     if "logout-broken" not in state.faults:
-        state.sessions.pop(request.cookies.get(SESSION_COOKIE, ""), None)
+        if "stateless-session" not in state.faults:
+            state.sessions.pop(request.cookies.get(SESSION_COOKIE, ""), None)
         response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
@@ -327,7 +328,8 @@ async def api_logout(request: Request) -> Response:
     header = request.headers.get("authorization", "")
     if "logout-500" in _state(request).faults:
         return PlainTextResponse("Internal Server Error", 500)
-    if "logout-broken" not in _state(request).faults:
+    faults = _state(request).faults
+    if "logout-broken" not in faults and "stateless-session" not in faults:
         _state(request).sessions.pop(header.removeprefix("Bearer ").strip(), None)
     return Response(status_code=204)
 

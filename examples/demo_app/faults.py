@@ -14,6 +14,12 @@ FAULTS = {
     "login-broken": (False, None, "valid credentials are refused"),
     "logout-broken": (False, None, "logout leaves the session valid"),
     "logout-500": (False, None, "logout answers 500 and leaves the session valid (a crash)"),
+    "stateless-session": (
+        False,
+        None,
+        "logout clears the browser's cookie but the server ends nothing, as with a signed-cookie"
+        " session: a copy of the old cookie still signs in",
+    ),
     "insecure-cookie": (False, None, "the session cookie lacks HttpOnly and SameSite"),
     "rate-limited": (False, None, "every sign-in answers 429: too many attempts"),
     "rls-disabled": (True, "notes", "this table loses Row Level Security"),

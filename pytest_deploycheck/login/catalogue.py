@@ -88,6 +88,21 @@ CATALOGUE = Catalogue(
             "Security review: the login tells who has an account.",
         ),
         Check(
+            "login.session_revocation",
+            PHASES,
+            Severity.MAJOR,
+            codes(
+                Category.SECURITY,
+                "session-not-revoked",
+                fix="end sessions on the server (a session store, a token deny-list); if the"
+                " framework keeps them in signed cookies by design, say so: sessions ="
+                ' "stateless"',
+            ),
+            "Security review: a session copied before logout (a stolen cookie) still opens the"
+            " app after it; a deploy that stops the server revoking sessions is rolled back.",
+            gated=True,
+        ),
+        Check(
             "login.session_cookie",
             PHASES,
             Severity.MAJOR,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
-from pytest_deploycheck.core.model import Evidence, Finding
+from pytest_deploycheck.core.model import Evidence, Finding, Gate
 from pytest_deploycheck.core.result import Result
 from pytest_deploycheck.login.judge import (
     Attempt,
@@ -67,6 +67,8 @@ class FlowResult:
     files: list[Path] = field(default_factory=list)
     page_state: str = ""
     health: list[Finding] = field(default_factory=list)
+    protected: str | None = None  # the page that told signed-in from signed-out
+    revoked: bool | None = None  # the server refused the session once logged out of it
 
     @property
     def stopped(self) -> bool:
@@ -153,8 +155,11 @@ def login_page_opens(agent: Agent, result: FlowResult) -> bool:
 def login_logout(
     agent: Agent, prober: Prober, settings: LoginSettings, username: str, password: str
 ) -> FlowResult:
-    """Log in, prove it, learn the session cookie, log out like a user, and prove the server
-    refuses the old session."""
+    """Log in, prove it, learn the session cookie, log out like a user and prove the user is
+    signed out (what the browser, or the client's own cookie jar, holds no longer opens the
+    page); then ask whether the server revoked the session: a copy of it taken before logging
+    out, replayed (a stolen cookie), is refused — or not, where the session is a signed cookie
+    the server keeps nothing of."""
     result = FlowResult()
     if not login_page_opens(agent, result):
         return result
@@ -184,11 +189,14 @@ def login_logout(
         result.fail("logout-missing", f"no log-out control on {url}")
     elif answer.status is not None and answer.status >= 500:
         result.fail("login-server-error", f"the log-out request answered {answer.status}")
-    elif prober.opens(url, session):
+    elif prober.opens(url, agent.session()):
         result.fail(
             LOGOUT_CODES[agent.mode],
-            f"{url} still opens with the old session after logging out: the server did not end it",
+            f"{url} still opens after logging out, with what the {agent.mode} client holds"
+            " then: the user is still signed in",
         )
+    else:
+        result.protected, result.revoked = url, not prober.opens(url, session)
     return result
 
 
@@ -217,6 +225,38 @@ def session_cookie(flow: FlowResult, https: bool) -> Result:
     result = Result(findings=findings)
     if findings:
         result.fail(findings[0].rule, "; ".join(f.message for f in findings))
+    return result
+
+
+REVOCATION_GATE = "login.session_revocation"
+
+
+def session_revocation(flow: FlowResult, before: float | None) -> Result:
+    """The server refuses a session once the user logged out of it. Not revoked is a finding
+    (its level the check's severity: major, or minor where ``sessions = "stateless"`` says the
+    framework keeps sessions in signed cookies), and a ROLLBACK where the baseline (``before``:
+    1 revoked, 0 not) shows the server revoked them then."""
+    if flow.revoked is None:
+        return Result(skip="the flow did not log out: see its own check")
+    regressed = not flow.revoked and before == 1.0
+    detail = "revoked" if flow.revoked else "still accepted after logging out"
+    gate = Gate(
+        REVOCATION_GATE,
+        float(flow.revoked),
+        1.0,
+        "rollback" if regressed else "pass",
+        detail + (" (revoked at the baseline)" if regressed else ""),
+        1,
+    )
+    result = Result(gates=[gate])
+    if not flow.revoked:
+        since = "; it was revoked at the last GO" if regressed else ""
+        result.fail(
+            "session-not-revoked",
+            f"a copy of the session taken before logging out still opens {flow.protected} after"
+            " it: the server keeps nothing it could revoke (a signed-cookie session?), so a"
+            f" stolen cookie stays good until it expires{since}",
+        )
     return result
 
 

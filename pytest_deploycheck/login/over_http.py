@@ -232,7 +232,9 @@ class TokenAgent:
         s = self.settings
         if not s.api_logout_url:
             return None
-        return _answer(*self.http.fetch(s.api_logout_method, s.api_logout_url, self.session()))
+        answer = _answer(*self.http.fetch(s.api_logout_method, s.api_logout_url, self.session()))
+        self.token = None  # as a client does: a logged-out token is thrown away
+        return answer
 
 
 def _answer(page: Page, status: int | None) -> Page:

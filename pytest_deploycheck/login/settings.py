@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from pytest_deploycheck.core.settings_table import Ranged, number, optional_bool, parse_table
 
 MODES = ("browser", "api")
+SESSIONS = ("server", "stateless")  # where sessions live: ended by the server, or a signed cookie
 API_KINDS = ("form", "token")
 USERNAME_SELECTOR = (
     "input[type=email], input[autocomplete=username], input[name*=user i], "
@@ -49,6 +50,7 @@ class LoginSettings(Ranged):
     token_password_key: str = "password"
     token_field: str = "access_token"
     allowed_origins: tuple[str, ...] = ()  # besides the target's: an identity provider, say
+    sessions: str = "server"  # "stateless": a signed-cookie session no server can revoke
 
     @classmethod
     def parse(cls, table: Mapping[str, Any]) -> LoginSettings:
@@ -60,6 +62,8 @@ class LoginSettings(Ranged):
         unknown = [mode for mode in settings.modes if mode not in MODES]
         if unknown or not settings.modes:
             raise ValueError(f"modes must name some of {', '.join(MODES)}")
+        if settings.sessions not in SESSIONS:
+            raise ValueError(f"sessions must be one of {', '.join(SESSIONS)}")
         if settings.api_kind not in API_KINDS:
             raise ValueError(f"api_kind must be one of {', '.join(API_KINDS)}")
         token = "api" in settings.modes and settings.api_kind == "token"

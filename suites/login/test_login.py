@@ -10,14 +10,22 @@ and ``credentials.password``.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from pytest_deploycheck.config import Settings, Target
 from pytest_deploycheck.core.artifacts import artifact_path
-from pytest_deploycheck.core.model import Secret
-from pytest_deploycheck.fixtures import Record, catalogued, not_configured, redactor_of
+from pytest_deploycheck.core.model import Secret, Severity
+from pytest_deploycheck.fixtures import (
+    Record,
+    catalogued,
+    marks,
+    not_configured,
+    redactor_of,
+    settings_of,
+)
 from pytest_deploycheck.login import flows
 from pytest_deploycheck.login.catalogue import CATALOGUE
 from pytest_deploycheck.login.in_browser import BrowserAgent, in_browser
@@ -158,6 +166,34 @@ def test_unknown_user_gets_the_wrong_password_answer(
     refusals: flows.Refusals, deploy_record: Record
 ) -> None:
     deploy_record.conclude(flows.same_answer_for_unknown_users(refusals))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``login.session_revocation`` is minor (an advisory) where ``sessions = "stateless"``
+    acknowledges a framework that keeps sessions in signed cookies."""
+    if metafunc.definition.name != "test_session_revocation":
+        return
+    table = settings_of(metafunc.config).target.suite("login")
+    stateless = LoginSettings.parse(table).sessions == "stateless"
+    check = CATALOGUE["login.session_revocation"]
+    if stateless:
+        check = replace(check, severity=Severity.MINOR)
+    param = pytest.param(stateless, marks=marks(check), id="stateless" if stateless else "server")
+    metafunc.parametrize("stateless", [param])
+
+
+def test_session_revocation(
+    request: pytest.FixtureRequest,
+    stateless: bool,
+    settings: LoginSettings,
+    deploy_settings: Settings,
+    deploy_record: Record,
+) -> None:
+    flow: flows.FlowResult = request.getfixturevalue(
+        "browser_run" if "browser" in settings.modes else "api_run"
+    )
+    before = deploy_settings.baseline.figures.get(flows.REVOCATION_GATE)
+    deploy_record.conclude(flows.session_revocation(flow, before))
 
 
 @catalogued(CATALOGUE["login.session_cookie"])
