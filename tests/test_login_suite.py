@@ -403,3 +403,31 @@ def test_session_and_page_defects_hold(
     assert code == 10, document["reasons"]
     findings = by_id(document)[check]["findings"]
     assert {(f["rule"], f["object"].replace(other_site.url, "")) for f in findings} == rules
+
+
+def test_a_setting_that_does_not_fit_the_page_holds_naming_what_is_there(
+    run_login: Any, other_site: Any
+) -> None:
+    code, document, _ = run_login(
+        other_site.url, username="carol", password_selector="#secret", **OTHER_LOGIN
+    )
+    assert code == 10, document["reasons"]  # a configuration problem, not a broken page
+    browser = by_id(document)["login.browser"]
+    assert browser["outcome"] == "error"
+    assert browser["message"].startswith("[login-config] password_selector '#secret' matches")
+    assert "input[type=password][name=pass]" in browser["message"]
+    assert by_id(document)["login.api"]["outcome"] == "passed"  # the form, read as HTML
+    assert by_id(document)["login.wrong_password"]["outcome"] == "error"
+    assert not other_site.attempts or all(user == "carol" for user, _ in other_site.attempts)
+
+
+def test_a_username_field_with_no_username_configured_holds(
+    run_login: Any, other_site: Any
+) -> None:
+    code, document, _ = run_login(other_site.url, username="", **OTHER_LOGIN)
+    assert code == 10, document["reasons"]
+    for check in ("login.browser", "login.api"):
+        assert by_id(document)[check]["message"].startswith(
+            "[not-configured] the login form asks for a username: set credentials.username"
+        )
+    assert other_site.attempts == []  # nothing was sent without a username

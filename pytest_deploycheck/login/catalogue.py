@@ -40,6 +40,12 @@ CATALOGUE = Catalogue(
                     " the lockout policy",
                 ),
                 Code(
+                    "login-config",
+                    Category.SETUP,
+                    "a selector in the login settings matches nothing on the login page: fix it"
+                    " (the message lists the page's inputs), or leave it to its default",
+                ),
+                Code(
                     "credentials-off-origin",
                     Category.SECURITY,
                     "the login page sends the password or the session to another origin: roll"

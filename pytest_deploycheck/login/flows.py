@@ -46,6 +46,7 @@ class Agent(Protocol):
     def stopped(self) -> Stopped | None: ...  # the first exchange the gate stopped
 
     def open_login(self) -> Page: ...
+    def misconfigured(self, username: str) -> tuple[str, str] | None: ...  # (code, message)
     def still_asking(self, landing: Page) -> bool: ...
     def submit(self, username: str, password: str) -> tuple[int | None, Page]: ...
     def session(self) -> Session: ...
@@ -138,8 +139,8 @@ def _not_logged_in(result: FlowResult, found: Outcome, attempt_: Attempt, mode: 
         result.fail(REFUSED_CODES[mode], f"valid credentials did not log in (answer {status})")
 
 
-def login_page_opens(agent: Agent, result: FlowResult) -> bool:
-    """The login page loads and asks for a password."""
+def login_page_opens(agent: Agent, result: FlowResult, username: str) -> bool:
+    """The login page loads and asks for a password, and the settings fit it."""
     page = agent.open_login()
     if agent.stopped:
         result.fail(*agent.stopped)
@@ -147,6 +148,8 @@ def login_page_opens(agent: Agent, result: FlowResult) -> bool:
         result.undecide("rate-limited", f"the login page answered {page.status}: rate limited")
     elif page.status is None or page.status >= 500:
         result.fail("login-server-error", f"the login page answered {page.status or page.error}")
+    elif page.status < 400 and (problem := agent.misconfigured(username)):
+        result.undecide(*problem)
     elif page.status >= 400 or not agent.still_asking(page):
         result.fail("login-page", f"{page.url} ({page.status}) shows no password field")
     return not result.stopped
@@ -161,7 +164,7 @@ def login_logout(
     out, replayed (a stolen cookie), is refused — or not, where the session is a signed cookie
     the server keeps nothing of."""
     result = FlowResult()
-    if not login_page_opens(agent, result):
+    if not login_page_opens(agent, result, username):
         return result
     before = agent.session()
     tried, url = attempt(agent, prober, settings, username, password)
@@ -291,12 +294,18 @@ def unknown_user(username: str) -> str:
 def wrong_credentials(
     agents: list[Agent], prober: Prober, settings: LoginSettings, username: str
 ) -> Refusals:
-    """One attempt with a wrong password, one with an unknown user, each in a fresh agent."""
+    """One attempt with a wrong password, one with an unknown user, each in a fresh agent (a
+    login that asks for a password alone has no user to be unknown: one attempt)."""
     tries = []
-    unknown = unknown_user(username)
+    unknown = unknown_user(username) if username else ""
     for agent, name in zip(agents, (username, unknown), strict=True):
-        if not agent.still_asking(agent.open_login()):
+        if name == unknown and not unknown:
             tries.append(Attempt(None))
+            continue
+        page = agent.open_login()
+        problem = agent.misconfigured(name)
+        if problem or not agent.still_asking(page):
+            tries.append(Attempt(None, undecided=problem))
             continue
         tries.append(
             attempt(agent, prober, settings, name, f"Wrong-{secrets.token_urlsafe(12)}")[0]
@@ -308,7 +317,9 @@ def wrong_password_refused(refusals: Refusals) -> Result:
     """A wrong password must not log in; a lockout or a server error says nothing either way."""
     found = outcome(refusals.wrong_password)
     result = Result()
-    if refusals.wrong_password.stopped:
+    if refusals.wrong_password.undecided:
+        result.undecided = refusals.wrong_password.undecided
+    elif refusals.wrong_password.stopped:
         result.fail(*refusals.wrong_password.stopped)
     elif found is Outcome.LOGGED_IN:
         result.fail("auth-bypass", f"a wrong password for {refusals.username} was accepted")
@@ -323,6 +334,8 @@ def same_answer_for_unknown_users(refusals: Refusals) -> Result:
     """An unknown user gets the answer a wrong password gets: no way to learn who has an
     account."""
     both = (refusals.wrong_password, refusals.unknown_user)
+    if not refusals.username:
+        return Result(skip="the login asks for a password alone: no user to tell apart")
     if any(outcome(a) is not Outcome.REFUSED for a in both):
         return Result(skip="needs both wrong-credential attempts refused")
     result = Result()

@@ -12,22 +12,25 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 from pytest_deploycheck.core.artifacts import artifact_path
-from pytest_deploycheck.core.model import Finding
+from pytest_deploycheck.core.model import NOT_CONFIGURED_CODE, Finding
 from pytest_deploycheck.core.redact import Redactor, encodings
 from pytest_deploycheck.core.scrub import scrub_zip
 from pytest_deploycheck.login.flows import FlowResult, login_logout
 from pytest_deploycheck.login.judge import SetCookie
 from pytest_deploycheck.login.over_http import Prober, Session, Stopped
 from pytest_deploycheck.login.pages import LOGOUT_NAME, Page
-from pytest_deploycheck.login.settings import LoginSettings
+from pytest_deploycheck.login.settings import USERNAME_SELECTOR, LoginSettings
 from pytest_deploycheck.net.http import LIMIT_CODES, origin
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext
 
-
-class StepError(Exception):
-    """A step the page does not allow: a field or control the settings name is not there."""
+LOGIN_CONFIG_CODE = "login-config"  # the settings do not fit the login page: HOLD
+# Each input and button of a page as ``input[type=email][name=user]``, for telling a person
+# what a selector could have named.
+DESCRIBE_INPUTS = """els => els.map(e => e.tagName.toLowerCase()
+  + (e.type ? `[type=${e.type}]` : '') + (e.name ? `[name=${e.name}]` : '')
+  + (e.id ? `#${e.id}` : ''))"""
 
 
 class BrowserAgent:
@@ -153,24 +156,46 @@ class BrowserAgent:
         fields = self.page.locator(self.settings.password_selector)
         return any(fields.nth(i).is_visible() for i in range(fields.count()))
 
-    def submit(self, username: str, password: str) -> tuple[int | None, Page]:
-        """Type the credentials and send them as a user would; the status of the request that
-        took them (None when none came back in time)."""
+    def misconfigured(self, username: str) -> tuple[str, str] | None:
+        """What in the settings does not fit a login page that asks for a password: a selector
+        that matches nothing there (``login-config``), or a username field where no username
+        is configured (``not-configured``); None when they fit, or when the page asks for no
+        password at all (the page's problem, not the settings')."""
         page, s = self.page, self.settings
-        fields = [
-            ("username_selector", s.username_selector),
+        if page.locator("input[type=password]").count() == 0:
+            return None
+        needed = [
             ("password_selector", s.password_selector),
             ("submit_selector", s.submit_selector),
         ]
-        for key, selector in fields:
+        if username and page.locator(USERNAME_SELECTOR).count():  # the page has a username field
+            needed.append(("username_selector", s.username_selector))
+        for key, selector in needed:
             if page.locator(selector).count() == 0:
-                raise StepError(f"nothing on {page.url} matches {key} {selector!r}")
+                inputs = page.eval_on_selector_all("input, button", DESCRIBE_INPUTS)
+                return LOGIN_CONFIG_CODE, (
+                    f"{key} {selector!r} matches nothing on {page.url}, whose login form has:"
+                    f" {', '.join(inputs) or 'no inputs'}"
+                )
+        if not username and page.locator(s.username_selector).count():
+            return (
+                NOT_CONFIGURED_CODE,
+                "the login form asks for a username: set credentials.username",
+            )
+        return None
+
+    def submit(self, username: str, password: str) -> tuple[int | None, Page]:
+        """Type the credentials and send them as a user would — the password alone where the
+        form asks for nothing else; the status of the request that took them (None when none
+        came back in time)."""
+        page, s = self.page, self.settings
         if self.tracer:
             self.tracer.pause()  # what is typed and sent is never traced
         self._posts, self._phase = [], "submit"
         self._typed = frozenset(encodings(password))
         try:
-            page.locator(s.username_selector).first.fill(username)
+            if username and page.locator(s.username_selector).count():
+                page.locator(s.username_selector).first.fill(username)
             page.locator(s.password_selector).first.fill(password)
             with page.expect_response(lambda r: r.request.method == "POST"):
                 page.locator(s.submit_selector).first.click()

@@ -34,6 +34,7 @@ class Attempt:
     anonymous: bool | None = None  # ... and without one
     text: str = ""  # the visible text after it, for comparing answers
     stopped: tuple[str, str] | None = None  # an exchange the gate stopped: (code, message)
+    undecided: tuple[str, str] | None = None  # why it was not tried: (code, message)
 
 
 def outcome(attempt: Attempt) -> Outcome:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
+from pytest_deploycheck.core.model import NOT_CONFIGURED_CODE
 from pytest_deploycheck.login.judge import SetCookie
 from pytest_deploycheck.login.pages import Page
 from pytest_deploycheck.login.settings import LoginSettings
@@ -148,6 +149,16 @@ class FormAgent:
         self.page, _ = self.http.fetch("GET", self.settings.login_url)
         return self.page
 
+    def misconfigured(self, username: str) -> tuple[str, str] | None:
+        """A login form with a username field where no username is configured."""
+        form = self.page.login_form
+        if form is not None and form.user_field and not username:
+            return (
+                NOT_CONFIGURED_CODE,
+                "the login form asks for a username: set credentials.username",
+            )
+        return None
+
     def submit(self, username: str, password: str) -> tuple[int | None, Page]:
         form = self.page.login_form
         if form is None:
@@ -204,6 +215,12 @@ class TokenAgent:
 
     def open_login(self) -> Page:
         return Page(str(self.settings.token_url), 200)  # nothing to open: the endpoint is known
+
+    def misconfigured(self, username: str) -> tuple[str, str] | None:
+        """A token endpoint takes a username: one must be configured."""
+        if username:
+            return None
+        return NOT_CONFIGURED_CODE, "the token endpoint takes a username: set credentials.username"
 
     def submit(self, username: str, password: str) -> tuple[int | None, Page]:
         s = self.settings

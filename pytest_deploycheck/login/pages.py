@@ -39,10 +39,11 @@ class Form:
             if i.get("name") and i.get("type", "").lower() == "hidden"
         }
 
-    def filled(self, username: str, password: str) -> dict[str, str]:
-        """The hidden fields, the first text or email field as the username, and the password."""
-        data = self.hidden()
-        user_field = next(
+    @property
+    def user_field(self) -> str | None:
+        """The name of the field the username goes in: the first text or email field; None on
+        a form that asks for a password alone."""
+        return next(
             (
                 i["name"]
                 for i in self.inputs
@@ -50,8 +51,12 @@ class Form:
             ),
             None,
         )
-        if user_field:
-            data[user_field] = username
+
+    def filled(self, username: str, password: str) -> dict[str, str]:
+        """The hidden fields, the username in its field (if the form has one), the password."""
+        data = self.hidden()
+        if self.user_field:
+            data[self.user_field] = username
         for i in self.inputs:
             if i.get("name") and i.get("type", "").lower() == "password":
                 data[i["name"]] = password
