@@ -123,7 +123,7 @@ def test_evidence_masks_cookies(deploy: Deploy, server: LoopbackServer) -> None:
             {"version": "0.9.0"},
             "[version-mismatch] expected 1.0.0, got 0.9.0 (JSON field 'version')",
         ),
-        ({"version_field": "build"}, "[version-unknown]"),
+        ({"paths": ["/plain"]}, "[version-unknown]"),  # a plain-text answer, no header
     ],
 )
 def test_version_defects_roll_back(
@@ -131,9 +131,26 @@ def test_version_defects_roll_back(
 ) -> None:
     if "version" in health:
         server.health(version=health.pop("version"))
+    server.routes["/plain"] = Route(200, "OK")
     code, document = run_health(deploy, server.url, **health)
     assert code == 20
     assert reasons_starting(document, f"[critical-failure] health.version: {reason}")
+
+
+def test_a_version_field_the_answer_lacks_holds_listing_its_keys(
+    deploy: Deploy, server: LoopbackServer
+) -> None:
+    code, document = run_health(deploy, server.url, version_field="build")
+    assert code == 10
+    assert reasons_starting(document, "[could-not-check] health.version: [version-field-missing]")
+    [reason] = [r for r in document["reasons"] if "version-field-missing" in r]
+    assert "without 'build' (its top-level keys: status, version)" in reason
+
+
+def test_version_regex_reads_a_plain_text_answer(deploy: Deploy, server: LoopbackServer) -> None:
+    server.routes["/version"] = Route(200, "myapp v1.0.0 (build 77)\n")
+    code, _ = run_health(deploy, server.url, version_url="/version", version_regex=r"v(\S+)")
+    assert code == 0
 
 
 def test_version_from_a_header_or_a_version_url(deploy: Deploy, server: LoopbackServer) -> None:
@@ -372,6 +389,8 @@ def test_certificate_defects(
         if c["id"].startswith("health.tls_") and c["message"]
     ]
     assert [m for m in tls if m.startswith(reason)], tls
+    if reason == "[tls-hostname]":  # both names, where a person would look
+        assert [m for m in tls if "(the certificate names example.org, not 127.0.0.1)" in m], tls
 
 
 def test_self_signed_certificate(deploy: Deploy, https: Any, tmp_path: Path) -> None:
@@ -417,3 +436,21 @@ def test_evidence_is_attached_to_allure(
     attachments = [p.read_text() for p in results.glob("*-attachment*")]
     assert [a for a in attachments if a.startswith("GET http://127.0.0.1") and "-> 503" in a]
     assert not [a for a in attachments if "abc123secret" in a]
+
+
+def test_nothing_listening_says_where_a_person_would_look(deploy: Deploy) -> None:
+    server = LoopbackServer()
+    server.health()
+    url = server.url
+    port = url.rsplit(":", 1)[1]
+    code, _ = run_health(deploy, url, "1.0.0", "--deploy-state=state")
+    assert code == 0  # the last GO, kept in the state directory
+    server.close()
+    code, document = run_health(deploy, url, "1.0.0", "--deploy-state=state")
+    assert code == 20
+    [reason] = [r for r in document["reasons"] if "health.endpoint" in r]
+    assert f"(nothing listens at 127.0.0.1:{port}, which answered at the last GO" in reason
+    code, document = run_health(deploy, url, "1.0.0")  # no GO ever kept for it
+    [reason] = [r for r in document["reasons"] if "health.endpoint" in r]
+    assert "[unreachable]" in reason
+    assert "is the port in base_url right?" in reason

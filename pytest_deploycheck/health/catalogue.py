@@ -26,7 +26,15 @@ CATALOGUE = Catalogue(
             "health.version",
             IMMEDIATE,
             Severity.CRITICAL,
-            codes(Category.AVAILABILITY, "version-mismatch", "version-unknown"),
+            (
+                *codes(Category.AVAILABILITY, "version-mismatch", "version-unknown"),
+                Code(
+                    "version-field-missing",
+                    Category.SETUP,
+                    "set version_field to where the answer holds the version (a JMESPath"
+                    " expression: data.version, build.version)",
+                ),
+            ),
             ROLL_BACK,
         ),
         Check(

@@ -4,25 +4,41 @@ to a result."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from urllib.parse import urlsplit
 
 from pytest_deploycheck.core.policy import Policy
 from pytest_deploycheck.core.result import Result
 from pytest_deploycheck.health.probes import HealthReport, latency_gate
 from pytest_deploycheck.health.settings import HealthSettings
-from pytest_deploycheck.net.http import Exchange
+from pytest_deploycheck.net.http import DEFAULT_PORTS, Exchange
 from pytest_deploycheck.signoff.engine import error_rate_gate
 
 
-def _answered(result: Result, exchange: Exchange, code: str, below: int) -> bool:
+def _answered(
+    result: Result, exchange: Exchange, code: str, below: int, answered_before: bool
+) -> bool:
     """The exchange got an answer, with a status from 200 up to ``below``."""
     where = f"{exchange.method} {exchange.url}"
     evidence = exchange.evidence()
-    if not result.require(
-        exchange.error is None, exchange.failure_code, f"{where}: {exchange.error}", evidence
-    ):
+    message = f"{where}: {exchange.error}{_refused_hint(exchange, answered_before)}"
+    if not result.require(exchange.error is None, exchange.failure_code, message, evidence):
         return False
     ok = exchange.status is not None and 200 <= exchange.status < below
     return result.require(ok, code, f"{where} -> {exchange.status}", evidence)
+
+
+def _refused_hint(exchange: Exchange, answered_before: bool) -> str:
+    """Where a person would look when nothing listens at the address: the port."""
+    if not (exchange.error or "").startswith("ConnectError"):
+        return ""
+    parts = urlsplit(exchange.url)
+    at = f"{parts.hostname}:{parts.port or DEFAULT_PORTS.get(parts.scheme, 0)}"
+    if answered_before:
+        return f" (nothing listens at {at}, which answered at the last GO: the service is down)"
+    return (
+        f" (nothing listens at {at}, and no GO kept in the state directory shows it ever"
+        " answered there: is the port in base_url right?)"
+    )
 
 
 def _retries(result: Result, exchanges: Iterable[Exchange]) -> Result:
@@ -38,7 +54,7 @@ def endpoint(report: HealthReport, settings: HealthSettings) -> Result:
     """Every health path answers 2xx with the JSON values ``expect`` names."""
     result = Result()
     for exchange in report.health:
-        if not _answered(result, exchange, "health-status", 300):
+        if not _answered(result, exchange, "health-status", 300, report.answered_before):
             return result
         for name, healthy in settings.expect.items():
             value = exchange.json_field(name)
@@ -49,7 +65,7 @@ def endpoint(report: HealthReport, settings: HealthSettings) -> Result:
     return _retries(result, report.health)
 
 
-def version(report: HealthReport, expected: str | None) -> Result:
+def version(report: HealthReport, expected: str | None, settings: HealthSettings) -> Result:
     """The target reports the expected version."""
     if not expected:
         return Result(skip="no expected version given (--deploy-version or version in the target)")
@@ -61,9 +77,18 @@ def version(report: HealthReport, expected: str | None) -> Result:
     if not result.require(
         exchange.error is None,
         exchange.failure_code,
-        f"GET {exchange.url}: {exchange.error}",
+        f"GET {exchange.url}: {exchange.error}{_refused_hint(exchange, report.answered_before)}",
         evidence,
     ):
+        return result
+    if found.reported is None and found.keys is not None:
+        keys = ", ".join(found.keys[:20]) or "none"
+        result.undecided = (
+            "version-field-missing",
+            f"{exchange.url} answers JSON without {settings.version_field!r} (its top-level keys:"
+            f" {keys}): set version_field to where the version is (JMESPath: data.version)",
+        )
+        result.evidence.append(evidence)
         return result
     if not result.require(
         found.reported is not None,
@@ -90,7 +115,7 @@ def endpoints(report: HealthReport, settings: HealthSettings) -> Result:
         )
     result = Result()
     for exchange in report.endpoints:
-        if not _answered(result, exchange, "endpoint-status", 400):
+        if not _answered(result, exchange, "endpoint-status", 400, report.answered_before):
             return result
     return _retries(result, report.endpoints)
 

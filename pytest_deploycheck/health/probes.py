@@ -4,13 +4,14 @@ that the suite takes about as long as its slowest probe and never loads the targ
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import ssl
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from pytest_deploycheck.config import HttpSettings
@@ -42,12 +43,14 @@ _TLS_CODES = {
 
 @dataclass(frozen=True)
 class VersionResult:
-    """What version the target reports, where it said so, and how long we waited for it."""
+    """What version the target reports, where it said so, and how long we waited for it;
+    ``keys``: the top-level keys of a JSON answer that holds no ``version_field``."""
 
     reported: str | None
     source: str
     exchange: Exchange
     polls: int = 1
+    keys: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class HealthReport:
     burst: list[Exchange] = field(default_factory=list)
     tls: TlsResult | None = None
     redirect: Exchange | None = None
+    answered_before: bool = False  # the last GO kept in the state directory checked this URL
 
 
 class Prober:
@@ -216,19 +220,45 @@ async def _version(
         exchange = await prober.fetch("GET", settings.version_url or settings.paths[0])
         result = _reported_version(exchange, settings)
         polls += 1
-    return VersionResult(result.reported, result.source, exchange, polls)
+    return replace(result, polls=polls)
 
 
 def _reported_version(exchange: Exchange, settings: HealthSettings) -> VersionResult:
-    value = exchange.json_field(settings.version_field)
-    if value is not None:
+    """Where the answer reports its version: ``version_field`` of a JSON answer (a top-level
+    key, or a JMESPath expression: ``data.version``, ``build.version``), else the
+    ``version_header``, else — answering ``version_url`` in plain text — the body, or what
+    ``version_regex`` finds in it. A JSON answer without the field never has its whole body
+    taken for a version."""
+    data = exchange.json()
+    value = _field(data, settings.version_field)
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
         return VersionResult(str(value), f"JSON field {settings.version_field!r}", exchange)
     header = exchange.header(settings.version_header)
     if header is not None:
         return VersionResult(header, f"header {settings.version_header}", exchange)
-    if settings.version_url and exchange.status == 200 and exchange.body.strip():
-        return VersionResult(exchange.body.strip(), f"body of {settings.version_url}", exchange)
+    if data is not None:
+        keys = tuple(data) if isinstance(data, dict) else ()
+        return VersionResult(None, "nowhere", exchange, keys=keys)
+    text = exchange.body.strip()
+    if settings.version_url and exchange.status == 200 and text:
+        found = re.search(settings.version_regex, text) if settings.version_regex else None
+        if settings.version_regex and found is None:
+            return VersionResult(None, "nowhere", exchange)
+        reported = (found.group(1) if found.groups() else found.group()) if found else text
+        return VersionResult(reported, f"body of {settings.version_url}", exchange)
     return VersionResult(None, "nowhere", exchange)
+
+
+def _field(data: object, field: str) -> object:
+    """A field of a JSON answer: the top-level key named so, else the JMESPath expression."""
+    if isinstance(data, dict) and field in data:
+        return data[field]
+    import jmespath
+
+    try:
+        return jmespath.search(field, data) if data is not None else None
+    except jmespath.exceptions.JMESPathError:
+        return None
 
 
 async def _latency(
@@ -266,7 +296,8 @@ def _tls(base_url: str, ca_bundle: str | None, http: HttpSettings) -> TlsResult:
             cert = tls.getpeercert() or {}
     except ssl.SSLCertVerificationError as exc:
         code = _TLS_CODES.get(exc.verify_code, UNTRUSTED_CODE)
-        return TlsResult(code, f"{host}:{port}: {exc.verify_message}")
+        names = _names(host, port, ca_bundle, http) if code == "tls-hostname" else ""
+        return TlsResult(code, f"{host}:{port}: {exc.verify_message}{names}")
     except (OSError, ssl.SSLError) as exc:
         return TlsResult("tls-handshake", f"{host}:{port}: {exc}")
     not_after = datetime.fromtimestamp(
@@ -274,6 +305,26 @@ def _tls(base_url: str, ca_bundle: str | None, http: HttpSettings) -> TlsResult:
     )
     days = (not_after - datetime.now(timezone.utc)).days
     return TlsResult(None, f"{host}:{port}: valid until {not_after:%Y-%m-%d}", days)
+
+
+def _names(host: str, port: int, ca_bundle: str | None, http: HttpSettings) -> str:
+    """The names a trusted certificate that does not name ``host`` gives instead."""
+    context = ssl.create_default_context(cafile=ca_bundle)
+    context.check_hostname = False  # the chain is still verified: only the name is not
+    try:
+        with (
+            socket.create_connection((host, port), timeout=http.connect_timeout_s) as raw,
+            context.wrap_socket(raw, server_hostname=host) as tls,
+        ):
+            cert = tls.getpeercert() or {}
+    except (OSError, ssl.SSLError):
+        return ""
+    names = [
+        str(value)
+        for kind, value in cast("tuple[tuple[str, str], ...]", cert.get("subjectAltName", ()))
+        if kind in ("DNS", "IP Address")
+    ]
+    return f" (the certificate names {', '.join(names)}, not {host})" if names else ""
 
 
 LATENCY_CODES = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,7 @@ class HealthSettings(Ranged):
     version_field: str = "version"
     version_header: str = "x-app-version"
     version_url: str | None = None
+    version_regex: str | None = None  # the version in a plain-text answer: group 1, else all
     version_wait_s: float = number(0.0, 0, 3600)
     version_poll_s: float = number(5.0, 0, 600, above=True)
     endpoints: tuple[Endpoint, ...] = ()
@@ -59,6 +61,11 @@ class HealthSettings(Ranged):
         settings = parse_table(cls, table, special)
         if not settings.paths:
             raise ValueError("paths must name at least one health path")
+        if settings.version_regex is not None:
+            try:
+                re.compile(settings.version_regex)
+            except re.error as exc:
+                raise ValueError(f"version_regex is not a regular expression: {exc}") from None
         return settings
 
 

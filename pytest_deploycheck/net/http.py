@@ -383,12 +383,16 @@ class Exchange:
         wanted = name.lower()
         return next((v for k, v in self.headers.items() if k.lower() == wanted), None)
 
-    def json_field(self, name: str) -> object:
-        """A top-level field of a JSON body, or None when the body is not a JSON object."""
+    def json(self) -> object:
+        """The body as JSON; None when it is not JSON."""
         try:
-            data = json.loads(self.body)
+            return json.loads(self.body)
         except ValueError:
             return None
+
+    def json_field(self, name: str) -> object:
+        """A top-level field of a JSON body, or None when the body is not a JSON object."""
+        data = self.json()
         return data.get(name) if isinstance(data, dict) else None
 
     def evidence(self) -> Evidence:

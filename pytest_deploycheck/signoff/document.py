@@ -102,11 +102,12 @@ def digest(document: Mapping[str, Any]) -> str:
 @dataclass(frozen=True)
 class Baseline:
     """What an earlier sign-off measured: its gates' figures by name, each check's data by
-    check id, and the version it checked."""
+    check id, and the version and base URL it checked."""
 
     figures: Mapping[str, float] = field(default_factory=dict)
     data: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     version: str | None = None
+    base_url: str | None = None
 
     @classmethod
     def read(cls, path: str | Path, target: str, trust: bool = False, go: bool = True) -> Baseline:
@@ -126,7 +127,8 @@ class Baseline:
         }
         checks = document.get("checks", [])
         data = {check["id"]: check["data"] for check in checks if check.get("data")}
-        return cls(figures, data, document.get("target", {}).get("version"))
+        checked = document.get("target", {})
+        return cls(figures, data, checked.get("version"), checked.get("base_url"))
 
 
 def _not_a_baseline(document: Mapping[str, Any], target: str, trust: bool, go: bool) -> str:

@@ -28,7 +28,7 @@ def health(
     target = deploy_settings.target
     if not target.base_url:
         not_configured(f"target {target.name} has no base_url")
-    return probe(
+    report = probe(
         str(target.base_url),
         settings,
         deploy_settings.http,
@@ -36,6 +36,8 @@ def health(
         deploy_settings.allow_destructive,
         shared_rate_cap(pytestconfig),
     )
+    report.answered_before = deploy_settings.baseline.base_url == target.base_url
+    return report
 
 
 @catalogued(CATALOGUE["health.endpoint"])
@@ -44,8 +46,13 @@ def test_endpoint(health: HealthReport, settings: HealthSettings, deploy_record:
 
 
 @catalogued(CATALOGUE["health.version"])
-def test_version(health: HealthReport, deploy_settings: Settings, deploy_record: Record) -> None:
-    deploy_record.conclude(judge.version(health, deploy_settings.target.version))
+def test_version(
+    health: HealthReport,
+    settings: HealthSettings,
+    deploy_settings: Settings,
+    deploy_record: Record,
+) -> None:
+    deploy_record.conclude(judge.version(health, deploy_settings.target.version, settings))
 
 
 @catalogued(CATALOGUE["health.endpoints"])
