@@ -14,6 +14,9 @@ from pytest_deploycheck.net.http import DEFAULT_PORTS, Exchange
 from pytest_deploycheck.signoff.engine import error_rate_gate
 
 
+FIELD_MISSING_CODE = "version-field-missing"  # the JSON answer lacks version_field: HOLD
+
+
 def _answered(
     result: Result, exchange: Exchange, code: str, below: int, answered_before: bool
 ) -> bool:
@@ -84,7 +87,7 @@ def version(report: HealthReport, expected: str | None, settings: HealthSettings
     if found.reported is None and found.keys is not None:
         keys = ", ".join(found.keys[:20]) or "none"
         result.undecided = (
-            "version-field-missing",
+            FIELD_MISSING_CODE,
             f"{exchange.url} answers JSON without {settings.version_field!r} (its top-level keys:"
             f" {keys}): set version_field to where the version is (JMESPath: data.version)",
         )
