@@ -13,7 +13,6 @@ from pytest_deploycheck.health.settings import HealthSettings
 from pytest_deploycheck.net.http import DEFAULT_PORTS, Exchange
 from pytest_deploycheck.signoff.engine import error_rate_gate
 
-
 FIELD_MISSING_CODE = "version-field-missing"  # the JSON answer lacks version_field: HOLD
 
 
