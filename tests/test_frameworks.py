@@ -3,6 +3,11 @@ a healthy app must never be rolled back for how its framework works.
 
 - Prometheus' own HTTP API reports its version two levels down (``data.version`` of
   ``/api/v1/status/buildinfo``): read with a JMESPath ``version_field``.
+- Flask-Security-Too's login (``tests/flask_security_site``), on Flask's default session: a
+  signed cookie. Logging out clears the browser's copy; the server keeps nothing to end, so a
+  copy taken before stays good ("the session is implemented on top of cookies", Flask's docs).
+  HOLD until ``sessions = "stateless"`` says so; with server-side sessions (Flask-Session)
+  logging out ends the session, and a deploy that goes back to cookies is rolled back.
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ import pytest
 
 from examples.prometheus import binary, running_prometheus
 from tests.conftest import Deploy
+from tests.flask_security_site import free_port, running_flask_security
+
+PASSWORD = "Sm0ke pw/&é+%"  # every character an encoding treats specially
 
 
 def by_id(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -62,3 +70,73 @@ def test_a_version_two_levels_down(deploy: Deploy, prometheus: str) -> None:
     assert version["message"].startswith("[version-field-missing] http://127.0.0.1:")
     assert "without 'build.version' (its top-level keys: status, data)" in version["message"]
     assert code == 10, document["reasons"]
+
+
+# -- sessions, where a framework keeps them -----------------------------------------------------
+
+
+def login_run(
+    deploy: Deploy,
+    monkeypatch: pytest.MonkeyPatch,
+    url: str,
+    *args: str,
+    username: str | None = "smoke@deploycheck.dev",
+    password: str = PASSWORD,
+    **login: Any,
+) -> Any:
+    monkeypatch.setenv("SMOKE_PASSWORD", password)
+    table = "\n".join(f"{k} = {json.dumps(v)}" for k, v in login.items())
+    user = f'username = "{username}"\n' if username is not None else ""
+    config = (
+        f'artifacts = "artifacts"\n[targets.t]\nbase_url = "{url}"\n'
+        f'[targets.t.credentials]\n{user}password = "${{SMOKE_PASSWORD}}"\n'
+        f"[targets.t.suites.login]\n{table}\n"
+    )
+    return deploy("--deploy-target=t", "--deploy-suites=login", *args, config=config)
+
+
+BOTH = {"modes": ["browser", "api"]}
+
+
+def test_a_signed_cookie_session_is_a_hold_acknowledged_in_one_line(
+    deploy: Deploy, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    with running_flask_security(tmp_path / "site", "smoke@deploycheck.dev", PASSWORD) as site:
+        held = login_run(deploy, monkeypatch, site.base_url, **BOTH)
+        acknowledged = login_run(deploy, monkeypatch, site.base_url, sessions="stateless", **BOTH)
+    assert held.code == 10, held.signoff["reasons"]
+    [reason] = held.signoff["reasons"]
+    assert reason.startswith(
+        "[major-failure] login.session_revocation: [session-not-revoked] a copy of the session"
+        f" taken before logging out still opens {site.base_url}/ after it"
+    )
+    assert reason.endswith('say so: sessions = "stateless"')
+    assert acknowledged.code == 0, acknowledged.signoff["reasons"]
+    assert [a for a in acknowledged.signoff["advisories"] if "[session-not-revoked]" in a]
+    outcomes = {c["id"]: c["outcome"] for c in acknowledged.signoff["checks"]}
+    assert outcomes.pop("login.session_revocation") == "failed"  # said, as an advisory
+    # Flask-Security tells an unknown user apart unless SECURITY_RETURN_GENERIC_RESPONSES is
+    # set (its documentation): true, and minor, so an advisory as well.
+    assert outcomes.pop("login.user_enumeration") == "failed"
+    assert set(outcomes.values()) == {"passed"}
+
+
+def test_a_deploy_that_stops_the_server_ending_sessions_is_rolled_back(
+    deploy: Deploy, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    port = free_port()
+    site = tmp_path / "site"
+    with running_flask_security(site, "smoke@deploycheck.dev", PASSWORD, True, port) as served:
+        before = login_run(deploy, monkeypatch, served.base_url, "--deploy-state=state", **BOTH)
+    assert before.code == 0, before.signoff["reasons"]  # server-side sessions: revoked
+    with running_flask_security(site, "smoke@deploycheck.dev", PASSWORD, False, port) as served:
+        after = login_run(
+            deploy,
+            monkeypatch,
+            served.base_url,
+            "--deploy-state=state",
+            sessions="stateless",
+            **BOTH,
+        )
+    assert after.code == 20, after.signoff["reasons"]
+    assert [r for r in after.signoff["reasons"] if "login.session_revocation" in r]
