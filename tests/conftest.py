@@ -28,7 +28,8 @@ from psycopg import sql
 from examples.demo_app.database import open_database
 from examples.demo_app.faults import Faults
 from examples.demo_app.launcher import RunningDemo, running_demo
-from tests.django_site import DjangoSite, running_django
+from tests.django_site import running_django
+from tests.served import Site
 
 LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -335,7 +336,7 @@ DJANGO_PASSWORD = "p@ss w0rd/&\"é\\'%+"  # every character an encoding treats s
 
 
 @pytest.fixture(scope="session")
-def django_admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DjangoSite]:
+def django_admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """Django's admin site, served on loopback for the session; its superuser's password is
     ``DJANGO_PASSWORD``."""
     with running_django(tmp_path_factory.mktemp("django"), DJANGO_PASSWORD) as site:

@@ -1,6 +1,6 @@
 """A Flask application whose login is Flask-Security-Too's own (its /login form, its CSRF
 token, its /logout), a home page only a signed-in user may open, and one user; served on a
-loopback port by ``python -m tests.flask_security_site PORT DIR EMAIL [--server-sessions]``
+loopback port by ``python -m tests.flask_security_site URL DIR EMAIL [--server-sessions]``
 with the password in ``SITE_PASSWORD``.
 
 Flask keeps its session in a signed cookie by default: Flask-Security's logout clears the
@@ -14,16 +14,12 @@ out ends it, and an old copy is refused.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+from tests.served import Site, free_port, serving
 
 
 def make_app(workdir: Path, email: str, password: str, server_sessions: bool) -> object:
@@ -94,54 +90,22 @@ def make_app(workdir: Path, email: str, password: str, server_sessions: bool) ->
     return app
 
 
-@dataclass(frozen=True)
-class FlaskSite:
-    base_url: str
-    email: str
-    password: str
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def running_flask_security(
     workdir: Path, email: str, password: str, server_sessions: bool = False, port: int = 0
-) -> Iterator[FlaskSite]:
+) -> Iterator[Site]:
     """The application served until the block ends (on ``port``, else a free one)."""
-    port = port or free_port()
+    base_url = f"http://127.0.0.1:{port or free_port()}"
     workdir.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "tests.flask_security_site", str(port), str(workdir), email]
+    command = [sys.executable, "-m", "tests.flask_security_site", base_url, str(workdir), email]
     env = {**os.environ, "SITE_PASSWORD": password}
-    server = subprocess.Popen(
-        [*command, *(["--server-sessions"] if server_sessions else [])],
-        cwd=Path(__file__).parent.parent,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base_url}/login", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError("the Flask-Security site did not start")
-            time.sleep(0.1)
-        yield FlaskSite(base_url, email, password)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    sessions = ["--server-sessions"] if server_sessions else []
+    with serving([*command, *sessions], f"{base_url}/login", env, Path(__file__).parent.parent):
+        yield Site(base_url, email, password)
 
 
 if __name__ == "__main__":
-    port, workdir, email = int(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+    base_url, workdir, email = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
     app = make_app(workdir, email, os.environ["SITE_PASSWORD"], "--server-sessions" in sys.argv)
+    port = int(base_url.rpartition(":")[2])
     app.run(host="127.0.0.1", port=port, threaded=True)  # type: ignore[attr-defined]

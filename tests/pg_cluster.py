@@ -6,12 +6,13 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from tests.served import free_port
 
 
 def binaries() -> Path | None:
@@ -36,7 +37,7 @@ def running_cluster(**settings: str) -> Iterator[str]:
         if as_root:
             shutil.chown(tmp, "postgres", "postgres")
         _run([*prefix, str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"])
-        port = _free_port()
+        port = free_port()
         options = [
             f"-c port={port}",
             "-c listen_addresses=127.0.0.1",
@@ -53,9 +54,3 @@ def running_cluster(**settings: str) -> Iterator[str]:
 
 def _run(command: list[str]) -> None:
     subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, check=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

@@ -12,6 +12,7 @@ a healthy app must never be rolled back for how its framework works.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -20,8 +21,10 @@ import httpx
 import pytest
 
 from examples.prometheus import binary, running_prometheus
-from tests.conftest import Deploy
-from tests.flask_security_site import free_port, running_flask_security
+from tests.conftest import Deploy, file_holds
+from tests.flask_security_site import running_flask_security
+from tests.jupyter_site import running_jupyter
+from tests.served import Site, free_port
 
 PASSWORD = "Sm0ke pw/&é+%"  # every character an encoding treats specially
 
@@ -140,3 +143,55 @@ def test_a_deploy_that_stops_the_server_ending_sessions_is_rolled_back(
         )
     assert after.code == 20, after.signoff["reasons"]
     assert [r for r in after.signoff["reasons"] if "login.session_revocation" in r]
+
+
+# -- a password and nothing else ----------------------------------------------------------------
+
+JUPYTER_PASSWORD = "Jup pw/&é+%K3rnel"
+JUPYTER_CORE = "K3rnel"  # every textual encoding keeps it; base64 is searched for as itself
+JUPYTER = {
+    "modes": ["browser", "api"],
+    "protected_url": "/api/status",  # 403 signed out: the server's own API
+    "logout_url": "/logout",
+    "api_logout_url": "/logout",
+    "api_logout_method": "GET",
+    "sessions": "stateless",  # a signed cookie, as its documentation says
+}
+
+
+@pytest.fixture(scope="module")
+def jupyter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    with running_jupyter(tmp_path_factory.mktemp("jupyter"), JUPYTER_PASSWORD) as site:
+        yield site
+
+
+def test_a_password_only_login_is_go_in_both_modes(
+    deploy: Deploy, monkeypatch: pytest.MonkeyPatch, jupyter: Site
+) -> None:
+    run = login_run(
+        deploy, monkeypatch, jupyter.base_url, username=None, password=jupyter.password, **JUPYTER
+    )
+    assert (run.code, run.signoff["reasons"]) == (0, []), run.result.stdout.str()
+    outcomes = {c["id"]: c["outcome"] for c in run.signoff["checks"]}
+    assert outcomes.pop("login.session_revocation") == "failed"  # acknowledged: an advisory
+    assert outcomes.pop("login.user_enumeration") == "skipped"  # no user to tell apart
+    assert set(outcomes.values()) == {"passed"}, outcomes
+
+
+def test_a_wrong_password_on_a_password_only_login_is_rollback_and_never_written(
+    deploy: Deploy, monkeypatch: pytest.MonkeyPatch, jupyter: Site, pytester: pytest.Pytester
+) -> None:
+    configured = f"not-{jupyter.password}"
+    run = login_run(
+        deploy, monkeypatch, jupyter.base_url, username=None, password=configured, **JUPYTER
+    )
+    assert run.code == 20, run.signoff["reasons"]
+    reasons = run.signoff["reasons"]
+    assert [r for r in reasons if r.startswith("[critical-failure] login.browser: [login-failed]")]
+    assert [r for r in reasons if r.startswith("[critical-failure] login.api: [api-login-failed]")]
+    written = [p for p in pytester.path.rglob("*") if p.is_file() and p.suffix != ".py"]
+    assert [p.name for p in written if p.name.startswith("trace-")], "no evidence was kept"
+    forms = [JUPYTER_CORE, base64.b64encode(configured.encode()).decode()]
+    output = run.result.stdout.str() + run.result.stderr.str()
+    assert not any(form in output for form in forms)
+    assert [p.name for p in written if any(file_holds(p, form) for form in forms)] == []

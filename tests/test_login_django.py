@@ -1,6 +1,11 @@
 """The login suite on Django's admin site, a real application nobody here wrote: both modes GO
 with no more than the login URL and the credentials; a wrong password is ROLLBACK in both; no
-mode ever reports a false auth bypass."""
+mode ever reports a false auth bypass.
+
+Django's documentation on sessions: by default they are stored in the database
+(``django.contrib.sessions.backends.db``), the cookie holds only the session key, and
+``logout()`` flushes the session. A copy of the cookie taken before logging out is refused
+after it: revocation works, and ``login.session_revocation`` passes with no setting."""
 
 from __future__ import annotations
 
@@ -8,13 +13,14 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Deploy, DjangoSite
+from tests.conftest import Deploy
+from tests.served import Site
 
 
 def run(
     deploy: Deploy,
     monkeypatch: pytest.MonkeyPatch,
-    site: DjangoSite,
+    site: Site,
     modes: list[str],
     password: str | None = None,
     *args: str,
@@ -36,7 +42,7 @@ def outcomes(document: dict[str, Any]) -> dict[str, str]:
 
 @pytest.mark.parametrize("modes", [["browser", "api"], ["api"], ["browser"]])
 def test_django_admin_is_go(
-    deploy: Deploy, monkeypatch: pytest.MonkeyPatch, django_admin: DjangoSite, modes: list[str]
+    deploy: Deploy, monkeypatch: pytest.MonkeyPatch, django_admin: Site, modes: list[str]
 ) -> None:
     code, document = run(deploy, monkeypatch, django_admin, modes)
     assert (code, document["reasons"]) == (0, [])
@@ -44,12 +50,13 @@ def test_django_admin_is_go(
     assert checks["login.wrong_password"] == "passed"  # no false auth bypass
     assert checks["login.user_enumeration"] == "passed"
     assert checks["login.session_cookie"] == "passed"  # sessionid; csrftoken is not its business
+    assert checks["login.session_revocation"] == "passed"  # server-side sessions
     assert all(checks[f"login.{mode}"] == "passed" for mode in modes)
     assert set(checks.values()) <= {"passed", "skipped"}, checks
 
 
 def test_wrong_password_is_rollback_in_both_modes(
-    deploy: Deploy, monkeypatch: pytest.MonkeyPatch, django_admin: DjangoSite
+    deploy: Deploy, monkeypatch: pytest.MonkeyPatch, django_admin: Site
 ) -> None:
     code, document = run(deploy, monkeypatch, django_admin, ["browser", "api"], "not-it-1234")
     assert code == 20

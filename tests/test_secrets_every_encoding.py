@@ -14,7 +14,8 @@ import pytest
 
 from examples.demo_app.database import MIGRATIONS
 from pytest_deploycheck.cli import main
-from tests.conftest import DJANGO_PASSWORD, DjangoSite, file_holds
+from tests.conftest import DJANGO_PASSWORD, file_holds
+from tests.served import Site
 
 CONFIG = """
 artifacts = "artifacts"
@@ -63,7 +64,7 @@ def leaks(text: str) -> bool:
 def test_a_failing_run_of_every_suite_leaks_no_form_of_the_password(
     pytester: pytest.Pytester,
     monkeypatch: pytest.MonkeyPatch,
-    django_admin: DjangoSite,
+    django_admin: Site,
     supa: dict[str, Any],
 ) -> None:
     supa["admin"].execute("ALTER TABLE notes DISABLE ROW LEVEL SECURITY")  # an rls failure

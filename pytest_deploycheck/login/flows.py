@@ -296,10 +296,10 @@ def wrong_credentials(
 ) -> Refusals:
     """One attempt with a wrong password, one with an unknown user, each in a fresh agent (a
     login that asks for a password alone has no user to be unknown: one attempt)."""
-    tries = []
+    tries: list[Attempt] = []
     unknown = unknown_user(username) if username else ""
     for agent, name in zip(agents, (username, unknown), strict=True):
-        if name == unknown and not unknown:
+        if tries and not unknown:
             tries.append(Attempt(None))
             continue
         page = agent.open_login()
