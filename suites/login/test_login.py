@@ -182,29 +182,28 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("stateless", [param])
 
 
-def test_session_revocation(
-    request: pytest.FixtureRequest,
-    stateless: bool,
-    settings: LoginSettings,
-    deploy_settings: Settings,
-    deploy_record: Record,
-) -> None:
+@pytest.fixture
+def session_flow(request: pytest.FixtureRequest, settings: LoginSettings) -> flows.FlowResult:
+    """The login the session checks read: the browser's when that mode runs, else HTTP's."""
     flow: flows.FlowResult = request.getfixturevalue(
         "browser_run" if "browser" in settings.modes else "api_run"
     )
+    return flow
+
+
+def test_session_revocation(
+    stateless: bool,
+    session_flow: flows.FlowResult,
+    deploy_settings: Settings,
+    deploy_record: Record,
+) -> None:
     before = deploy_settings.baseline.figures.get(flows.REVOCATION_GATE)
-    deploy_record.conclude(flows.session_revocation(flow, before))
+    deploy_record.conclude(flows.session_revocation(session_flow, before))
 
 
 @catalogued(CATALOGUE["login.session_cookie"])
 def test_session_cookie(
-    request: pytest.FixtureRequest,
-    settings: LoginSettings,
-    deploy_settings: Settings,
-    deploy_record: Record,
+    session_flow: flows.FlowResult, deploy_settings: Settings, deploy_record: Record
 ) -> None:
-    flow: flows.FlowResult = request.getfixturevalue(
-        "browser_run" if "browser" in settings.modes else "api_run"
-    )
     https = str(deploy_settings.target.base_url).startswith("https://")
-    deploy_record.conclude(flows.session_cookie(flow, https))
+    deploy_record.conclude(flows.session_cookie(session_flow, https))
