@@ -33,8 +33,7 @@ def test_suite_without_its_settings_holds(deploy: Deploy, server: LoopbackServer
     assert code == 10
     assert document["reasons"] == [
         "[not-configured] suite db was skipped: target default has no db_url",
-        "[not-configured] suite login was skipped: target default has no credentials.username"
-        " and .password",
+        "[not-configured] suite login was skipped: target default has no credentials.password",
         "[not-configured] suite metrics was skipped: target default has no"
         " [[suites.metrics.query]]",
         "[not-configured] suite rls was skipped: target default has no db_url",

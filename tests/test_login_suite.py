@@ -267,6 +267,8 @@ class OtherSite(BaseHTTPRequestHandler):
     accept_any = False
     fixate = False  # the session id is handed out before the login and kept
     broken_assets = False  # the sign-in page logs an error and loads a missing image
+    crash_second_visit = False  # the account page fails a session's second visit (the log-out's)
+    visits: ClassVar[dict[str, int]] = {}
 
     def do_GET(self) -> None:
         if self.path == "/signin":
@@ -283,7 +285,11 @@ class OtherSite(BaseHTTPRequestHandler):
                 cookie=early if self.fixate and not self.cookie() else None,
             )
         elif self.path == "/account":
-            if self.cookie() in self.sessions:
+            sid = self.cookie()
+            self.visits[sid] = self.visits.get(sid, 0) + 1
+            if sid in self.sessions and self.crash_second_visit and self.visits[sid] == 2:
+                self.page("<p>Internal Server Error</p>", 500)
+            elif sid in self.sessions:
                 self.page("<h2>Your account</h2>")
             else:
                 self.page("<p>Please sign in</p>", 401)
@@ -331,7 +337,7 @@ class OtherSite(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def other_site() -> Iterator[type[OtherSite]]:
-    handler = type("Site", (OtherSite,), {"sessions": set(), "attempts": []})
+    handler = type("Site", (OtherSite,), {"sessions": set(), "attempts": [], "visits": {}})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     handler.url = f"http://127.0.0.1:{server.server_address[1]}"  # type: ignore[attr-defined]
@@ -431,3 +437,15 @@ def test_a_username_field_with_no_username_configured_holds(
             "[not-configured] the login form asks for a username: set credentials.username"
         )
     assert other_site.attempts == []  # nothing was sent without a username
+
+
+def test_a_protected_page_that_fails_when_opened_to_log_out_is_a_server_error(
+    run_login: Any, other_site: Any
+) -> None:
+    other_site.crash_second_visit = True
+    code, document, _ = run_login(other_site.url, username="carol", **OTHER_LOGIN)
+    assert code == 20, document["reasons"]
+    for check in ("login.browser", "login.api"):  # not "no log-out control"
+        assert by_id(document)[check]["message"].startswith(
+            "[login-server-error] /account, opened to log out, answered 500."
+        )

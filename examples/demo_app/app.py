@@ -49,7 +49,7 @@ class DemoState:
     app_url: str
     on_ready: Callable[[], None] = lambda: None
     sessions: dict[str, tuple[str, str]] = field(default_factory=dict)  # token -> (id, email)
-    requests_seen: dict[bool, int] = field(default_factory=dict)  # by: from the demo's users
+    requests_seen: dict[tuple[bool, str], int] = field(default_factory=dict)  # by user?, path
     pool: AsyncConnectionPool | None = None
     metrics: DemoMetrics = field(default_factory=DemoMetrics)
 
@@ -141,10 +141,12 @@ async def _faulty(
         await asyncio.sleep(delay)
     rate = state.faults.number("error-rate", 0.0)
     if rate and request.url.path != "/api/health":
-        # Counted apart for the simulated users, so that their traffic does not move which of
-        # the checker's requests fail: exactly `rate` of any run of either's requests.
+        # Counted by path, and apart for the simulated users: exactly `rate` of any run of
+        # requests to one path fails, so the failures fall where the traffic is (a path asked
+        # twice in a login is not hit by chance) and no check's requests move another's.
         user = request.headers.get("user-agent", "").startswith(USERS_AGENT)
-        n = state.requests_seen[user] = state.requests_seen.get(user, 0) + 1
+        seen = (user, request.url.path)
+        n = state.requests_seen[seen] = state.requests_seen.get(seen, 0) + 1
         if int(n * rate) > int((n - 1) * rate):
             return JSONResponse({"error": "injected failure"}, 500)
     return await call_next(request)

@@ -184,13 +184,16 @@ def login_logout(
         if before.cookies.get(name) is not None
         and before.cookies.get(name) == session.cookies[name]
     ]
-    answer = agent.logout(agent.get(url))
+    protected = agent.get(url)
+    answer = agent.logout(protected) if not _server_error(protected) else None
     stopped = agent.stopped or prober.stopped
     if stopped:
         result.fail(*stopped)
+    elif _server_error(protected):
+        result.fail("login-server-error", f"{url}, opened to log out, answered {protected.status}")
     elif answer is None:
         result.fail("logout-missing", f"no log-out control on {url}")
-    elif answer.status is not None and answer.status >= 500:
+    elif _server_error(answer):
         result.fail("login-server-error", f"the log-out request answered {answer.status}")
     elif prober.opens(url, agent.session()):
         result.fail(
@@ -201,6 +204,10 @@ def login_logout(
     else:
         result.protected, result.revoked = url, not prober.opens(url, session)
     return result
+
+
+def _server_error(page: Page) -> bool:
+    return page.status is not None and page.status >= 500
 
 
 def over_http(
