@@ -169,11 +169,11 @@ def test_a_stateless_session_acknowledged_is_an_advisory_until_revocation_regres
     assert [a for a in document["advisories"] if "[session-not-revoked]" in a]
     # The last GO revoked sessions; this deploy stops doing so: a regression, rolled back
     # whatever the setting says.
-    code, document, _ = run_login(demo().base_url, "--deploy-state=state", **DEMO_LOGIN)
+    # (Over HTTP alone: the gate reads whichever mode ran.)
+    api = {**DEMO_LOGIN, "modes": ["api"]}
+    code, document, _ = run_login(demo().base_url, "--deploy-state=state", **api)
     assert code == 0, document["reasons"]
-    code, document, _ = run_login(
-        stateless, "--deploy-state=state", sessions="stateless", **DEMO_LOGIN
-    )
+    code, document, _ = run_login(stateless, "--deploy-state=state", sessions="stateless", **api)
     assert code == 20, document["reasons"]
     [reason] = [r for r in document["reasons"] if "session_revocation" in r]
     assert reason.startswith(
