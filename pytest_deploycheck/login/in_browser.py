@@ -7,6 +7,7 @@ scrubbed of every encoding of every secret."""
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
@@ -60,11 +61,14 @@ class BrowserAgent:
         self.stopped: Stopped | None = None  # the first request kept from leaving
         self._blocked: set[str] = set()  # the URLs of the requests kept from leaving
         self._typed: frozenset[str] = frozenset()  # every form of the password being typed
+        self._in_flight: set[Any] = set()  # the page's requests not answered yet
         context.route("**/*", self._route)
         self.page = context.new_page()
         self.page.set_default_timeout(settings.timeout_ms)
         self.page.on("console", self._console)
         self.page.on("response", self._response)
+        self.page.on("request", self._request)
+        self.page.on("requestfinished", self._request_finished)
         self.page.on("requestfailed", self._request_failed)
 
     def url(self, path: str) -> str:
@@ -131,7 +135,14 @@ class BrowserAgent:
         if self._phase in ("submit", "log-out") and response.request.method == "POST":
             self._posts.append(response.status)
 
+    def _request(self, request: Any) -> None:
+        self._in_flight.add(request)
+
+    def _request_finished(self, request: Any) -> None:
+        self._in_flight.discard(request)
+
     def _request_failed(self, request: Any) -> None:
+        self._in_flight.discard(request)
         if self._phase == "login page":
             url = self.redact(request.url)
             failure = request.failure or "failed"
@@ -210,10 +221,18 @@ class BrowserAgent:
         return (self._posts[-1] if self._posts else None), self._current(self._document)
 
     def _settle(self) -> None:
-        try:
-            self.page.wait_for_load_state("networkidle", timeout=self.settings.timeout_ms)
-        except Exception:  # a page that never idles still gets judged
-            self.page.wait_for_load_state("load")
+        """Wait for the page to load and its network to stay quiet for ``settle_ms`` (what a
+        script asks for after the load: a single-page app's login); a page that never goes
+        quiet is judged after ``timeout_ms`` as it is."""
+        self.page.wait_for_load_state("load")
+        now = time.monotonic()
+        deadline, quiet_since = now + self.settings.timeout_ms / 1000, now
+        while (now := time.monotonic()) < deadline:
+            if self._in_flight:
+                quiet_since = now
+            elif now - quiet_since >= self.settings.settle_ms / 1000:
+                return
+            self.page.wait_for_timeout(20)  # Playwright delivers the page's events meanwhile
 
     def forget_password(self) -> None:
         """Empty any password field still on the page, so later snapshots cannot hold it."""

@@ -40,6 +40,7 @@ class LoginSettings(Ranged):
     logout_selector: str | None = None
     negative: bool | None = None
     timeout_ms: int = number(10000, 0, 600_000, above=True)
+    settle_ms: int = number(250, 0, 60_000)  # the browser's network quiet that long: settled
     browser_path: str | None = None
     api_kind: str = "form"
     api_protected_url: str | None = None
