@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -268,10 +269,22 @@ class OtherSite(BaseHTTPRequestHandler):
     fixate = False  # the session id is handed out before the login and kept
     broken_assets = False  # the sign-in page logs an error and loads a missing image
     crash_second_visit = False  # the account page fails a session's second visit (the log-out's)
+    scripted = False  # the sign-in page is a shell whose script fetches the form after the load
     visits: ClassVar[dict[str, int]] = {}
 
     def do_GET(self) -> None:
-        if self.path == "/signin":
+        if self.path == "/signin" and self.scripted:
+            self.page(
+                "<main></main><script>setTimeout(() => fetch('/signin-form').then(r => r.text())"
+                ".then(html => { document.querySelector('main').innerHTML = html }), 100)</script>"
+            )
+        elif self.path == "/signin-form":
+            time.sleep(0.2)
+            self.page(
+                "<form method='post' action='/signin'><input name='user'>"
+                "<input name='pass' type='password'><button>Go</button></form>"
+            )
+        elif self.path == "/signin":
             extra = (
                 "<script>console.error('boom')</script><img src='/missing.png' alt=''>"
                 if self.broken_assets
@@ -449,3 +462,15 @@ def test_a_protected_page_that_fails_when_opened_to_log_out_is_a_server_error(
         assert by_id(document)[check]["message"].startswith(
             "[login-server-error] /account, opened to log out, answered 500."
         )
+
+
+def test_a_login_form_a_script_fetches_after_the_load_is_waited_for(
+    run_login: Any, other_site: Any
+) -> None:
+    other_site.scripted = True  # the form arrives 0.3 s after the load, asked for after 0.1 s
+    login = {**OTHER_LOGIN, "modes": ["browser"]}
+    code, document, _ = run_login(other_site.url, username="carol", **login)
+    assert code == 0, document["reasons"]
+    code, document, _ = run_login(other_site.url, username="carol", settle_ms=0, **login)
+    assert code == 20  # judged at the load, before the script asked: no form to log in with
+    assert by_id(document)["login.browser"]["message"].startswith("[login-page]")

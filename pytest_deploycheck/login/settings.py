@@ -34,7 +34,7 @@ class LoginSettings(Ranged):
     login_url: str = "/login"
     username_selector: str = USERNAME_SELECTOR
     password_selector: str = "input[type=password]"
-    submit_selector: str = "button[type=submit], input[type=submit]"
+    submit_selector: str = "button[type=submit], input[type=submit], form button:not([type])"
     protected_url: str | None = None  # default: the page the login lands on
     logout_url: str | None = None  # default: the log-out control on the protected page
     logout_selector: str | None = None
