@@ -17,11 +17,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pytest_deploycheck.core.model import reason_code
+from pytest_deploycheck.core.model import figure, reason_code
 from pytest_deploycheck.core.phases import Phase
 from pytest_deploycheck.core.redact import markdown_text as md
 from pytest_deploycheck.core.redact import one_line
-from pytest_deploycheck.report.decision import decision, figure
+from pytest_deploycheck.report.decision import decision
 from pytest_deploycheck.signoff.document import SCHEMA_ID, read, write
 from pytest_deploycheck.signoff.engine import SIGNOFF_CODES, Verdict
 

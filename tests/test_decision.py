@@ -7,6 +7,7 @@ import pytest
 
 from examples.demo_app.launcher import REPO
 from examples.run_demo import UNMONITORED
+from pytest_deploycheck.report.decision import decision
 from tests.conftest import Deploy, StartDemo
 
 
@@ -32,7 +33,8 @@ def test_the_decision_comes_first_short_and_once(
     block = output[start + 1 : end]
     assert block[0] == "VERDICT: ROLLBACK (exit 20) - target demo, version 1.5.0"  # line 1
     assert block[1].startswith("next: roll back now, then: deploycheck postmortem ")
-    assert [line for line in block if len(line) > 120] == []
+    signoff = "deploycheck-signoff.json"  # in the lines a person copies whole
+    assert [line for line in block if len(line) > 120 and signoff not in line] == []
     text = "\n".join(run.result.stdout.lines + run.result.stderr.lines)
     assert "Traceback" not in text
     assert "FAILURES" not in text  # pytest's own sections would repeat every cause
@@ -43,3 +45,25 @@ def test_the_decision_comes_first_short_and_once(
     for reason in run.signoff["reasons"]:
         said = reason.split("] ", 1)[1].split(". Fix: ")[0][:50]
         assert text.count(said) <= 1, said  # once, or as part of its object's line
+
+
+def test_a_long_cause_keeps_its_code_object_and_diagnosis() -> None:
+    middle = " ".join(f"column_{i} differs" for i in range(120))
+    reason = f"[critical-failure] db.schema: [schema-drift] public.orders: {middle}: RECREATE IT"
+    document = {
+        "verdict": "ROLLBACK",
+        "exit_code": 20,
+        "target": {"name": "eu", "version": None},
+        "phases": ["immediate"],
+        "checks": [],
+        "gates": [],
+        "reasons": [f"{reason} (from eu)"],
+    }
+    block = decision(document)
+    cause = block[block.index("") + 1 : block.index("", block.index("") + 1)]
+    assert 1 < len(cause) <= 3
+    assert all(len(line) <= 120 for line in cause)
+    assert cause[0].startswith("  ROLLBACK db.schema: [schema-drift] public.orders: column_0 ")
+    assert cause[-1].endswith("RECREATE IT (from eu)")  # the end is never what is cut
+    assert " … " in " ".join(cause)
+    assert all(line.startswith(" " * 11) for line in cause[1:])  # under the cause's text

@@ -23,7 +23,9 @@ def pytest_deploycheck_gates(config, checks):
     assert result.ret == 20
     document = read_signoff(pytester.path / "deploycheck-signoff.json")
     assert [g["name"] for g in document["gates"]] == ["monitoring.error_rate", "p95_ms"]
-    assert document["reasons"][0].startswith("[gate-rollback] monitoring.error_rate = 0.25")
+    assert document["reasons"][0].startswith(
+        "[gate-rollback] monitoring.error_rate = 25.00% (limit 10.00%)"
+    )
 
 
 def test_override_hook_replaces_the_verdict(

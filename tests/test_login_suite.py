@@ -178,7 +178,7 @@ def test_a_stateless_session_acknowledged_is_an_advisory_until_revocation_regres
     assert code == 20, document["reasons"]
     [reason] = [r for r in document["reasons"] if "session_revocation" in r]
     assert reason.startswith(
-        "[gate-rollback] login.session_revocation = 0 (threshold 1.0): still accepted after"
+        "[gate-rollback] login.session_revocation = 0 (limit 1): still accepted after"
         " logging out (revoked at the baseline)"
     )
 

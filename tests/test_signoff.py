@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from pytest_deploycheck.core.model import CheckResult, Gate, Outcome, Severity
@@ -188,3 +190,31 @@ def test_override_keeps_the_original_reasons() -> None:
 
 def test_exit_codes() -> None:
     assert [v.exit_code for v in Verdict] == [0, 10, 20]
+
+
+def test_one_cause_is_one_reason_naming_each_check() -> None:
+    down = "[unreachable] GET http://127.0.0.1:9{}: ConnectError: refused"
+    endpoint = check(Outcome.FAILED, message=down.format("/healthz"))
+    endpoints = replace(endpoint, id="health.endpoints", message=down.format("/graph?x=1"))
+    other = replace(endpoint, id="health.version", message="[version-mismatch] 1.0")
+    decision = decide(run(endpoint, endpoints, other))
+    assert [r.text for r in decision.reasons] == [
+        "[critical-failure] health.endpoint and 1 more (health.endpoints): "
+        + down.format("/healthz"),
+        "[critical-failure] health.version: [version-mismatch] 1.0",
+    ]
+    elsewhere = replace(endpoints, message="[unreachable] GET http://127.0.0.1:8/graph: refused")
+    assert len(decide(run(endpoint, elsewhere)).reasons) == 2  # another server: another cause
+
+
+def test_gates_that_read_alike_are_one_reason() -> None:
+    gates = [
+        Gate(f"latency.p95 GET {path}", None, 1000.0, "hold", "no sample succeeded", unit="ms")
+        for path in ("/a", "/b")
+    ]
+    gates.append(Gate("error_rate", 0.25, 0.1, "rollback", unit="ratio"))
+    decision = decide(run(check(), gates=gates))
+    assert [r.text for r in decision.reasons] == [
+        "[gate-rollback] error_rate = 25.00% (limit 10.00%)",
+        "[gate-hold] latency.p95 GET /a, /b = n/a (limit 1000 ms): no sample succeeded",
+    ]

@@ -154,7 +154,7 @@ def test_error_rate_above_ten_percent_rolls_back(deploy: Deploy) -> None:
     assert (gate["name"], gate["value"], gate["threshold"]) == ("error_rate", 0.3, 0.1)
     assert (gate["status"], gate["samples"], gate["check"]) == ("rollback", 100, "checks.burst")
     assert document["reasons"] == [
-        "[gate-rollback] error_rate = 0.3 (threshold 0.1): 30 of 100 requests failed"
+        "[gate-rollback] error_rate = 30.00% (limit 10.00%): 30 of 100 requests failed"
         " (lower 99 % bound 19.8%, upper 95 % 39.6%)"
     ]
 

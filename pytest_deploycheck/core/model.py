@@ -89,6 +89,15 @@ class Gate:
 GATE_STATUSES = ("pass", "hold", "rollback")  # from best to worst
 
 
+def figure(value: float | None, unit: str) -> str:
+    """A gate's value (or limit) as people read it, with its unit: rates as percentages."""
+    if value is None:
+        return "n/a"
+    if unit == "ratio":
+        return f"{value:.2%}"
+    return f"{value:.4g}" + (f" {unit}" if unit else "")
+
+
 def worst(statuses: Iterable[str], default: str = "pass") -> str:
     """The worst of some gate statuses."""
     return max(statuses, key=GATE_STATUSES.index, default=default)

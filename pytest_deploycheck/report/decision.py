@@ -3,21 +3,26 @@ is shown (the terminal, the job summary, the Allure verdict result, ``deploychec
 
 One line with the verdict, its exit code and the next action; the causes, one line each,
 grouped by the object they are about and ordered by level; then every measured gate in a
-table, for a GO too. Every line fits in ``WIDTH`` characters. Made from the sign-off document
-alone, so that every place shows the same text.
+table, for a GO too. Every line fits in ``WIDTH`` characters but those naming the sign-off's
+path, which stay whole to be copied: a longer one wraps under its
+text, and one longer than ``MAX_LINES`` lines loses its middle, never its start (the code and
+the object) nor its end (the diagnosis, the source of a merged reason). Made from the sign-off
+document alone, so that every place shows the same text.
 """
 
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from pytest_deploycheck.core.model import reason_code
+from pytest_deploycheck.core.model import figure, reason_code
 from pytest_deploycheck.core.redact import one_line
 from pytest_deploycheck.signoff.engine import SIGNOFF_CODES, Verdict
 
 WIDTH = 120
+MAX_LINES = 3  # a cause's lines at most
 _NEXT = {
     "GO": "next: nothing; the deployment stays",
     "HOLD": "next: hold; a person decides, with the causes below",
@@ -45,7 +50,10 @@ def decision(document: Mapping[str, Any], signoff: str = "deploycheck-signoff.js
         lines += ["", *table]
     if causes:
         lines += ["", f"every reason in full, with its evidence: {signoff}"]
-    return [_fit(line) for line in lines]
+    fitted: list[str] = []
+    for line in lines:  # a line naming the sign-off is a command to copy: it stays whole
+        fitted += [one_line(line)] if signoff in line else _fit(line)
+    return fitted
 
 
 def _what(document: Mapping[str, Any]) -> str:
@@ -135,15 +143,16 @@ def _gates(gates: Sequence[Mapping[str, Any]]) -> list[str]:
     ]
 
 
-def figure(value: float | None, unit: str) -> str:
-    """A gate's value as people read it, with its unit."""
-    if value is None:
-        return "n/a"
-    if unit == "ratio":
-        return f"{value:.2%}"
-    return f"{value:.4g}" + (f" {unit}" if unit else "")
-
-
-def _fit(line: str) -> str:
+def _fit(line: str) -> list[str]:
+    """``line`` in lines of ``WIDTH``, continued under its text (past a cause's level column)."""
     line = one_line(line)
-    return line if len(line) <= WIDTH else line[: WIDTH - 1] + "…"
+    if len(line) <= WIDTH:
+        return [line]
+    indent = " " * (11 if line.startswith("  ") else 4)
+    room = WIDTH + (MAX_LINES - 1) * (WIDTH - len(indent)) - 30  # word breaks waste some
+    if len(line) > room:
+        head = room * 3 // 5
+        line = f"{line[:head]} … {line[-(room - head - 3) :]}"
+    return textwrap.wrap(
+        line, WIDTH, subsequent_indent=indent, break_on_hyphens=False, drop_whitespace=True
+    )

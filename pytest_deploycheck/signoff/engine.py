@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
-from pytest_deploycheck.core.model import NOT_CONFIGURED_CODE, CheckResult, Gate, Outcome, Severity
+from pytest_deploycheck.core.model import (
+    NOT_CONFIGURED_CODE,
+    CheckResult,
+    Gate,
+    Outcome,
+    Severity,
+    figure,
+)
 from pytest_deploycheck.core.phases import Phase
 from pytest_deploycheck.core.policy import DEFAULT_POLICY, Policy
 from pytest_deploycheck.core.stats import exact_lower_bound, samples_needed, wilson_interval
@@ -179,29 +187,43 @@ def _run_reasons(run: Run) -> list[Reason]:
 
 
 def _check_reasons(checks: Sequence[CheckResult], levels: Mapping[str, Verdict]) -> list[Reason]:
-    found: dict[tuple[Verdict, str, str], list[str]] = {}  # (verdict, code, message) -> ids
+    """One reason per cause: checks that failed alike (the same message but for the paths of
+    its URLs, as every probe of a server that is down) share one, naming each check."""
+    found: dict[tuple[Verdict, str, str], list[str]] = {}  # (verdict, code, cause) -> ids
+    said: dict[tuple[Verdict, str, str], str] = {}  # the first message of each cause
     unconfigured: dict[str, str] = {}
     for check in checks:
         if check.outcome is Outcome.FAILED and any(g.status != "pass" for g in check.gates):
             continue  # failed on a measured gate: the gate's own reason sets the level
         verdict = levels[check.nodeid]
+        key: tuple[Verdict, str, str] | None = None
         if check.outcome is Outcome.FAILED and verdict is not Verdict.GO:
-            code = str(FAILURE_CODES.get(check.severity))
-            found.setdefault((verdict, code, check.message), []).append(check.id)
+            key = (verdict, str(FAILURE_CODES.get(check.severity)), _cause(check.message))
         elif check.outcome is Outcome.ERROR:
-            found.setdefault((Verdict.HOLD, ERROR_CODE, check.message), []).append(check.id)
+            key = (Verdict.HOLD, ERROR_CODE, _cause(check.message))
         elif check.outcome is Outcome.SKIPPED and check.code == NOT_CONFIGURED_CODE:
             why = check.message.removeprefix(f"[{NOT_CONFIGURED_CODE}]").strip()
             unconfigured.setdefault(check.suite, why)
+        if key is not None:
+            found.setdefault(key, []).append(check.id)
+            said.setdefault(key, check.message)
     reasons = [
-        Reason(verdict, f"[{code}] {_checks(ids)}: {message}".rstrip(": "))
-        for (verdict, code, message), ids in found.items()
+        Reason(key[0], f"[{key[1]}] {_checks(ids)}: {said[key]}".rstrip(": "))
+        for key, ids in found.items()
     ]
     reasons += [
         Reason(Verdict.HOLD, f"[{NOT_CONFIGURED_CODE}] suite {suite} was skipped: {why}")
         for suite, why in unconfigured.items()
     ]
     return reasons
+
+
+_URL_PATH = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^/\s]+)/\S*")
+
+
+def _cause(message: str) -> str:
+    """A message without the paths of its URLs: what makes two failures one cause."""
+    return _URL_PATH.sub(r"\1/…", message)
 
 
 def _checks(ids: list[str]) -> str:
@@ -213,14 +235,29 @@ def _checks(ids: list[str]) -> str:
 
 
 def _gate_reasons(gates: Sequence[Gate]) -> list[Reason]:
+    """One reason per gate, or per set of gates that read alike (every latency gate of a
+    server that answered nothing), naming each gate."""
+    alike: dict[tuple[str, str], list[str]] = {}  # (status, what it says) -> gate names
+    for gate in gates:
+        if gate.status in GATE_CODES:
+            alike.setdefault((gate.status, _describe(gate)), []).append(gate.name)
     return [
-        Reason(STATUS_VERDICT[gate.status], f"[{GATE_CODES[gate.status]}] {_describe(gate)}")
-        for gate in gates
-        if gate.status in GATE_CODES
+        Reason(STATUS_VERDICT[status], f"[{GATE_CODES[status]}] {_names(names)}{text}")
+        for (status, text), names in alike.items()
     ]
 
 
+def _names(names: list[str]) -> str:
+    """Gate names, the words they all start with said once: ``latency.p95 GET /a, /b``."""
+    words = [name.split(" ") for name in names]
+    common = 0  # words all the names start with, leaving each at least one of its own
+    while all(len(w) > common + 1 and w[common] == words[0][common] for w in words):
+        common += 1
+    rests = ", ".join(" ".join(w[common:]) for w in words)
+    return " ".join([*words[0][:common], rests])
+
+
 def _describe(gate: Gate) -> str:
-    value = "n/a" if gate.value is None else f"{gate.value:.4g}"
-    text = f"{gate.name} = {value} (threshold {gate.threshold})"
+    """A gate's figures and detail, after its name."""
+    text = f" = {figure(gate.value, gate.unit)} (limit {figure(gate.threshold, gate.unit)})"
     return f"{text}: {gate.detail}" if gate.detail else text
