@@ -24,10 +24,17 @@ class AllureLabels:
         self.target = target
         self.version = version
 
-    def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        identity = item.stash.get(IDENTITY, None)
-        if identity is not None:
-            label(identity, self.target, self.version, item.config.stash.get(WINDOW_ROUND, None))
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, Any, Any]:
+        """Label the result once allure-pytest has named it (around its own wrapper), so that
+        the title stays the check id, whether the set-up passes or not."""
+        try:
+            return (yield)
+        finally:
+            identity = item.stash.get(IDENTITY, None)
+            if identity is not None:
+                round = item.config.stash.get(WINDOW_ROUND, None)
+                label(identity, item.nodeid, self.target, self.version, round)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, Any, Any]:

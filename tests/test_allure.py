@@ -54,10 +54,11 @@ def allure_run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Pa
 
 def test_checks_are_labelled_for_qa(allure_run: Path) -> None:
     found = results(allure_run)
-    login = found["test_login"]
+    login = found["checks.login"]  # titled by check id; the node id is a label
     assert login["status"] == "failed"
     assert login["statusDetails"]["message"].startswith("AssertionError: [login-failed]")
     tags = labels(login)
+    assert tags["nodeid"] == ["test_checks.py::test_login"]
     assert tags["parentSuite"] == ["prod"]
     assert tags["suite"] == ["2. immediate"]
     assert tags["subSuite"] == ["checks"]
@@ -72,16 +73,20 @@ def test_checks_are_labelled_for_qa(allure_run: Path) -> None:
     parameters = {p["name"]: p for p in login["parameters"]}
     assert parameters["target"]["value"] == "'prod'"
     assert parameters["version"]["excluded"] is True
-    orphans = labels(found["test_orphans"])
+    orphans = labels(found["db.orphans"])
     assert (orphans["suite"], orphans["severity"]) == (["4. standard"], ["minor"])
     assert "advisory" in orphans["tag"]
-    assert found["test_db"]["status"] == "broken"  # could not check, not a finding
+    assert found["checks.db"]["status"] == "broken"  # could not check, not a finding
+    # the level each failure calls for, which Allure 2 and 3 categorise by
+    assert login["statusDetails"]["trace"].endswith("\ndeploycheck: this calls for ROLLBACK")
+    assert found["checks.db"]["statusDetails"]["trace"].endswith("this calls for HOLD")
 
 
 def test_the_verdict_is_a_result_of_its_own(allure_run: Path) -> None:
     signoff = results(allure_run)["Deployment sign-off: ROLLBACK"]
     assert signoff["status"] == "failed"
     assert signoff["statusDetails"]["message"].startswith("[critical-failure] checks.login")
+    assert signoff["statusDetails"]["trace"] == "deploycheck: this calls for ROLLBACK"
     block = signoff["descriptionHtml"]  # the terminal's decision block
     assert block.startswith("<pre>VERDICT: ROLLBACK (exit 20) - target prod, version 2.14.0\n")
     assert "  HOLD     could not check: checks.db: [db-unreachable] refused\n" in block
@@ -101,14 +106,14 @@ def test_run_files(allure_run: Path) -> None:
 
 
 def test_a_failure_says_what_it_means_and_what_to_do(allure_run: Path) -> None:
-    login = results(allure_run)["test_login"]
+    login = results(allure_run)["checks.login"]
     [why] = [a for a in login["attachments"] if a["name"] == "why it failed"]
     text = (allure_run / why["source"]).read_text()
     assert why["type"] == "text/html"  # rendered, not Markdown shown as text
     assert text.startswith("<h3>checks.login (critical, immediate)</h3>")
     assert "<p><b>Means:</b> a rollback trigger (ROLLBACK)</p>" in text
     assert "<p><b>Runbook:</b> roll back now" in text
-    broken = results(allure_run)["test_db"]
+    broken = results(allure_run)["checks.db"]
     [why] = [a for a in broken["attachments"] if a["name"] == "why it failed"]
     assert "could not check (HOLD)" in (allure_run / why["source"]).read_text()
 

@@ -92,8 +92,8 @@ def test_the_verdict_comes_first(report: str, browser: object) -> None:
 def test_a_failing_check_shows_its_evidence(report: str, browser: object) -> None:
     page = browser.new_page()  # type: ignore[attr-defined]
     page.goto(report)
-    page.get_by_placeholder("Search tests").fill("test_browser_login_logout")
-    page.get_by_text("test_browser_login_logout").first.click()
+    page.get_by_placeholder("Search tests").fill("login.browser")  # titled by check id
+    page.get_by_text("login.browser").first.click()
     page.get_by_text("failure.png").first.wait_for()
     body = page.inner_text("body")
     assert "[login-failed] valid credentials did not log in" in body
@@ -120,24 +120,22 @@ def test_the_tree_and_the_categories_say_what_failed(
         tree.index("demo") < tree.index("2. immediate") < tree.index("rls")
     )  # target → phase → suite
     categories = json.loads((built / "allure-report" / "widgets" / "categories.json").read_text())
-    names = {categories["nodes"][root]["name"] for root in categories["roots"]}
-    assert {
-        "Rollback triggers",
-        "Security findings",
-        "Could not check",
-        "Login and sessions",
-    } <= names
-    assert "Product errors" not in names  # every failure has a category of its own
     nodes = categories["nodes"]
-    by_level = {  # each category's failures grouped by the level the sign-off found
+    by_check = {  # each level's failures grouped by check id
         nodes[root]["name"]: {nodes[child]["value"] for child in nodes[root]["childrenIds"]}
         for root in categories["roots"]
     }
-    assert by_level["Security findings"] == {"ROLLBACK"}
-    assert by_level["Could not check"] == {"HOLD"}
-    assert by_level["Rollback triggers"] == {"ROLLBACK"}  # the verdict's own result
+    assert set(by_check) == {"Rollback triggers", "Holds"}  # every failure gates: by its level
+    assert {"login.browser", "login.api", "rls.rls_disabled_in_public"} <= by_check[
+        "Rollback triggers"
+    ]
+    assert "deploycheck.signoff" in by_check["Rollback triggers"]  # the verdict's own result
+    assert {"db.blocked_sessions", "rls.access"} <= by_check["Holds"]  # lock-held: could not
+    charts = json.loads((built / "allure-report" / "widgets" / "charts.json").read_text())
+    ring = next(c for c in charts["general"].values() if c["type"] == "currentStatus")
+    assert (ring["title"], ring["metric"]) == ("Failed checks", "failed")  # not the pass rate
     page.goto(report.replace("index.html", "index.html#categories"))
-    page.get_by_text("Security findings").first.wait_for()
+    page.get_by_text("Rollback triggers").first.wait_for()
     page.screenshot(path=str(shots / "categories.png"), full_page=True)
     page.close()
     history = (built / "deploycheck-allure-history.jsonl").read_text().splitlines()
@@ -158,6 +156,14 @@ def test_the_same_results_build_with_allure_2(built: Path) -> None:
         timeout=300,
     )
     categories = json.loads((html / "data" / "categories.json").read_text())
-    names = {child["name"] for child in categories["children"]}
-    assert {"Rollback triggers", "Security findings", "Could not check"} <= names
-    assert "Product defects" not in names  # categories.json in Allure 2's own format
+    leaves = {
+        category["name"]: {
+            leaf["name"] for message in category["children"] for leaf in message["children"]
+        }
+        for category in categories["children"]
+    }
+    assert set(leaves) == {"Rollback triggers", "Holds"}  # every failure gates: by its level
+    assert {"Deployment sign-off: ROLLBACK", "login.browser", "rls.rls_disabled_in_public"} <= (
+        leaves["Rollback triggers"]
+    )
+    assert {"db.blocked_sessions", "rls.access"} <= leaves["Holds"]

@@ -14,7 +14,7 @@ import pytest
 
 from pytest_deploycheck.bundled import CATALOGUE
 from pytest_deploycheck.core.catalogue import Check
-from pytest_deploycheck.report.allure import categories
+from pytest_deploycheck.report.allure import categories, level_trace
 from pytest_deploycheck.signoff.engine import SIGNOFF_CODES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,14 +99,28 @@ def test_every_emitted_code_is_declared_and_every_declared_code_emitted() -> Non
 
 
 def test_every_code_falls_in_exactly_one_allure_category() -> None:
+    """Each check's code in one category of its kind; the sign-off's own codes head only the
+    verdict's result, which its level places (below)."""
     rules = [r for r in categories(code for _, code in CATALOGUE.codes()) if "messageRegex" in r]
-    for name in declared():
-        if name in NEVER_FAILS:
+    for _, code in CATALOGUE.codes():
+        if code.name in NEVER_FAILS:
             continue
         for prefix in ("", "Failed: ", "pytest_deploycheck.core.model.CouldNotCheck: "):
-            message = f"{prefix}[{name}] something\nwith a second line"  # as allure-pytest writes
+            message = f"{prefix}[{code.name}] something\nwith a second line"  # as allure writes
             matched = [r["name"] for r in rules if re.fullmatch(r["messageRegex"], message)]
-            assert len(matched) == 1, (name, prefix, matched)
+            assert len(matched) == 1, (code.name, prefix, matched)
+
+
+def test_every_failure_that_gates_is_in_its_levels_category() -> None:
+    rules = categories(code for _, code in CATALOGUE.codes())
+    by_trace = {r["name"]: r["traceRegex"] for r in rules if "traceRegex" in r}
+    assert set(by_trace) == {"Rollback triggers", "Holds"}
+    for level, name in (("ROLLBACK", "Rollback triggers"), ("HOLD", "Holds")):
+        trace = f"test_checks.py:3: in test_login\n    assert False\n{level_trace(level)}"
+        matched = [n for n, regex in by_trace.items() if re.fullmatch(regex, trace)]  # Java's
+        assert matched == [name]
+        assert re.search(by_trace[name], level_trace(level))  # JavaScript's test()
+    assert not any(re.fullmatch(r, "no level line") for r in by_trace.values())
 
 
 def test_the_source_scan_sees_each_way_of_emitting() -> None:

@@ -20,7 +20,6 @@ from pytest_deploycheck.core.catalogue import Category, Code
 from pytest_deploycheck.core.phases import Phase
 from pytest_deploycheck.core.redact import one_line
 from pytest_deploycheck.report.decision import decision, levels
-from pytest_deploycheck.signoff.engine import SIGNOFF_CODES, Verdict
 
 _TYPES = {
     "text/plain": "TEXT",
@@ -89,12 +88,16 @@ def write_signoff_result(
         "fullName": "deploycheck.signoff",
         "historyId": hashlib.md5(f"signoff {target['name']}".encode()).hexdigest(),
         "status": _STATUS[verdict],
-        "statusDetails": {"message": document["reasons"][0] if document["reasons"] else verdict},
+        "statusDetails": {
+            "message": document["reasons"][0] if document["reasons"] else verdict,
+            **({"trace": level_trace(verdict)} if verdict in LEVEL_CATEGORIES else {}),
+        },
         "descriptionHtml": f"<pre>{escape(block)}</pre>",  # the terminal's decision block
         "attachments": attachments,
         "labels": [
             {"name": "suite", "value": "Deployment sign-off"},
             {"name": "severity", "value": "blocker"},
+            {"name": "story", "value": "deploycheck.signoff"},
             {"name": "tag", "value": verdict},
             {"name": LEVEL_LABEL, "value": verdict},
         ],
@@ -111,14 +114,21 @@ _SEVERITY = {"critical": "critical", "major": "normal", "minor": "minor"}
 
 
 def label(
-    identity: Mapping[str, str], target: str, version: str | None, round: int | None = None
+    identity: Mapping[str, str],
+    nodeid: str,
+    target: str,
+    version: str | None,
+    round: int | None = None,
 ) -> None:
-    """Label the running test's result so QA reads the deployment by target, phase and suite;
-    in a watch window each round is a result of its own (a parameter), not a retry."""
+    """Title the running test's result with its check id (the pytest node id is a label) and
+    label it so QA reads the deployment by target, phase and suite; in a watch window each
+    round is a result of its own (a parameter), not a retry."""
     import allure
 
     phase, severity = identity["phase"], identity["severity"]
     dynamic: Any = allure.dynamic  # allure-python is untyped
+    dynamic.title(identity["id"])
+    dynamic.label(NODEID_LABEL, nodeid)
     dynamic.parent_suite(target)
     dynamic.suite(f"{Phase(phase).rank}. {phase}")
     dynamic.sub_suite(identity["suite"])
@@ -179,22 +189,39 @@ _REMEDIES = {
 
 
 def categories(codes: Iterable[Code]) -> list[dict[str, Any]]:
-    """Allure's categories, by the reason code a message starts with: the sign-off's rollback
-    triggers and holds, then one category per kind of check failure, then whatever else broke
-    (an error of the checker itself). Each code is in exactly one."""
+    """Allure's categories: every failure the sign-off found calls for a rollback in "Rollback
+    triggers", every one that holds in "Holds" (by the level line its trace ends with, the
+    verdict's own result too); then one category per kind of check failure, by the reason
+    code its message starts with (a result is in the first category it matches: these hold
+    the failures that do not gate, advisories); then whatever else broke (an error of the
+    checker itself)."""
     by_kind: dict[str, list[str]] = {category.value: [] for category in Category}
     for code in codes:
         by_kind[code.category.value].append(code.name)
-    verdicts = {Verdict.ROLLBACK: "Rollback triggers", Verdict.HOLD: "Holds", None: "Overrides"}
-    found = [
-        (name, ["failed", "broken"], [c for c, v in SIGNOFF_CODES.items() if v is verdict])
-        for verdict, name in verdicts.items()
-    ] + [(name, ["failed", "broken"], names) for name, names in by_kind.items() if names]
-    rules = [
-        {"name": name, "matchedStatuses": statuses, "messageRegex": message_regex(names)}
-        for name, statuses, names in found
+    statuses = ["failed", "broken"]
+    levels = [
+        {"name": name, "matchedStatuses": statuses, "traceRegex": _level_regex(level)}
+        for level, name in LEVEL_CATEGORIES.items()
     ]
-    return [*rules, {"name": "Checker errors", "matchedStatuses": ["broken"]}]
+    kinds = [
+        {"name": name, "matchedStatuses": statuses, "messageRegex": message_regex(names)}
+        for name, names in by_kind.items()
+        if names
+    ]
+    return [*levels, *kinds, {"name": "Checker errors", "matchedStatuses": ["broken"]}]
+
+
+LEVEL_CATEGORIES = {"ROLLBACK": "Rollback triggers", "HOLD": "Holds"}
+
+
+def level_trace(level: str) -> str:
+    """The line a failed result's trace ends with: the level the sign-off found it calls for."""
+    return f"deploycheck: this calls for {level}"
+
+
+def _level_regex(level: str) -> str:
+    """A trace holding ``level_trace(level)``: whole-string in Java, a search in JavaScript."""
+    return r"[\s\S]*" + re.escape(level_trace(level)) + r"[\s\S]*"
 
 
 def message_regex(codes: Iterable[str]) -> str:
@@ -274,6 +301,7 @@ HISTORY = "deploycheck-allure-history.jsonl"  # in the directory the report is g
 
 
 LEVEL_LABEL = "level"  # ROLLBACK or HOLD: what a failed check's result calls for
+NODEID_LABEL = "nodeid"  # the pytest node id of a check's result, whose title is its check id
 
 
 def _complete_results(out: Path, document: Mapping[str, Any]) -> None:
@@ -290,7 +318,12 @@ def _complete_results(out: Path, document: Mapping[str, Any]) -> None:
         if story is None:
             continue
         if result.get("status") in ("failed", "broken") and story in found:
-            labels.append({"name": LEVEL_LABEL, "value": found[story]})
+            level = found[story]
+            labels.append({"name": LEVEL_LABEL, "value": level})
+            if level in LEVEL_CATEGORIES:
+                details = result.setdefault("statusDetails", {})
+                trace = details.get("trace", "")
+                details["trace"] = f"{trace}\n{level_trace(level)}" if trace else level_trace(level)
         whole = int(took.get(story, 0.0) * 1000)
         if "stop" in result and whole > result["stop"] - result.get("start", result["stop"]):
             result["start"] = result["stop"] - whole
@@ -301,6 +334,7 @@ def allure3_config(report_name: str, rules: Iterable[Mapping[str, Any]]) -> dict
     """Allure 3's configuration for the results: the report named with the verdict, the tree
     grouped target → phase → suite, the categories in Allure 3's own format (the same rules as
     Allure 2's ``categories.json``, each grouped by level), and the history kept between runs."""
+    levels = set(LEVEL_CATEGORIES.values())  # grouped by check id; the others by level
     return {
         "name": report_name,
         "historyPath": HISTORY,
@@ -311,8 +345,9 @@ def allure3_config(report_name: str, rules: Iterable[Mapping[str, Any]]) -> dict
                     "matchers": {
                         "statuses": rule["matchedStatuses"],
                         **({"message": rule["messageRegex"]} if "messageRegex" in rule else {}),
+                        **({"trace": rule["traceRegex"]} if "traceRegex" in rule else {}),
                     },
-                    "groupBy": [{"label": LEVEL_LABEL}],
+                    "groupBy": [{"label": "story" if rule["name"] in levels else LEVEL_LABEL}],
                 }
                 for rule in rules
             ]
@@ -322,10 +357,21 @@ def allure3_config(report_name: str, rules: Iterable[Mapping[str, Any]]) -> dict
                 "options": {
                     "reportName": report_name,
                     "groupBy": ["parentSuite", "suite", "subSuite"],
+                    "charts": CHARTS,
                 }
             }
         },
     }
+
+
+# Allure 3's charts: its own, but the status ring counts the failures (a ROLLBACK is not a
+# mostly green ring) and the pass-rate charts are left out.
+CHARTS = [
+    {"type": "currentStatus", "title": "Failed checks", "metric": "failed"},
+    {"type": "statusDynamics", "title": "Status dynamics"},
+    {"type": "testResultSeverities", "title": "Checks by severity"},
+    {"type": "statusTransitions", "title": "Status transitions"},
+]
 
 
 def _escape(value: str) -> str:
