@@ -206,7 +206,7 @@ def test_each_round_is_a_result_of_its_own_in_allure(
         finish(watch(demo, "--deploy-window=3s", f"--alluredir={tmp_path / 'allure'}"))
     document = read_signoff(tmp_path / "deploycheck-signoff.json")
     results = [json.loads(p.read_text()) for p in (tmp_path / "allure").glob("*-result.json")]
-    endpoint = [r for r in results if r["name"] == "test_endpoint"]
+    endpoint = [r for r in results if r["name"] == "health.endpoint"]
     rounds = [p["value"] for r in endpoint for p in r["parameters"] if p["name"] == "window round"]
     assert sorted(rounds, key=int) == [str(n) for n in range(1, document["window"]["rounds"] + 1)]
     assert len({r["historyId"] for r in endpoint}) == len(endpoint)  # not retries of one

@@ -95,3 +95,16 @@ def test_a_rate_check_failing_at_hold_level_every_round_only_holds() -> None:
     judgement = judge(samples, POLICY)
     assert not judgement.stop_early
     assert {g.status for g in judgement.gates} == {"hold"}
+
+
+def test_a_check_skipped_every_round_has_no_window_gate() -> None:
+    """A skipped check is shown as skipped, never as a window it passed (0 % failed, n=4)."""
+    skipped = [Sample(r, float(r), "health.tls_certificate", "skipped", "major") for r in range(4)]
+    sometimes = [
+        Sample(r, float(r), "login.browser", o, "critical")
+        for r, o in enumerate(["skipped", "passed", "failed", "skipped"])
+    ]
+    judgement = judge(skipped + sometimes, POLICY)
+    assert [(g.name, g.samples, g.detail) for g in judgement.gates] == [
+        ("window login.browser", 2, "failed in 1 of 2 rounds")  # the rounds it ran
+    ]

@@ -105,8 +105,10 @@ def judge(samples: Sequence[Sample], policy: WindowPolicy) -> Judgement:
             judgement.stop_early = True
             judgement.why = bounds.above(policy)
     for check in dict.fromkeys(s.check for s in samples):
-        mine = [s for s in samples if s.check == check]
-        gate, streak = _check_gate(check, mine, policy)
+        ran = [s for s in samples if s.check == check and s.outcome != "skipped"]
+        if not ran:
+            continue  # skipped every round: shown as skipped, never as a window that passed
+        gate, streak = _check_gate(check, ran, policy)
         judgement.gates.append(gate)
         if streak >= policy.consecutive_critical and not judgement.stop_early:
             judgement.stop_early = True
