@@ -6,28 +6,37 @@ deploycheck postmortem PATH [-o OUT] [--force]   the runbook's postmortem, prefi
 
 merge and show exit with the sign-off's code (0 GO, 10 HOLD, 20 ROLLBACK), so that a pipeline
 acts on it; postmortem exits 0, or 4 for a GO sign-off without --force; a file that is not a
-sign-off exits 2.
+(complete) sign-off exits 2, with one line saying why.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pytest_deploycheck.core.model import figure, reason_code
 from pytest_deploycheck.core.phases import Phase
 from pytest_deploycheck.core.redact import markdown_text as md
 from pytest_deploycheck.core.redact import one_line
+from pytest_deploycheck.db.catalogue import DATA_LOSS_CHECK
 from pytest_deploycheck.report.decision import decision
 from pytest_deploycheck.signoff.document import SCHEMA_ID, read, write
 from pytest_deploycheck.signoff.engine import SIGNOFF_CODES, Verdict
 
+_T = TypeVar("_T")
+
 
 class CliError(Exception):
     """A bad input: one line on stderr, exit 2."""
+
+
+class Refused(CliError):
+    """A request the command declines (a postmortem of a GO): one line on stderr, exit 4."""
 
 
 def load(path: str) -> dict[str, Any]:
@@ -131,12 +140,25 @@ def postmortem(document: dict[str, Any]) -> str:
             "### Impact",
             *_impact(document["gates"]),
             "- Users affected: [number]",
-            "- Data loss: [Yes/No — to be confirmed by a person]",
+            f"- Data loss: {_data_loss(document['checks'])}",
             f"- Duration: {minutes} min {seconds} s of validation",
             "- Revenue impact: [if applicable]",
             *_TEMPLATE_END,
         ]
     )
+
+
+def _data_loss(checks: list[dict[str, Any]]) -> str:
+    """What the sign-off knows of data loss: the data-loss check's result, when it ran."""
+    found = [c for c in checks if c["id"] == DATA_LOSS_CHECK and c["outcome"] != "skipped"]
+    if not found:
+        return "[Yes/No — to be confirmed by a person; db.data_loss did not run]"
+    failed = [c for c in found if c["outcome"] == "failed"]
+    if failed:
+        return f"Yes — {md(failed[0]['message'])}"
+    if any(c["outcome"] == "error" for c in found):
+        return "[Unknown — db.data_loss could not check; to be confirmed by a person]"
+    return "No — db.data_loss found no rows or sequences lost since the pre-deploy snapshot"
 
 
 def _timeline(document: dict[str, Any], started: datetime, finished: datetime) -> list[str]:
@@ -223,34 +245,68 @@ def main(argv: list[str] | None = None) -> int:
     writing.add_argument("--force", action="store_true", help="write one for a GO sign-off too")
     args = parser.parse_args(argv)
     try:
-        if args.command == "merge":
-            sources = [_labelled(text) for text in args.label]
-            sources += [(Path(p).stem, p) for p in args.paths]
-            if not sources:
-                raise CliError("merge needs sign-offs: PATH... or --label NAME=PATH")
-            merged = merge([(label, load(path)) for label, path in sources])
-            write(args.output, merged)
-            print(show(merged))
-            return int(merged["exit_code"])
-        document = load(args.path)
-        if args.command == "show":
-            print(show(document, args.path))
-            return int(document["exit_code"])
-        if document["verdict"] == "GO" and not args.force:
-            print(
-                f"deploycheck: {args.path} is a GO: no incident to write up (--force writes one)",
-                file=sys.stderr,
-            )
-            return 4
-        text = postmortem(document)
-        if args.output:
-            Path(args.output).write_text(text, encoding="utf-8")
-        else:
-            print(text)
-        return 0
+        return _run(args)
     except CliError as exc:
         print(f"deploycheck: {exc}", file=sys.stderr)
-        return 2
+        return 4 if isinstance(exc, Refused) else 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "merge":
+        named = [_labelled(text) for text in args.label]
+        if not named and not args.paths:
+            raise CliError("merge needs sign-offs: PATH... or --label NAME=PATH")
+        sources = ", ".join([path for _, path in named] + args.paths)
+        documents = [(label, load(path)) for label, path in named]
+        bare = [(path, load(path)) for path in args.paths]
+        documents += _read(sources, _by_target, bare, len(named))
+        merged = _read(sources, merge, documents)
+        text = _read(sources, show, merged, args.output)
+        write(args.output, merged)
+        _say(f"{text}\nmerged sign-off written to {args.output}")
+        return int(merged["exit_code"])
+    document = load(args.path)
+    if args.command == "show":
+        _say(_read(args.path, show, document, args.path))
+        return int(document["exit_code"])
+    if document["verdict"] == "GO" and not args.force:
+        raise Refused(f"{args.path} is a GO: no incident to write up (--force writes one)")
+    text = _read(args.path, postmortem, document)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        _say(text)
+    return 0
+
+
+def _by_target(
+    documents: list[tuple[str, dict[str, Any]]], first: int
+) -> list[tuple[str, dict[str, Any]]]:
+    """Sign-offs given by path, each labelled by its target, or by target and position among
+    the sources where several have the same target (shards of one target, same file names)."""
+    names = [d["target"].get("name") or Path(path).stem for path, d in documents]
+    return [
+        (name if names.count(name) == 1 else f"{name}#{first + i + 1}", document)
+        for i, (name, (_, document)) in enumerate(zip(names, documents, strict=True))
+    ]
+
+
+def _read(path: str, use: Callable[..., _T], *args: Any) -> _T:
+    """``use(*args)`` on a sign-off's content: a part missing or of the wrong kind deep inside
+    it is a bad input (exit 2), not a traceback."""
+    try:
+        return use(*args)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        detail = f"no {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise CliError(f"{path} is not a complete sign-off ({detail})") from None
+
+
+def _say(text: str) -> None:
+    """Print to stdout; a reader that has gone (``| head``) ends the output quietly."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's own advice
 
 
 def _labelled(text: str) -> tuple[str, str]:

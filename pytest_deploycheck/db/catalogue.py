@@ -29,6 +29,8 @@ COMPATIBLE = (
     " add, backfill, switch; contract: drop once the version before is gone)."
 )
 
+DATA_LOSS_CHECK = "db.data_loss"  # the postmortem reads its result for "Data loss"
+
 CATALOGUE = Catalogue(
     [
         Check(
@@ -99,7 +101,7 @@ CATALOGUE = Catalogue(
             " change in a new migration.",
         ),
         Check(
-            "db.data_loss",
+            DATA_LOSS_CHECK,
             IMMEDIATE,
             CRITICAL,
             codes(DATA, "data-loss", "sequence-backwards"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -88,7 +89,16 @@ def read(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"cannot read {path}: {exc}") from None
     if not isinstance(document, dict) or document.get("schema") != SCHEMA_ID:
         raise ValueError(f"{path} is not a pytest-deploycheck sign-off")
+    missing = [key for key in _required() if key not in document]
+    if missing:
+        raise ValueError(f"{path} is an incomplete sign-off: no {', '.join(missing)}")
     return document
+
+
+@functools.cache
+def _required() -> tuple[str, ...]:
+    """The keys the schema requires of a sign-off."""
+    return tuple(json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))["required"])
 
 
 def digest(document: Mapping[str, Any]) -> str:
