@@ -20,16 +20,20 @@ test: install chromium prometheus postgres allure-cli allure2-cli lint typecheck
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
-	touch $@
+	@echo "install: pytest-deploycheck and its dependencies into $(VENV) (a minute or two the first time)"
+	@start=$$(date +%s) \
+		&& (test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)) \
+		&& $(BIN)/python -m pip install -q --upgrade pip \
+		&& $(BIN)/python -m pip install -q -e '.[dev]' \
+		&& echo "install: done in $$(( $$(date +%s) - start )) s"
+	@touch $@
 
 # Debian's Chromium for the browser checks (Playwright cannot download its own browsers here).
 chromium:
 	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then \
 		echo "chromium: $$(command -v chromium || command -v chromium-browser)"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "chromium: installing Debian's chromium with apt-get"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else \
 		echo "chromium: not found and not root; browser checks will report 'could not check'"; \
@@ -40,6 +44,7 @@ prometheus:
 	@if command -v prometheus >/dev/null; then \
 		echo "prometheus: $$(command -v prometheus)"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "prometheus: installing Debian's prometheus with apt-get"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; \
 	else \
 		echo "prometheus: not found and not root; the demo runs without metrics, their tests skip"; \
@@ -50,6 +55,7 @@ allure-cli: .allure/node_modules/.bin/allure
 
 .allure/node_modules/.bin/allure:
 	@if command -v npm >/dev/null; then \
+		echo "allure: installing Allure 3 from the npm registry"; \
 		npm install --prefix .allure --no-audit --no-fund --silent allure@3; \
 	else \
 		echo "allure: npm not found; the HTML report test will be skipped"; \
@@ -60,6 +66,7 @@ allure2-cli: .allure2/node_modules/.bin/allure
 
 .allure2/node_modules/.bin/allure:
 	@if command -v npm >/dev/null && command -v java >/dev/null; then \
+		echo "allure 2: installing allure-commandline from the npm registry"; \
 		npm install --prefix .allure2 --no-audit --no-fund --silent allure-commandline@2; \
 	else \
 		echo "allure 2: npm or java not found; the Allure 2 report test will be skipped"; \

@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -51,7 +52,9 @@ def main(argv: list[str]) -> int:
     )
     before = out / "pre-deploy-signoff.json"
     env = {**os.environ, "DEMO_PASSWORD": os.environ.get("DEMO_PASSWORD", DEMO_PASSWORD)}
+    step = Steps()
     try:
+        step("starting the demo target (its own PostgreSQL), its users and Prometheus")
         with (
             running_demo(faults, env=env) as demo,
             users([demo.base_url]),
@@ -63,15 +66,20 @@ def main(argv: list[str]) -> int:
                 DEMO_PROMETHEUS_URL=prometheus or UNMONITORED,
             )
             signoff.unlink(missing_ok=True)
+            step("phase pre_deploy: the database's snapshot")
             pytest = [sys.executable, "-m", "pytest"]
             snapshot = [*pytest, "-q", "--deploy-suites=db", "--deploy-phase=pre_deploy"]
             snapshot.append(f"--deploy-signoff={before}")
             subprocess.run(snapshot, cwd=EXAMPLES, env=env, check=False, stdout=subprocess.DEVNULL)
             _said("pre-deploy", before)
+            step("the deploy")
             deploy(demo, faults)
+            suites = "all" if prometheus else "health,login,db,rls"
+            watched = f", watched for {args.window}" if args.window else ""
+            step(f"phase {args.phase}: suites {suites}{watched}")
             command = [
                 *pytest,
-                "--deploy-suites=" + ("all" if prometheus else "health,login,db,rls"),
+                f"--deploy-suites={suites}",
                 f"--deploy-phase={args.phase}",
                 f"--deploy-baseline={before}",
                 f"--deploy-signoff={signoff}",
@@ -90,6 +98,7 @@ def main(argv: list[str]) -> int:
                 *args.pytest_args,
             ]
             code = subprocess.run(command, cwd=EXAMPLES, env=env, check=False).returncode
+            step("stopping the demo target")
     except DemoFailedToStart as exc:
         print(f"demo: {exc}", file=sys.stderr)
         return 2
@@ -116,6 +125,17 @@ def main(argv: list[str]) -> int:
     if args.window and chart.exists():
         print(f"demo: window chart    {_shown(chart)}")
     return code
+
+
+class Steps:
+    """Each step of the job on a line as it starts, with the time since the job started."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def __call__(self, what: str) -> None:
+        minutes, seconds = divmod(int(time.monotonic() - self.started), 60)
+        print(f"demo [{minutes}:{seconds:02d}] {what}", flush=True)
 
 
 def deploy(demo: RunningDemo, faults: list[str]) -> None:

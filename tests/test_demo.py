@@ -335,6 +335,14 @@ def test_make_demo_main_job(
     assert f"demo: sign-off JSON   {tmp_path / 'demo-signoff.json'}" in result.stdout
     before = tmp_path / "pre-deploy-signoff.json"
     assert f"demo: pre-deploy verdict GO, sign-off {before}" in result.stdout
+    steps = [line.split("] ", 1)[1] for line in result.stdout.splitlines() if line[:6] == "demo ["]
+    assert [step.split(":")[0] for step in steps] == [  # each step said as it starts
+        "starting the demo target (its own PostgreSQL), its users and Prometheus",
+        "phase pre_deploy",
+        "the deploy",
+        "phase immediate",
+        "stopping the demo target",
+    ]
     if binary() is not None:  # the demo monitors itself: the metrics suite judged its traffic
         document = json.loads((tmp_path / "demo-signoff.json").read_text())
         metrics = {c["id"]: c["outcome"] for c in document["checks"] if c["suite"] == "metrics"}
