@@ -3,10 +3,15 @@
 deploycheck merge [--label NAME=PATH]... [PATH]... [-o OUT]   the worst verdict wins
 deploycheck show PATH                      a sign-off, readably
 deploycheck postmortem PATH [-o OUT] [--force]   the runbook's postmortem, prefilled
+deploycheck init --base-url URL [--db-url DSN] [--prometheus-url URL] [--target NAME]
+                 [-o FILE | --stdout | --check]   a commented deploycheck.toml, from what the
+                                                  target answers read-only
 
 merge and show exit with the sign-off's code (0 GO, 10 HOLD, 20 ROLLBACK), so that a pipeline
 acts on it; postmortem exits 0, or 4 for a GO sign-off without --force; a file that is not a
-(complete) sign-off exits 2, with one line saying why.
+(complete) sign-off exits 2, with one line saying why. init exits 0, 2 when the target cannot
+be reached or the file exists (it never overwrites one), and with --check 1 when the target
+has drifted from the file.
 """
 
 from __future__ import annotations
@@ -243,8 +248,23 @@ def main(argv: list[str] | None = None) -> int:
     writing.add_argument("path")
     writing.add_argument("-o", "--output", help="the Markdown file (default: print it)")
     writing.add_argument("--force", action="store_true", help="write one for a GO sign-off too")
+    starting = commands.add_parser(
+        "init", help="write a commented deploycheck.toml from what the target answers"
+    )
+    starting.add_argument("--base-url", required=True, help="the deployed app")
+    starting.add_argument("--db-url", help="its database (read-only; a password is not kept)")
+    starting.add_argument("--prometheus-url", help="the Prometheus server that scrapes it")
+    starting.add_argument("--target", default="app", help="the target's name in the file")
+    starting.add_argument("-o", "--output", default="deploycheck.toml")
+    given = starting.add_mutually_exclusive_group()
+    given.add_argument("--stdout", action="store_true", help="print it instead of writing it")
+    given.add_argument(
+        "--check", action="store_true", help="report where the target drifted from the file"
+    )
     args = parser.parse_args(argv)
     try:
+        if args.command == "init":
+            return initialise(args)
         return _run(args)
     except CliError as exc:
         print(f"deploycheck: {exc}", file=sys.stderr)
@@ -276,6 +296,64 @@ def _run(args: argparse.Namespace) -> int:
         Path(args.output).write_text(text, encoding="utf-8")
     else:
         _say(text)
+    return 0
+
+
+def initialise(args: argparse.Namespace) -> int:
+    """``deploycheck init``: discover, then write, print or check the configuration."""
+    from pytest_deploycheck.config import ConfigError, HttpSettings, read_toml
+    from pytest_deploycheck.discover import database, render, web
+
+    output = Path(args.output)
+    table: dict[str, Any] = {}
+    if args.check:
+        try:
+            table = read_toml(output).get("targets", {}).get(args.target, {})
+        except ConfigError as exc:
+            raise CliError(str(exc)) from None
+        if not table:
+            raise CliError(f"{output} has no target {args.target!r} to check")
+    elif output.exists() and not args.stdout:
+        raise CliError(f"{output} exists: --check compares it with the target, -o writes another")
+    suites = table.get("suites", {})
+    health, login = suites.get("health", {}), suites.get("login", {})
+    found = web.discover(
+        args.base_url,
+        HttpSettings(),
+        health=health.get("paths", []),
+        version=[health["version_url"]] if "version_url" in health else [],
+        login=[login["login_url"]] if "login_url" in login else [],
+    )
+    if not found.reachable:
+        reason = next((a.error for a in found.tried if a.error), "no answer")
+        raise CliError(f"{args.base_url} answered nothing ({reason}): is the URL right?")
+    db_url = args.db_url or table.get("db_url")
+    db = database.discover(db_url, output.parent.resolve()) if db_url else None
+    if args.check:
+        drifted = render.drift(table, found, db)
+        for line in drifted:
+            _say(f"drift: {line}")
+        _say(f"{output}: {len(drifted)} drifted" if drifted else f"{output}: no drift")
+        return 1 if drifted else 0
+    series = (
+        web.prometheus_series(args.prometheus_url, found, HttpSettings())
+        if args.prometheus_url
+        else None
+    )
+    written = render.render(args.target, found, db, args.db_url, series)
+    if args.stdout:
+        _say(written.text.rstrip("\n"))
+        return 0
+    output.write_text(written.text, encoding="utf-8")
+    _say(f"wrote {output}: suites {', '.join(written.suites) or 'none'}")
+    for name in written.env:
+        _say(f"  set {name}")
+    for text in written.missing:
+        _say(f"  not found: {text}")
+    _say(
+        f"then: pytest --deploy-target={args.target} --deploy-suites={','.join(written.suites)}"
+        " --deploy-version=VERSION"
+    )
     return 0
 
 

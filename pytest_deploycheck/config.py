@@ -169,7 +169,7 @@ def find_config(explicit: str | None, rootdir: Path) -> tuple[Path, dict[str, An
         path = Path(explicit)
         if not path.is_file():
             raise ConfigError(f"config file {explicit} not found; fix --deploy-config")
-        table = _read_toml(path)
+        table = read_toml(path)
         if path.name == "pyproject.toml":
             table = table.get("tool", {}).get("deploycheck")
             if table is None:
@@ -177,10 +177,10 @@ def find_config(explicit: str | None, rootdir: Path) -> tuple[Path, dict[str, An
         return path, table
     own = rootdir / CONFIG_FILE
     if own.is_file():
-        return own, _read_toml(own)
+        return own, read_toml(own)
     pyproject = rootdir / "pyproject.toml"
     if pyproject.is_file():
-        table = _read_toml(pyproject).get("tool", {}).get("deploycheck")
+        table = read_toml(pyproject).get("tool", {}).get("deploycheck")
         if table is not None:
             return pyproject, table
     return None
@@ -310,7 +310,7 @@ class _Given:
         return None
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
             table: dict[str, Any] = tomllib.load(handle)

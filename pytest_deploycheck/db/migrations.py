@@ -47,7 +47,7 @@ HISTORY = {
 
 def migrations(conn: Connection, settings: DbSuiteSettings, base: Path | None = None) -> RuleResult:
     """The database's migration history against the expected migrations."""
-    found = _history_tables(conn)
+    found = history_tables(conn)
     tool, folder = _tool(found, settings, base)
     if tool not in found:  # none found, or not the one named
         if folder.versions or settings.expected_latest:
@@ -76,7 +76,7 @@ def folder_advisories(
     and nothing says so), and the scripts changed since they were applied where the tool
     warns and migrates (Prisma's ``migrate deploy``); and what the gate itself does not read
     (a symlink out of the folder, a FIFO), which may hide a migration."""
-    found = _history_tables(conn)
+    found = history_tables(conn)
     tool, folder = _tool(found, settings, base)
     changed = (
         READ_HISTORY[tool](fetch(conn, HISTORY[tool][1]), folder).changed if tool in found else {}
@@ -136,7 +136,7 @@ DETECT = """SELECT ARRAY(SELECT to_regclass(t) IS NOT NULL
           WHERE table_name = 'schema_migrations' AND column_name = 'dirty') AS dirty_column"""
 
 
-def _history_tables(conn: Connection) -> list[str]:
+def history_tables(conn: Connection) -> list[str]:
     """The tools whose history table exists, in HISTORY's order (the first is the one
     detected)."""
     names = list(HISTORY)

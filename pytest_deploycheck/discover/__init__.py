@@ -1,0 +1,1 @@
+"""``deploycheck init``: what a target is, asked read-only, and the configuration it needs."""
