@@ -166,7 +166,9 @@ def _login(out: _Lines, written: Written, prefix: str, web: Web) -> None:
         f"GET {login.answer.path}: {login.answer.said}, a form with {shape}",
     )
     if login.protected:
-        out("protected_url", login.protected, "where the login page leads (its next=)")
+        out("protected_url", login.protected, login.protected_how)
+    if login.logout:
+        out("logout_url", login.logout, f"GET {login.logout} answers (a log-out page)")
     signed = [c.name for c, kind in login.answer.cookies if kind == "signed"]
     if signed:
         out.comment(

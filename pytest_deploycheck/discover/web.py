@@ -8,7 +8,7 @@ import binascii
 import json
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urljoin, urlsplit
 
@@ -47,6 +47,7 @@ VERSION_PATHS = (
     "/info",
     "/build-info",
     "/__version__",
+    "/api",  # Jupyter Server's {"version": ...}
 )
 VERSION_HEADERS = ("x-app-version", "x-version", "x-build-version", "x-release")
 VERSION_KEYS = ("version", "app_version", "appversion", "build_version", "buildversion")
@@ -61,6 +62,21 @@ LOGIN_PATHS = (
     "/user/login",
     "/",
 )
+# Pages only a signed-in user sees: one that sends a first visitor to the login page or
+# answers 401/403 tells a login that worked from one that did not.
+PROTECTED_PATHS = (
+    "/dashboard",
+    "/account",
+    "/profile",
+    "/admin/",
+    "/api/me",
+    "/api/user",
+    "/api/status",
+    "/me",
+    "/home",
+)
+# Log-out pages a browser opens with GET (one that must be POSTed is found on the page).
+LOGOUT_PATHS = ("/logout", "/signout", "/sign-out", "/auth/logout", "/users/sign_out")
 HEALTHY = {"ok", "up", "pass", "healthy", "success", "green", "alive", "ready", "true"}
 MAX_REDIRECTS = 5
 _VERSION_TEXT = re.compile(r"\bv?(\d+\.\d+(?:\.\d+)?(?:[-+][\w.]+)?)\b")
@@ -84,7 +100,8 @@ class Answer:
         return self.status is not None and 200 <= self.status < 300
 
     def json(self) -> object:
-        if "json" not in self.content_type:
+        """The body as JSON, whatever its content type says (as the health suite reads it)."""
+        if not self.body.lstrip().startswith(("{", "[")):
             return None
         try:
             return json.loads(self.body)
@@ -123,6 +140,8 @@ class LoginPage:
     answer: Answer
     username_field: str | None  # None: the form asks for a password alone
     protected: str | None  # where the login page says it leads (its next=)
+    protected_how: str = "where the login page leads (its next=)"
+    logout: str | None = None  # a log-out page that answers GET
 
 
 @dataclass(frozen=True)
@@ -170,8 +189,34 @@ def discover(
         )
         candidates = _first(login, LOGIN_PATHS)
         web.login = next(filter(None, (_login(ask(path)) for path in candidates)), None)
+        if web.login is not None:
+            web.login = _around_login(web.login, ask)
         web.metrics = _exposition(ask("/metrics"))
     return web
+
+
+def _around_login(login: LoginPage, ask: _Asker) -> LoginPage:
+    """A page the login opens (where the login page leads, else a usual page that turns a
+    first visitor away) and a log-out page that answers GET."""
+    found = replace(login)
+    if found.protected is None:
+        for path in PROTECTED_PATHS:
+            answer = ask(path)
+            if answer.status in (401, 403) or urlsplit(answer.url).path == _path(login.path):
+                how = f"GET {path} signed out: {answer.said}" + (
+                    ", the login page" if answer.status not in (401, 403) else ""
+                )
+                found = replace(found, protected=path, protected_how=how)
+                break
+    for path in LOGOUT_PATHS:
+        answer = ask(path)
+        if answer.status is not None and 200 <= answer.status < 400:
+            return replace(found, logout=path)
+    return found
+
+
+def _path(url: str) -> str:
+    return urlsplit(url).path
 
 
 def _first(given: Iterable[str], usual: tuple[str, ...]) -> list[str]:
@@ -252,7 +297,11 @@ def _version(answers: list[Answer], separate: bool = False) -> Version | None:
                     expression = ".".join(_jmespath_key(key) for key in path)
                     how = f"field {expression} of GET {answer.path}"
                     return Version(str(value), how, url=url, field=expression)
-        elif separate and (match := _VERSION_TEXT.search(answer.body[:200])):
+        elif (
+            separate
+            and answer.content_type.startswith("text/plain")
+            and (match := _VERSION_TEXT.search(answer.body[:200]))
+        ):
             how = f"the text of GET {answer.path}"
             return Version(match.group(1), how, url=url, regex=_VERSION_TEXT.pattern)
     return None
