@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from pytest_deploycheck.discover.render import CHECKING_ROLE_SQL
 from tests.conftest import Deploy
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -24,6 +25,10 @@ def readme_role_sql() -> str:
     match = re.search(r"```sql\n(.*?)```", section, re.DOTALL)
     assert match is not None
     return match.group(1)
+
+
+def test_init_suggests_the_readmes_role() -> None:
+    assert readme_role_sql() == CHECKING_ROLE_SQL
 
 
 @pytest.fixture

@@ -9,14 +9,18 @@ import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from examples.demo_app.launcher import REPO
-from examples.prometheus import binary, running_prometheus
+from examples.demo_app.traffic import users
+from examples.prometheus import binary, running_prometheus, wait_for_points
 from pytest_deploycheck.cli import main
 from pytest_deploycheck.config import read_toml
+from pytest_deploycheck.discover.render import without_password
+from pytest_deploycheck.discover.web import cookie_kind
 from tests.conftest import Deploy, LoopbackServer, Route, StartDemo
 from tests.jupyter_site import running_jupyter
 from tests.served import Site
@@ -210,3 +214,78 @@ def test_django_admin_is_go_with_no_edit(
     monkeypatch.setenv("SMOKE_PASSWORD", django_admin.password)
     run = deploy(f"--deploy-suites={suites_of(out)}", subprocess=True)
     assert (run.code, run.signoff["reasons"]) == (0, []), run.result.stdout.str()
+
+
+def test_a_superuser_connection_gets_the_checking_roles_sql(
+    demo: StartDemo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = init(
+        capsys, "--base-url", demo().base_url, "--db-url", demo().admin_url, "--stdout"
+    )
+    assert code == 0
+    assert ", a superuser: a run on production holds for it." in out
+    assert "#   CREATE ROLE deploycheck LOGIN NOSUPERUSER NOCREATEDB" in out
+
+
+def test_metrics_queries_from_the_apps_exposition_and_prometheus_series(
+    deploy: Deploy,
+    demo: StartDemo,
+    pytester: pytest.Pytester,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if binary() is None:
+        pytest.skip("no Prometheus server here: `make prometheus` installs Debian's")
+    target = demo()
+    config = pytester.path / "deploycheck.toml"
+    jobs = {"demo": [urlsplit(target.base_url).netloc]}
+    with users([target.base_url]), running_prometheus(jobs) as url:  # traffic to rate
+        wait_for_points(url, "sum(rate(demo_http_requests_total[1m]))", series=1, points=1)
+        args = ("--base-url", target.base_url, "--prometheus-url", url, "-o", str(config))
+        code, out, _ = init(capsys, *args)
+        assert code == 0
+        text = config.read_text()
+        assert 'demo_http_requests_total{job="demo",code=~"5.."}' in text
+        assert 'rate(demo_http_request_duration_seconds_bucket{job="demo"}' in text
+        assert suites_of(out) == "health,login,metrics"
+        monkeypatch.setenv("SMOKE_USERNAME", "alice@example.com")  # the file names them
+        monkeypatch.setenv("SMOKE_PASSWORD", DEMO_PASSWORD)
+        run = deploy("--deploy-suites=metrics")
+    assert (run.code, run.signoff["reasons"]) == (0, []), run.result.stdout.str()
+    assert {c["id"] for c in run.signoff["checks"]} == {
+        "metrics.http_error_rate",
+        "metrics.p95_latency",
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        ("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl", "signed"),  # a JWT
+        (".eJyrVkrOz8lJTS7JzM9TslIqSi0uyclPTy1RqgUAc0kJEQ.Z1a2bw.sig-nature_x", "signed"),  # Flask
+        ("3f2a9c0e1b7d4a6f8e5c2b1a0d9f8e7c", "opaque"),  # a session id
+        ("2|1:0|10:1700000000|5:_xsrf|48:abc", "opaque"),  # Tornado's XSRF token
+        ("a.b.c", "opaque"),  # dots alone are not a signature
+    ],
+)
+def test_a_cookie_value_kind(value: str, kind: str) -> None:
+    assert cookie_kind(value) == kind
+
+
+@pytest.mark.parametrize(
+    ("dsn", "written"),
+    [
+        (
+            "postgresql://checker:s3cr%40t@db.example.com:5432/app",
+            "postgresql://checker:${DEPLOYCHECK_DB_PASSWORD}@db.example.com:5432/app",
+        ),
+        (
+            "host=db.example.com user=checker password='two words' dbname=app",
+            "user='checker' password='${DEPLOYCHECK_DB_PASSWORD}' dbname='app'"
+            " host='db.example.com'",
+        ),
+        ("postgresql://checker@db.example.com/app", "postgresql://checker@db.example.com/app"),
+    ],
+)
+def test_a_database_password_is_never_written(dsn: str, written: str) -> None:
+    assert without_password(dsn)[0] == written

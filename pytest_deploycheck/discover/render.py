@@ -18,7 +18,15 @@ from pytest_deploycheck.discover.web import Series, Web
 PASSWORD_ENV = "SMOKE_PASSWORD"
 USERNAME_ENV = "SMOKE_USERNAME"
 DB_PASSWORD_ENV = "DEPLOYCHECK_DB_PASSWORD"
-CHECKING_ROLE = "the README's 'The checking role' (a role of its own, NOSUPERUSER, BYPASSRLS)"
+# The README's checking role ("The checking role"; a test holds the two the same).
+CHECKING_ROLE_SQL = """\
+-- Reads every table and the server's statistics; writes nothing.
+CREATE ROLE deploycheck LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION BYPASSRLS;
+GRANT pg_read_all_data, pg_monitor TO deploycheck;
+-- rls suite: impersonate the API roles the way PostgREST does (SET LOCAL ROLE).
+GRANT anon, authenticated TO deploycheck;
+-- Then give it a password (\\password deploycheck in psql) or your platform's credential.
+"""
 
 
 @dataclass
@@ -185,9 +193,11 @@ def _database(out: _Lines, written: Written, prefix: str, db: Database) -> None:
     written.suites.append("db")
     if db.superuser:
         out.comment(
-            f"db_url connects as {db.role}, a superuser: the checks refuse one on production."
-            f" Connect as {CHECKING_ROLE}."
+            f"db_url connects as {db.role}, a superuser: a run on production holds for it."
+            " Connect as a checking role of its own (the README's 'The checking role'):"
         )
+        for line in CHECKING_ROLE_SQL.splitlines():
+            out.comment(f"  {line}")
     out.table(f"{prefix}.suites.db")
     if db.tools:
         tool = db.tools[0]
@@ -291,8 +301,8 @@ def without_password(dsn: str) -> tuple[str, bool]:
     pairs = conninfo_to_dict(dsn)
     if "password" not in pairs:
         return dsn, False
-    pairs["password"] = reference  # written as it is: the config interpolates it
-    return " ".join(f"{key}={value}" for key, value in pairs.items()), True
+    pairs["password"] = reference  # the config interpolates it; quoted, it may hold spaces
+    return " ".join(f"{key}='{value}'" for key, value in pairs.items()), True
 
 
 def drift(table: Mapping[str, Any], web: Web, db: Database | None) -> list[str]:
