@@ -19,7 +19,8 @@ import pytest
 from psycopg import sql
 
 from examples.demo_app.database import open_platform
-from tests.conftest import Deploy, DeployRun, clone, database_state
+from pytest_deploycheck.cli import main
+from tests.conftest import Deploy, DeployRun, LoopbackServer, clone, database_state
 
 APPS = Path(__file__).parent / "rls_apps"
 MOVE_STOCK = """CREATE FUNCTION public.move_stock(from_org uuid, to_org uuid, item_name text)
@@ -382,3 +383,27 @@ def test_a_caller_check_a_null_defeats_is_critical(
         "its only check of the caller (IF v_caller_role != 'admin' THEN RAISE)"
         in (finding["message"])
     )
+
+
+@pytest.mark.parametrize("name", ["tasks", "profiles"])
+def test_init_writes_a_file_whose_first_run_agrees_with_the_hand_written_one(
+    deploy: Deploy,
+    app_database: Callable[[str], AppDatabase],
+    server: LoopbackServer,
+    pytester: pytest.Pytester,
+    name: str,
+) -> None:
+    """``deploycheck init`` on the application's database finds a Supabase project (its API
+    roles, its exposed schemas) and configures the rls suite; its run gives the verdict and
+    reasons the hand-written configuration gives, GO or the HOLD one config line settles."""
+    database = app_database(name)
+    hand = check(deploy, database, "").signoff
+    config = pytester.path / "init" / "deploycheck.toml"  # beside the hand-written one
+    config.parent.mkdir()
+    args = ["init", "--base-url", server.url, "--db-url", database.checker, "-o", str(config)]
+    assert main(args) == 0
+    assert "[targets.app.suites.rls]" in config.read_text()
+    before = database_state(database.admin)
+    written = deploy(f"--deploy-config={config}", "--deploy-suites=rls").signoff
+    assert database_state(database.admin) == before
+    assert (written["verdict"], written["reasons"]) == (hand["verdict"], hand["reasons"])
