@@ -289,3 +289,19 @@ def test_a_cookie_value_kind(value: str, kind: str) -> None:
 )
 def test_a_database_password_is_never_written(dsn: str, written: str) -> None:
     assert without_password(dsn)[0] == written
+
+
+def test_a_version_that_moved_is_drift(
+    nested: LoopbackServer, pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = pytester.path / "deploycheck.toml"
+    assert init(capsys, "--base-url", nested.url, "-o", str(config))[0] == 0
+    moved = {"status": "UP", "info": {"app": {"version": "3.2.0"}}}  # a new framework release
+    nested.routes["/actuator/health"] = Route(body=json.dumps(moved), headers=JSON)
+    code, out, _ = init(capsys, "--base-url", nested.url, "-o", str(config), "--check")
+    assert code == 1
+    assert out.splitlines() == [
+        'drift: suites.health.version_field: "build.version" no longer holds it, the version is'
+        " at field info.app.version of GET /actuator/health",
+        f"{config}: 1 drifted",
+    ]
