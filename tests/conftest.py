@@ -28,6 +28,7 @@ from psycopg import sql
 from examples.demo_app.database import open_database
 from examples.demo_app.faults import Faults
 from examples.demo_app.launcher import RunningDemo, running_demo
+from examples.prometheus import binary, running_prometheus
 from tests.django_site import running_django
 from tests.served import Site
 
@@ -317,6 +318,16 @@ def demo() -> Iterator[StartDemo]:
             return started[key]
 
         yield start
+
+
+@pytest.fixture(scope="module")
+def prometheus() -> Iterator[str]:
+    """A Prometheus server of its own, scraping nothing: its HTTP API, a server nobody here
+    wrote."""
+    if binary() is None:
+        pytest.skip("no Prometheus server here: `make prometheus` installs Debian's")
+    with running_prometheus({}) as url:
+        yield url
 
 
 def file_holds(path: Path, secret: str) -> bool:

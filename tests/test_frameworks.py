@@ -20,7 +20,6 @@ from typing import Any
 import httpx
 import pytest
 
-from examples.prometheus import binary, running_prometheus
 from tests.conftest import Deploy, file_holds
 from tests.flask_security_site import running_flask_security
 from tests.jupyter_site import running_jupyter
@@ -34,14 +33,6 @@ def by_id(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 # -- the version, where a framework puts it -----------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def prometheus() -> Iterator[str]:
-    if binary() is None:
-        pytest.skip("no Prometheus server here: `make prometheus` installs Debian's")
-    with running_prometheus({}) as url:
-        yield url
 
 
 def health_run(deploy: Deploy, url: str, version: str, **health: str) -> tuple[int, Any]:

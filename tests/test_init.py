@@ -105,14 +105,6 @@ def test_without_a_database_or_a_server_it_says_what_it_could_not_find(
     assert err.count("\n") == 1
 
 
-@pytest.fixture(scope="module")
-def prometheus() -> Iterator[str]:
-    if binary() is None:
-        pytest.skip("no Prometheus server here: `make prometheus` installs Debian's")
-    with running_prometheus({}) as url:
-        yield url
-
-
 def test_a_monitoring_server_is_go_and_a_wrong_version_rolls_back(
     deploy: Deploy, prometheus: str, pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
 ) -> None:
