@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from examples.demo_app.app import OPENAPI
 from examples.demo_app.launcher import REPO
 from examples.demo_app.traffic import users
 from examples.prometheus import binary, running_prometheus, wait_for_points
@@ -21,6 +22,7 @@ from pytest_deploycheck.cli import main
 from pytest_deploycheck.config import read_toml
 from pytest_deploycheck.discover.render import without_password
 from pytest_deploycheck.discover.web import cookie_kind
+from pytest_deploycheck.login.settings import LoginSettings
 from tests.conftest import Deploy, LoopbackServer, Route, StartDemo
 from tests.jupyter_site import running_jupyter
 from tests.served import Site
@@ -65,6 +67,9 @@ def test_the_demo_with_its_database_is_go_with_no_edit(
     assert suites_of(out) == "health,login,db,rls"
     assert 'expect = { status = "ok" }' in text
     assert 'login_url = "/login"  # GET /login: 200 (text/html), a form with a username' in text
+    assert 'protected_url = "/dashboard"  # GET /dashboard signed out leads to the login' in text
+    assert 'api_kind = "token"  # /openapi.json: POST /api/auth/token takes password' in text
+    assert 'api_protected_url = "/api/me"' in text
     assert 'migration_tool = "supabase"  # its history table' in text
     assert 'migrations_dir = "demo_app/migrations"  # found beside this file' in text
     assert 'password = "${SMOKE_PASSWORD}"' in text
@@ -297,3 +302,28 @@ def test_a_version_that_moved_is_drift(
         " at field info.app.version of GET /actuator/health",
         f"{config}: 1 drifted",
     ]
+
+
+def test_a_token_api_alone_is_configured_from_its_openapi_document(
+    nested: LoopbackServer, pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An API with no login page: its OpenAPI document (the demo's, as FastAPI publishes one)
+    says where the token comes from, in what field, and what it opens."""
+    document = json.loads(json.dumps(OPENAPI).replace("access_token", "token"))
+    nested.routes["/openapi.json"] = Route(body=json.dumps(document), headers=JSON)
+    config = pytester.path / "deploycheck.toml"
+    assert init(capsys, "--base-url", nested.url, "-o", str(config))[0] == 0
+    table = read_toml(config)["targets"]["app"]
+    assert table["credentials"] == {
+        "username": "${SMOKE_USERNAME}",
+        "password": "${SMOKE_PASSWORD}",
+    }
+    assert table["suites"]["login"] == {
+        "modes": ["api"],
+        "api_kind": "token",
+        "token_url": "/api/auth/token",
+        "token_field": "token",
+        "api_protected_url": "/api/me",
+        "api_logout_url": "/api/auth/logout",
+    }
+    LoginSettings.parse(table["suites"]["login"])  # what the suite accepts

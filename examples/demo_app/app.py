@@ -95,6 +95,7 @@ def create_app(state: DemoState) -> Starlette:
         Route("/api/profiles", api_table("profiles")),
         Route("/api/announcements", api_table("announcements")),
         Route("/metrics", state.metrics.exposition),
+        Route("/openapi.json", lambda request: JSONResponse(OPENAPI)),
     ]
     app = Starlette(
         routes=routes,
@@ -307,6 +308,54 @@ def _too_many() -> Response:
     page = _page("Sign in", "<p role='alert'>Too many attempts. Try again later.</p>", 429)
     page.headers["Retry-After"] = "60"
     return page
+
+
+def _json_of(schema: str) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+
+
+# Its token API, described as frameworks publish theirs (FastAPI, springdoc): OpenAPI 3.1.
+OPENAPI = {
+    "openapi": "3.1.0",
+    "info": {"title": "demo", "version": "1.5.0"},
+    "paths": {
+        "/api/auth/token": {
+            "post": {
+                "summary": "Sign in: a bearer token for email and password",
+                "requestBody": _json_of("Credentials"),
+                "responses": {
+                    "200": _json_of("Token"),
+                    "401": {"description": "invalid credentials"},
+                },
+            }
+        },
+        "/api/auth/logout": {
+            "post": {"summary": "End the token's session", "security": [{"bearer": []}]}
+        },
+        "/api/me": {"get": {"summary": "Who the token is", "security": [{"bearer": []}]}},
+    },
+    "components": {
+        "schemas": {
+            "Credentials": {
+                "type": "object",
+                "required": ["email", "password"],
+                "properties": {
+                    "email": {"type": "string", "format": "email"},
+                    "password": {"type": "string", "format": "password"},
+                },
+            },
+            "Token": {
+                "type": "object",
+                "properties": {
+                    "access_token": {"type": "string"},
+                    "token_type": {"type": "string"},
+                    "user_id": {"type": "integer"},
+                },
+            },
+        },
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+    },
+}
 
 
 async def api_token(request: Request) -> Response:

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pytest_deploycheck.core.redact import one_line
 from pytest_deploycheck.discover.database import Database, history_table
-from pytest_deploycheck.discover.web import Series, Web
+from pytest_deploycheck.discover.web import LoginPage, Series, TokenApi, Web
 
 PASSWORD_ENV = "SMOKE_PASSWORD"
 USERNAME_ENV = "SMOKE_USERNAME"
@@ -149,24 +149,38 @@ def _health(out: _Lines, written: Written, prefix: str, web: Web) -> None:
 
 
 def _login(out: _Lines, written: Written, prefix: str, web: Web) -> None:
-    login = web.login
-    if login is None:
+    login, token = web.login, web.token
+    if token is not None and token.protected is None:
+        written.missing.append(
+            f"what a token opens: {token.document} asks for no token on a GET; set"
+            " suites.login.api_protected_url to use the token API"
+        )
+        token = None
+    if login is None and token is None:
         tried = ", ".join(a.path for a in web.tried if a.path.startswith(("/login", "/sign")))
         written.missing.append(
-            f"a login page: no password form at {tried or 'the usual paths'}; set"
-            ' suites.login.login_url (or api_kind = "token" for a token API)'
+            f"a login page: no password form at {tried or 'the usual paths'} and no token API"
+            " in an OpenAPI document; set suites.login.login_url, or token_url"
         )
         return
     written.suites.append("login")
     out.table(f"{prefix}.credentials")
-    if login.username_field:
-        out("username", f"${{{USERNAME_ENV}}}", f"the form asks for {login.username_field}")
+    user = login.username_field if login else token.username_key if token else None
+    if user:
+        out("username", f"${{{USERNAME_ENV}}}", f"the login asks for {user}")
         written.env.append(USERNAME_ENV)
     else:
-        out.comment("no username: the login form asks for a password alone")
+        out.comment("no username: the login asks for a password alone")
     out("password", f"${{{PASSWORD_ENV}}}")
     written.env.append(PASSWORD_ENV)
     out.table(f"{prefix}.suites.login")
+    if login is not None:
+        _form(out, login)
+    if token is not None:
+        _token(out, token, browser=login is not None)
+
+
+def _form(out: _Lines, login: LoginPage) -> None:
     shape = "a password alone" if login.username_field is None else "a username and a password"
     out(
         "login_url",
@@ -184,6 +198,24 @@ def _login(out: _Lines, written: Written, prefix: str, web: Web) -> None:
             " session does: a log-out may not end it on the server. Once you know it is your"
             " framework's way (it was so before this deploy), this line acknowledges it."
         )
+
+
+def _token(out: _Lines, token: TokenApi, browser: bool) -> None:
+    """The api mode on the token endpoint the OpenAPI document describes (with the browser
+    mode on the form, when there is one)."""
+    how = f"{token.document}: POST {token.url} takes {token.password_key} in JSON"
+    out("modes", ["browser", "api"] if browser else ["api"])
+    out("api_kind", "token", how)
+    out("token_url", token.url)
+    if token.username_key and token.username_key != "email":
+        out("token_username_key", token.username_key)
+    if token.password_key != "password":
+        out("token_password_key", token.password_key)
+    if token.token_field != "access_token":
+        out("token_field", token.token_field)
+    out("api_protected_url", token.protected, f"{token.document}: a GET that asks for a token")
+    if token.logout:
+        out("api_logout_url", token.logout, f"{token.document}: a POST that ends the token")
 
 
 def _database(out: _Lines, written: Written, prefix: str, db: Database) -> None:

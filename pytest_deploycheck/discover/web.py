@@ -9,11 +9,11 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 from pytest_deploycheck.login.judge import SetCookie
-from pytest_deploycheck.login.pages import Page
+from pytest_deploycheck.login.pages import LOGOUT_NAME, Page
 from pytest_deploycheck.net.http import ExchangeStopped, header_values, make_client
 
 if TYPE_CHECKING:
@@ -77,6 +77,10 @@ PROTECTED_PATHS = (
 )
 # Log-out pages a browser opens with GET (one that must be POSTed is found on the page).
 LOGOUT_PATHS = ("/logout", "/signout", "/sign-out", "/auth/logout", "/users/sign_out")
+# Where frameworks publish their API's OpenAPI document (FastAPI, springdoc, others).
+OPENAPI_PATHS = ("/openapi.json", "/api/openapi.json", "/v3/api-docs", "/swagger.json")
+USERNAME_KEYS = ("email", "username", "login", "user", "user_name")
+TOKEN_FIELDS = ("access_token", "token", "accessToken", "jwt", "id_token")
 HEALTHY = {"ok", "up", "pass", "healthy", "success", "green", "alive", "ready", "true"}
 MAX_REDIRECTS = 5
 _VERSION_TEXT = re.compile(r"\bv?(\d+\.\d+(?:\.\d+)?(?:[-+][\w.]+)?)\b")
@@ -145,6 +149,19 @@ class LoginPage:
 
 
 @dataclass(frozen=True)
+class TokenApi:
+    """A JSON token endpoint, as the app's OpenAPI document describes it."""
+
+    document: str  # where the document is
+    url: str  # token_url
+    username_key: str | None
+    password_key: str
+    token_field: str
+    protected: str | None  # a GET operation that asks for the token
+    logout: str | None  # a POST operation that ends it
+
+
+@dataclass(frozen=True)
 class Exposition:
     """The Prometheus metrics the app exposes itself."""
 
@@ -164,6 +181,7 @@ class Web:
     expect: dict[str, str] = field(default_factory=dict)
     version: Version | None = None
     login: LoginPage | None = None
+    token: TokenApi | None = None
     metrics: Exposition | None = None
     tried: list[Answer] = field(default_factory=list)
     reachable: bool = False
@@ -191,6 +209,7 @@ def discover(
         web.login = next(filter(None, (_login(ask(path)) for path in candidates)), None)
         if web.login is not None:
             web.login = _around_login(web.login, ask)
+        web.token = next(filter(None, (_token_api(ask(p)) for p in OPENAPI_PATHS)), None)
         web.metrics = _exposition(ask("/metrics"))
     return web
 
@@ -203,8 +222,10 @@ def _around_login(login: LoginPage, ask: _Asker) -> LoginPage:
         for path in PROTECTED_PATHS:
             answer = ask(path)
             if answer.status in (401, 403) or urlsplit(answer.url).path == _path(login.path):
-                how = f"GET {path} signed out: {answer.said}" + (
-                    ", the login page" if answer.status not in (401, 403) else ""
+                how = (
+                    f"GET {path} signed out: {answer.said}"
+                    if answer.status in (401, 403)
+                    else f"GET {path} signed out leads to the login page"
                 )
                 found = replace(found, protected=path, protected_how=how)
                 break
@@ -213,6 +234,60 @@ def _around_login(login: LoginPage, ask: _Asker) -> LoginPage:
         if answer.status is not None and 200 <= answer.status < 400:
             return replace(found, logout=path)
     return found
+
+
+def _token_api(answer: Answer) -> TokenApi | None:
+    """The first POST operation of an OpenAPI document that takes a password in JSON and
+    answers a token; the GET operation that asks for a token (no path parameter) and a POST
+    one named like a log-out, beside it."""
+    document = answer.json() if answer.ok else None
+    paths = document.get("paths") if isinstance(document, dict) else None
+    if not isinstance(paths, dict):
+        return None
+    schemas = _dig(document, "components", "schemas")
+    for path, item in paths.items():
+        post = _dig(item, "post")
+        asked = _properties(
+            _dig(post, "requestBody", "content", "application/json", "schema"), schemas
+        )
+        password = next((k for k in asked if "password" in k.lower()), None)
+        answers = _dig(post, "responses")
+        ok = next((v for k, v in (answers or {}).items() if str(k).startswith("2")), None)
+        given = _properties(_dig(ok, "content", "application/json", "schema"), schemas)
+        token = next((k for k in TOKEN_FIELDS if k in given), None)
+        if password is None or token is None:
+            continue
+        secured = [
+            (p, method)
+            for p, i in paths.items()
+            for method in ("get", "post")
+            if "{" not in p and _dig(i, method, "security")
+        ]
+        return TokenApi(
+            answer.path,
+            str(path),
+            next((k for k in USERNAME_KEYS if k in asked), None),
+            password,
+            token,
+            next((p for p, m in secured if m == "get"), None),
+            next((p for p, m in secured if m == "post" and LOGOUT_NAME.search(p)), None),
+        )
+    return None
+
+
+def _dig(data: object, *keys: str) -> Any:
+    for key in keys:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
+
+
+def _properties(schema: object, schemas: object) -> dict[str, Any]:
+    """A JSON schema's properties, through one ``$ref`` to the document's components."""
+    ref = _dig(schema, "$ref")
+    if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+        schema = _dig(schemas, ref.rsplit("/", 1)[1])
+    found = _dig(schema, "properties")
+    return found if isinstance(found, dict) else {}
 
 
 def _path(url: str) -> str:
