@@ -256,6 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     starting.add_argument("--prometheus-url", help="the Prometheus server that scrapes it")
     starting.add_argument("--target", default="app", help="the target's name in the file")
     starting.add_argument("-o", "--output", default="deploycheck.toml")
+    starting.add_argument(
+        "--timeout-s", type=float, default=10.0, help="how long one answer may take (10)"
+    )
     given = starting.add_mutually_exclusive_group()
     given.add_argument("--stdout", action="store_true", help="print it instead of writing it")
     given.add_argument(
@@ -317,9 +320,12 @@ def initialise(args: argparse.Namespace) -> int:
         raise CliError(f"{output} exists: --check compares it with the target, -o writes another")
     suites = table.get("suites", {})
     health, login = suites.get("health", {}), suites.get("login", {})
+    if not 0 < args.timeout_s <= 600:
+        raise CliError("--timeout-s must be above 0 and at most 600")
+    http = HttpSettings(connect_timeout_s=min(5.0, args.timeout_s), read_timeout_s=args.timeout_s)
     found = web.discover(
         args.base_url,
-        HttpSettings(),
+        http,
         health=health.get("paths", []),
         version=[health["version_url"]] if "version_url" in health else [],
         login=[login["login_url"]] if "login_url" in login else [],
@@ -336,9 +342,7 @@ def initialise(args: argparse.Namespace) -> int:
         _say(f"{output}: {len(drifted)} drifted" if drifted else f"{output}: no drift")
         return 1 if drifted else 0
     series = (
-        web.prometheus_series(args.prometheus_url, found, HttpSettings())
-        if args.prometheus_url
-        else None
+        web.prometheus_series(args.prometheus_url, found, http) if args.prometheus_url else None
     )
     written = render.render(args.target, found, db, args.db_url, series)
     if args.stdout:

@@ -21,7 +21,14 @@ from examples.prometheus import binary, running_prometheus, wait_for_points
 from pytest_deploycheck.cli import main
 from pytest_deploycheck.config import read_toml
 from pytest_deploycheck.discover.render import without_password
-from pytest_deploycheck.discover.web import cookie_kind
+from pytest_deploycheck.discover.web import (
+    HEALTH_PATHS,
+    LOGIN_PATHS,
+    OPENAPI_PATHS,
+    PROTECTED_PATHS,
+    VERSION_PATHS,
+    cookie_kind,
+)
 from pytest_deploycheck.login.settings import LoginSettings
 from tests.conftest import Deploy, LoopbackServer, Route, StartDemo
 from tests.jupyter_site import running_jupyter
@@ -327,3 +334,15 @@ def test_a_token_api_alone_is_configured_from_its_openapi_document(
         "api_logout_url": "/api/auth/logout",
     }
     LoginSettings.parse(table["suites"]["login"])  # what the suite accepts
+
+
+def test_a_target_that_stalls_costs_three_deadlines_not_one_per_path(
+    nested: LoopbackServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = HEALTH_PATHS + VERSION_PATHS + LOGIN_PATHS + PROTECTED_PATHS + OPENAPI_PATHS
+    for path in paths:
+        nested.routes[path] = Route(body="{}", delay_s=5.0)  # headers only after 5 s
+    code, _, err = init(capsys, "--base-url", nested.url, "--stdout", "--timeout-s=0.3")
+    assert code == 2
+    assert err.startswith(f"deploycheck: {nested.url} answered nothing (")
+    assert len(nested.requests) == 3  # then nothing more was asked

@@ -83,6 +83,7 @@ USERNAME_KEYS = ("email", "username", "login", "user", "user_name")
 TOKEN_FIELDS = ("access_token", "token", "accessToken", "jwt", "id_token")
 HEALTHY = {"ok", "up", "pass", "healthy", "success", "green", "alive", "ready", "true"}
 MAX_REDIRECTS = 5
+MAX_FAILURES = 3
 _VERSION_TEXT = re.compile(r"\bv?(\d+\.\d+(?:\.\d+)?(?:[-+][\w.]+)?)\b")
 
 
@@ -299,11 +300,14 @@ def _first(given: Iterable[str], usual: tuple[str, ...]) -> list[str]:
 
 
 class _Asker:
-    """GET a path, following redirects on the target's origin; every answer is kept."""
+    """GET a path, following redirects on the target's origin; every answer is kept. After
+    ``MAX_FAILURES`` requests that got no answer (a target that is down, or drips), nothing
+    more is asked: a stalling target costs that many deadlines, not one per path."""
 
     def __init__(self, client: httpx.Client, web: Web) -> None:
         self.client = client
         self.web = web
+        self.failures = 0
 
     def __call__(self, path: str) -> Answer:
         import httpx
@@ -311,9 +315,13 @@ class _Asker:
         url = path
         cookies: list[tuple[SetCookie, str]] = []
         for _ in range(MAX_REDIRECTS + 1):
+            if self.failures >= MAX_FAILURES:
+                answer = Answer(path, url, None, error=f"not asked after {MAX_FAILURES} failures")
+                break
             try:
                 response = self.client.get(url)
             except (httpx.HTTPError, ExchangeStopped) as exc:
+                self.failures += 1
                 answer = Answer(path, url, None, error=f"{type(exc).__name__}: {exc}")
                 break
             self.web.reachable = True
