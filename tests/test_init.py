@@ -346,3 +346,14 @@ def test_a_target_that_stalls_costs_three_deadlines_not_one_per_path(
     assert code == 2
     assert err.startswith(f"deploycheck: {nested.url} answered nothing (")
     assert len(nested.requests) == 3  # then nothing more was asked
+
+
+def test_a_database_it_cannot_reach_is_said_without_its_password(
+    nested: LoopbackServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dsn = "postgresql://checker:s3cret-Pw@127.0.0.1:1/app"  # nothing listens on port 1
+    code, out, err = init(capsys, "--base-url", nested.url, "--db-url", dsn, "--stdout")
+    assert code == 0
+    assert "#   - the database: cannot connect to the database:" in out
+    assert 'db_url = "postgresql://checker:${DEPLOYCHECK_DB_PASSWORD}@127.0.0.1:1/app"' in out
+    assert "s3cret-Pw" not in out + err

@@ -62,7 +62,11 @@ def discover(dsn: str, base: Path, settings: DbSettings | None = None) -> Databa
     try:
         conn = connect_readonly(dsn, settings or DbSettings())
     except CouldNotCheck as exc:
-        found.error = str(exc).removeprefix("[db-unreachable] ")
+        from psycopg.conninfo import conninfo_to_dict
+
+        error = str(exc).removeprefix("[db-unreachable] ")
+        password = str(conninfo_to_dict(dsn).get("password") or "")
+        found.error = error.replace(password, "***") if password else error  # never written
         return found
     with conn:
         found.role, found.superuser = is_superuser(conn)
