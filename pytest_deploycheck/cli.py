@@ -30,7 +30,7 @@ from pytest_deploycheck.core.redact import markdown_text as md
 from pytest_deploycheck.core.redact import one_line
 from pytest_deploycheck.db.catalogue import DATA_LOSS_CHECK
 from pytest_deploycheck.report.decision import decision
-from pytest_deploycheck.signoff.document import SCHEMA_ID, read, write
+from pytest_deploycheck.signoff.document import SCHEMA_ID, read_whole, write
 from pytest_deploycheck.signoff.engine import SIGNOFF_CODES, Verdict
 
 _T = TypeVar("_T")
@@ -47,7 +47,7 @@ class Refused(CliError):
 def load(path: str) -> dict[str, Any]:
     """A sign-off file, checked to be one."""
     try:
-        return read(path)
+        return read_whole(path)
     except ValueError as exc:
         raise CliError(str(exc)) from None
 

@@ -276,7 +276,7 @@ class OtherSite(BaseHTTPRequestHandler):
         if self.path == "/signin" and self.scripted:
             self.page(
                 "<main></main><script>setTimeout(() => fetch('/signin-form').then(r => r.text())"
-                ".then(html => { document.querySelector('main').innerHTML = html }), 100)</script>"
+                ".then(html => { document.querySelector('main').innerHTML = html }), 2000)</script>"
             )
         elif self.path == "/signin-form":
             time.sleep(0.2)
@@ -467,10 +467,13 @@ def test_a_protected_page_that_fails_when_opened_to_log_out_is_a_server_error(
 def test_a_login_form_a_script_fetches_after_the_load_is_waited_for(
     run_login: Any, other_site: Any
 ) -> None:
-    other_site.scripted = True  # the form arrives 0.3 s after the load, asked for after 0.1 s
+    """A page quiet for ``settle_ms`` after its load is judged: a script that asks for the
+    form 2 s after the load needs settle_ms above that; at the default (250 ms) the page is
+    judged before it asked. (Far apart, so that a loaded machine's delays cannot swap them.)"""
+    other_site.scripted = True  # asked for 2 s after the load, there 0.2 s later
     login = {**OTHER_LOGIN, "modes": ["browser"]}
-    code, document, _ = run_login(other_site.url, username="carol", **login)
+    code, document, _ = run_login(other_site.url, username="carol", settle_ms=3000, **login)
     assert code == 0, document["reasons"]
-    code, document, _ = run_login(other_site.url, username="carol", settle_ms=0, **login)
+    code, document, _ = run_login(other_site.url, username="carol", **login)
     assert code == 20  # judged at the load, before the script asked: no form to log in with
     assert by_id(document)["login.browser"]["message"].startswith("[login-page]")

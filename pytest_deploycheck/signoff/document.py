@@ -89,6 +89,13 @@ def read(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"cannot read {path}: {exc}") from None
     if not isinstance(document, dict) or document.get("schema") != SCHEMA_ID:
         raise ValueError(f"{path} is not a pytest-deploycheck sign-off")
+    return document
+
+
+def read_whole(path: str | Path) -> dict[str, Any]:
+    """A sign-off file with every key the schema requires (what is shown or merged whole);
+    ValueError naming the missing ones."""
+    document = read(path)
     missing = [key for key in _required() if key not in document]
     if missing:
         raise ValueError(f"{path} is an incomplete sign-off: no {', '.join(missing)}")
