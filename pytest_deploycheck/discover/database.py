@@ -54,13 +54,13 @@ class Database:
         return {"anon", "authenticated"} <= set(self.api_roles)
 
 
-def discover(dsn: str, base: Path, settings: DbSettings | None = None) -> Database:
+def discover(dsn: str, base: Path) -> Database:
     """Read the database at ``dsn``; ``base`` is where migration folders are looked for."""
     from pytest_deploycheck.core.model import CouldNotCheck
 
     found = Database()
     try:
-        conn = connect_readonly(dsn, settings or DbSettings())
+        conn = connect_readonly(dsn, DbSettings())
     except CouldNotCheck as exc:
         from psycopg.conninfo import conninfo_to_dict
 

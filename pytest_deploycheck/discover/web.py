@@ -170,7 +170,6 @@ class Exposition:
     requests: str | None  # a counter of HTTP requests
     status_label: str | None  # its label holding the status code
     duration: str | None  # a histogram of request durations (its name, without _bucket)
-    names: tuple[str, ...] = ()
 
 
 @dataclass
@@ -438,9 +437,7 @@ def _exposition(answer: Answer) -> Exposition | None:
         labels = re.findall(r"(\w+)=", series.group(1)) if series else []
         status_label = next((n for n in ("code", "status", "status_code") if n in labels), None)
         requests = requests if requests.endswith("_total") else f"{requests}_total"
-    return Exposition(
-        answer.path, requests, status_label, next(iter(histograms), None), tuple(types)
-    )
+    return Exposition(answer.path, requests, status_label, next(iter(histograms), None))
 
 
 def cookie_kind(value: str) -> str:
