@@ -28,6 +28,7 @@ from pytest_deploycheck.core.phases import Phase
 from pytest_deploycheck.core.policy import Policy
 from pytest_deploycheck.core.settings_table import Ranged, number
 from pytest_deploycheck.signoff.document import Baseline
+from pytest_deploycheck.signoff.engine import Verdict
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -105,6 +106,14 @@ class Target:
 
 
 @dataclass(frozen=True)
+class NotifySettings:
+    """Where the verdict is sent (Apprise URLs, each from the environment) and for which."""
+
+    urls: tuple[str, ...] = ()
+    on: tuple[str, ...] = ("HOLD", "ROLLBACK")
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything one run is configured with."""
 
@@ -127,6 +136,7 @@ class Settings:
     http: HttpSettings = field(default_factory=HttpSettings)
     baseline: Baseline = field(default_factory=Baseline)  # an earlier GO's measurements
     keep_last_go: bool = False  # a GO sign-off is kept in state_dir as the next run's baseline
+    notify: NotifySettings = field(default_factory=NotifySettings)
     config_path: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
     secrets: frozenset[str] = frozenset()
@@ -160,6 +170,7 @@ _TOP_KEYS: dict[str, Any] = {
     "http": dict.fromkeys(HttpSettings.__dataclass_fields__, float),
     "windows": {phase.value: str for phase in Phase if phase.window_s},
     "budgets": {phase.value: str for phase in Phase},
+    "notify": {"urls": list, "on": list},
 }
 
 
@@ -221,6 +232,7 @@ def resolve(
         policy=_made(Policy, table.get("policy", {}), f"{label}: policy"),
         db=_made(DbSettings, table.get("db", {}), f"{label}: db"),
         http=_made(HttpSettings, table.get("http", {}), f"{label}: http"),
+        notify=_notify(table.get("notify", {}), environ, label, secrets),
         config_path=path,
         sources=sources,
         secrets=frozenset(secrets),
@@ -434,6 +446,29 @@ def _interpolate(
     if secret and text != value:
         secrets.add(text)
     return text
+
+
+def _notify(
+    table: Mapping[str, Any], environ: Mapping[str, str], label: str, secrets: set[str]
+) -> NotifySettings:
+    """``[notify]``: each URL a reference to the environment (a webhook URL is a credential:
+    it is kept among the secrets, redacted wherever it would show), and the verdicts sent."""
+    urls = table.get("urls", [])
+    for index, url in enumerate(urls):
+        if not isinstance(url, str) or not _ONLY_REFERENCE.match(url):
+            raise ConfigError(
+                f'{label}: notify.urls[{index}] must be "${{ENV_VAR}}": a notification URL'
+                " carries its credential"
+            )
+    resolved = tuple(
+        str(_interpolate(url, environ, f"{label}: notify.urls", secrets, True)) for url in urls
+    )
+    on = tuple(str(v).upper() for v in table.get("on", NotifySettings.on))
+    verdicts = [verdict.value for verdict in Verdict]
+    unknown = [v for v in on if v not in verdicts]
+    if unknown:
+        raise ConfigError(f"{label}: notify.on: {unknown[0]!r} is not one of {', '.join(verdicts)}")
+    return NotifySettings(resolved, on)
 
 
 def _from_file(table: Mapping[str, Any], key: str, label: str) -> tuple[Any, str] | None:

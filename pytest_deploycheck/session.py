@@ -258,6 +258,7 @@ class SignOffSession:
         self.signoff = self._decide()
         decision = self.signoff.decision
         self.document = self.signoff.to_dict(self.redact)
+        self._notify(self.document)
         self.written = self._write_or_print(self.document)
         session.exitstatus = decision.verdict.exit_code
         if self.written is not None:
@@ -327,6 +328,32 @@ class SignOffSession:
             summary = markdown(document, [p for p, _ in files], os.environ)
             append(os.environ["GITHUB_STEP_SUMMARY"], summary)
         self.config.hook.pytest_deploycheck_signoff(config=self.config, signoff=self.signoff)
+
+    def _notify(self, document: dict[str, Any]) -> None:
+        """Send the decision to ``[notify]``'s URLs when its verdict is among ``on``; what was
+        sent goes in the sign-off, and one line per failure: the verdict stands whatever."""
+        notify = self.settings.notify
+        if not notify.urls or document["verdict"] not in notify.on:
+            return
+        from urllib.parse import urlsplit
+
+        from pytest_deploycheck.report.notify import message, send
+
+        title, body = message(document, self.settings.signoff_path, os.environ)
+        sent = send(notify.urls, title, body)
+        document["notifications"] = [
+            {"url": f"{urlsplit(s.url).scheme}://***", "sent": s.sent, "error": s.error}
+            for s in sent
+        ]
+        reporter = self.config.pluginmanager.getplugin("terminalreporter")
+        for failed in (s for s in sent if not s.sent):
+            line = (
+                f"deploycheck: the notification to {urlsplit(failed.url).scheme}://*** failed"
+                f" ({failed.error}); the verdict stands"
+            )
+            if reporter is not None:
+                reporter.ensure_newline()
+                reporter.write_line(line, yellow=True)
 
     def _write_or_print(self, document: dict[str, Any]) -> Path | None:
         """Write the sign-off; when even that fails, print it whole to stderr: the verdict is

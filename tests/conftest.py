@@ -67,6 +67,7 @@ class LoopbackServer:
         self.routes: dict[str, Route] = {}
         self.requests: list[tuple[str, str, float]] = []  # (method, path, arrival time)
         self.headers: list[dict[str, str]] = []  # each request's headers, in order
+        self.bodies: list[bytes] = []  # each request's body, in order
         self._lock = threading.Lock()
         server = self
 
@@ -93,11 +94,11 @@ class LoopbackServer:
     def _answer(self, handler: BaseHTTPRequestHandler) -> None:
         path = handler.path.split("?")[0]
         length = int(handler.headers.get("Content-Length") or 0)
-        if length:
-            handler.rfile.read(length)
+        body = handler.rfile.read(length) if length else b""
         with self._lock:
             self.requests.append((handler.command, path, time.monotonic()))
             self.headers.append(dict(handler.headers.items()))
+            self.bodies.append(body)
             seen = sum(1 for _, p, _ in self.requests if p == path)
         route = self.routes.get(path, Route(404, "not found"))
         if route.then is not None and seen > route.switch_after:

@@ -19,6 +19,7 @@ import pytest
 from pytest_deploycheck.core.catalogue import Category, Code
 from pytest_deploycheck.core.phases import Phase
 from pytest_deploycheck.core.redact import one_line
+from pytest_deploycheck.report.ci import ci_of
 from pytest_deploycheck.report.decision import decision, levels
 
 _TYPES = {
@@ -232,13 +233,6 @@ def message_regex(codes: Iterable[str]) -> str:
     return r"^(?:[\w.]+: )?\[(" + names + r")\][\s\S]*"
 
 
-_CI = (  # (name, type, variable that marks it, build URL, build id, commit)
-    ("GitHub Actions", "github", "GITHUB_ACTIONS", None, "GITHUB_RUN_ID", "GITHUB_SHA"),
-    ("GitLab CI", "gitlab", "GITLAB_CI", "CI_PIPELINE_URL", "CI_PIPELINE_ID", "CI_COMMIT_SHA"),
-    ("Jenkins", "jenkins", "JENKINS_URL", "BUILD_URL", "BUILD_NUMBER", "GIT_COMMIT"),
-)
-
-
 def write_run_files(
     config: pytest.Config,
     document: dict[str, Any],
@@ -252,22 +246,8 @@ def write_run_files(
         return
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
-    name, kind, build_url, build, commit = "local", "local", None, None, None
-    for ci_name, ci_type, marker, url_var, build_var, commit_var in _CI:
-        if environ.get(marker):
-            name, kind, build, commit = (
-                ci_name,
-                ci_type,
-                environ.get(build_var),
-                environ.get(commit_var),
-            )
-            build_url = environ.get(url_var) if url_var else None
-            if ci_type == "github" and environ.get("GITHUB_SERVER_URL"):
-                build_url = (
-                    f"{environ['GITHUB_SERVER_URL']}/{environ.get('GITHUB_REPOSITORY', '')}"
-                    f"/actions/runs/{environ.get('GITHUB_RUN_ID', '')}"
-                )
-            break
+    ci = ci_of(environ)
+    name, kind, build_url, build, commit = ci.name, ci.kind, ci.run_url, ci.build, ci.commit
     target = document["target"]
     properties = {
         "target": target["name"],

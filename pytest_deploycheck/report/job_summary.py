@@ -10,6 +10,7 @@ from typing import Any
 
 from pytest_deploycheck.core.phases import Phase
 from pytest_deploycheck.core.redact import markdown_text as md
+from pytest_deploycheck.report.ci import ci_of
 from pytest_deploycheck.report.decision import decision
 
 OUTCOMES = ("passed", "failed", "error", "skipped")
@@ -51,13 +52,8 @@ def _where(files: Sequence[Path], environ: Mapping[str, str]) -> str:
     names = ", ".join(f"`{md(path.name)}`" for path in files) or "the sign-off"
     artifact = environ.get("DEPLOYCHECK_ARTIFACT")
     kept = f"in the artifact `{md(artifact)}`" if artifact else "in this run's artifacts"
-    run = ""
-    if all(environ.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")):
-        url = (
-            f"{environ['GITHUB_SERVER_URL']}/{environ['GITHUB_REPOSITORY']}"
-            f"/actions/runs/{environ['GITHUB_RUN_ID']}"
-        )
-        run = f" of [run {md(environ['GITHUB_RUN_ID'])}]({url})"
+    ci = ci_of(environ)
+    run = f" of [run {md(ci.build or '')}]({ci.run_url})" if ci.run_url else ""
     return f"Evidence: {names}, {kept}{run}."
 
 
