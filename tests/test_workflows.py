@@ -1,8 +1,13 @@
-"""The example GitHub Actions workflows are valid YAML and use only options that exist."""
+"""The example GitHub Actions workflows: valid against GitHub's workflow schema (the one
+check-jsonschema vendors, offline), using only options that exist, and following the
+ecosystem's conventions: timeouts, pip's cache, Chromium as Playwright installs it for CI, and
+every job's evidence uploaded."""
 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +16,7 @@ import yaml
 
 from pytest_deploycheck.core.options import OPTION_NAMES
 
+CHECK_JSONSCHEMA = str(Path(sys.executable).parent / "check-jsonschema")
 WORKFLOWS = sorted((Path(__file__).parent.parent / "examples" / "github-actions").glob("*.yml"))
 
 
@@ -31,6 +37,39 @@ def test_workflow_is_valid(path: Path) -> None:
     options = {o for run in runs(workflow) for o in re.findall(r"--deploy-[a-z-]+", run)}
     assert options
     assert options <= set(OPTION_NAMES.values())
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_workflow_matches_githubs_schema(path: Path) -> None:
+    done = subprocess.run(
+        [CHECK_JSONSCHEMA, "--builtin-schema", "vendor.github-workflows", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_workflow_follows_the_conventions(path: Path) -> None:
+    workflow = yaml.safe_load(path.read_text())
+    for name, job in workflow["jobs"].items():
+        assert job.get("timeout-minutes"), f"{name} has no timeout"
+        steps = job["steps"]
+        python = [s for s in steps if s.get("uses", "").startswith("actions/setup-python")]
+        assert all(s["with"].get("cache") == "pip" for s in python), name
+        text = "\n".join(s.get("run", "") for s in steps)
+        assert "apt-get install" not in text, name  # Playwright installs its browser's needs
+        if "--deploy-" in text:
+            uploaded = "\n".join(
+                s["with"]["path"] for s in steps if s.get("uses", "").startswith("actions/upload")
+            )
+            for written in re.findall(r"--(?:deploy-signoff|junitxml)=(\S+)", text):
+                assert written in uploaded, f"{name} does not upload {written}"
+    browsers = [r for r in runs(workflow) if "playwright install" in r]
+    if any("login" in r for r in runs(workflow)):
+        assert "python -m playwright install --with-deps chromium" in browsers
 
 
 def test_rollback_runs_on_exit_20() -> None:
