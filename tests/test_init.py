@@ -193,7 +193,7 @@ def test_a_password_only_login_holds_only_for_its_signed_cookie_sessions(
     code, out, _ = init(capsys, "--base-url", jupyter.base_url, "-o", str(config))
     assert code == 0
     text = config.read_text()
-    assert "# no username: the login form asks for a password alone" in text
+    assert "# no username: the login asks for a password alone" in text
     assert 'protected_url = "/api/me"  # GET /api/me signed out: 403' in text
     assert 'logout_url = "/logout"' in text
     monkeypatch.setenv("SMOKE_PASSWORD", JUPYTER_PASSWORD)

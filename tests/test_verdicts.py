@@ -259,7 +259,8 @@ def test_job_summary_for_the_pipeline(
     summary = pytester.path / "summary.md"
     summary.write_text("earlier step\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    for name, value in {
+    for name, value in {  # as GitHub Actions sets them
+        "GITHUB_ACTIONS": "true",
         "GITHUB_SERVER_URL": "https://github.com",
         "GITHUB_REPOSITORY": "acme/shop",
         "GITHUB_RUN_ID": "42",
