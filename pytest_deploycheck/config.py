@@ -128,6 +128,7 @@ class Settings:
     interval_s: float = DEFAULT_INTERVAL_S
     state_dir: str = STATE_DIR
     allow_destructive: bool = False
+    hold_exit: int | None = None  # the process's exit status on a HOLD, when not the verdict's
     default_phase: Phase = Phase.IMMEDIATE
     phase_severity: Mapping[Phase, Severity] = field(default_factory=dict)
     severity_overrides: tuple[tuple[str, Severity], ...] = ()
@@ -223,6 +224,7 @@ def resolve(
         suites=tuple(_split(suites[0])) if suites else (),
         signoff_path=str(base / signoff[0]) if signoff else str(base / DEFAULT_SIGNOFF),
         allow_destructive=bool(destructive and _truthy(destructive[0])),
+        hold_exit=_exit_status(given.get("hold_exit")),
         default_phase=_parsed(table, "default_phase", Phase.parse, label) or Phase.IMMEDIATE,
         phase_severity=_phase_severity(table.get("phase_severity", {}), label),
         severity_overrides=tuple(
@@ -446,6 +448,20 @@ def _interpolate(
     if secret and text != value:
         secrets.add(text)
     return text
+
+
+def _exit_status(given: tuple[Any, str] | None) -> int | None:
+    """``--deploy-hold-exit``: a process exit status, 0 to 255."""
+    if given is None:
+        return None
+    value, source = given
+    try:
+        status = int(str(value).strip())
+    except ValueError:
+        status = -1
+    if not 0 <= status <= 255:
+        raise ConfigError(f"{source}: {value!r} is not an exit status (0 to 255)")
+    return status
 
 
 def _notify(

@@ -93,6 +93,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             "DIR",
             f"Where a watch window keeps its samples, to resume (default {STATE_DIR})",
         ),
+        "hold_exit": (
+            "CODE",
+            "The process's exit status on a HOLD (default 10; 0 for a pipeline that pauses on"
+            " its own); the sign-off still says HOLD",
+        ),
     }
     for key, (metavar, text) in helps.items():
         # pytest-base-url (a dependency of pytest-playwright) owns --base-url when installed.

@@ -261,6 +261,9 @@ class SignOffSession:
         self._notify(self.document)
         self.written = self._write_or_print(self.document)
         session.exitstatus = decision.verdict.exit_code
+        held = self.settings.hold_exit
+        if decision.verdict is Verdict.HOLD and held is not None:
+            session.exitstatus = held
         if self.written is not None:
             self._publish(self.written, decision.verdict)
 
@@ -401,6 +404,9 @@ class SignOffSession:
         terminalreporter.line(f"sign-off written to {where}")
         if self.chart:
             terminalreporter.line(f"window chart written to {self.chart}")
+        held = self.settings.hold_exit
+        if verdict is Verdict.HOLD and held is not None:
+            terminalreporter.line(f"the process exits {held} on this HOLD (--deploy-hold-exit)")
 
 
 _PHASE_NAMES = {phase.value for phase in Phase}

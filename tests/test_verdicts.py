@@ -294,3 +294,18 @@ def test_junit_xml_carries_the_verdict(deploy: Deploy, pytester: pytest.Pytester
     }
     assert properties["deploycheck_verdict"] == "ROLLBACK"
     assert properties["deploycheck_exit_code"] == "20"
+
+
+def test_a_hold_exits_with_the_status_asked_for(deploy: Deploy, pytester: pytest.Pytester) -> None:
+    """For an engine that pauses on its own (Argo Rollouts' inconclusive analysis): the HOLD
+    stays a HOLD in the sign-off; only the process's status changes."""
+    holding = "def test_q(db): pass\n"  # no db_url: not configured, a HOLD
+    result, document = deploy_checks(deploy, holding, "--deploy-hold-exit=0")
+    assert (result.ret, document["verdict"], document["exit_code"]) == (0, "HOLD", 10)
+    result.stdout.fnmatch_lines(["the process exits 0 on this HOLD (--deploy-hold-exit)"])
+    failing = "def test_login():\n    assert False, '[login-failed] no'\n"
+    assert deploy_checks(deploy, failing, "--deploy-hold-exit=0")[0].ret == 20  # not a ROLLBACK
+    pytester.makepyfile(test_checks=holding)
+    refused = pytester.runpytest("--deploy-target=local", "--deploy-hold-exit=ten")
+    assert refused.ret == 4
+    assert "--deploy-hold-exit: 'ten' is not an exit status (0 to 255)" in refused.stderr.str()

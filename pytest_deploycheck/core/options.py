@@ -25,6 +25,7 @@ OPTION_NAMES = {
     "state": "--deploy-state",
     "allow_destructive": "--deploy-allow-destructive",
     "baseline_trust": "--deploy-baseline-trust",
+    "hold_exit": "--deploy-hold-exit",
 }
 
 
