@@ -322,7 +322,9 @@ def initialise(args: argparse.Namespace) -> int:
     health, login = suites.get("health", {}), suites.get("login", {})
     if not 0 < args.timeout_s <= 600:
         raise CliError("--timeout-s must be above 0 and at most 600")
-    http = HttpSettings(connect_timeout_s=min(5.0, args.timeout_s), read_timeout_s=args.timeout_s)
+    http = HttpSettings(  # a page bigger than 1 MiB is no page discovery needs: cut off
+        connect_timeout_s=min(5.0, args.timeout_s), read_timeout_s=args.timeout_s, max_body_mb=1
+    )
     found = web.discover(
         args.base_url,
         http,

@@ -357,3 +357,18 @@ def test_a_database_it_cannot_reach_is_said_without_its_password(
     assert "#   - the database: cannot connect to the database:" in out
     assert 'db_url = "postgresql://checker:${DEPLOYCHECK_DB_PASSWORD}@127.0.0.1:1/app"' in out
     assert "s3cret-Pw" not in out + err
+
+
+def test_bodies_past_a_mebibyte_are_cut_off_and_end_the_asking(
+    nested: LoopbackServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A target answering huge pages cannot fill the gate's memory: each is cut at 1 MiB, and
+    three of them end the discovery."""
+    huge = json.dumps({"status": "ok", "pad": "x" * (3 << 20)})
+    for path in HEALTH_PATHS:
+        nested.routes[path] = Route(body=huge, headers=JSON)
+    code, _, err = init(capsys, "--base-url", nested.url, "--stdout")
+    assert code == 2
+    [said] = [line for line in err.splitlines() if line.startswith("deploycheck:")]
+    assert said.startswith(f"deploycheck: {nested.url} answered nothing (ExchangeStopped: "), said
+    assert len(nested.requests) == 3

@@ -343,7 +343,7 @@ class _Asker:
             break
         else:
             answer = Answer(path, url, None, error="too many redirects")
-        self.web.tried.append(answer)
+        self.web.tried.append(replace(answer, body=""))  # what drift needs; never the bodies
         return answer
 
 
