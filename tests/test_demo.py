@@ -78,7 +78,7 @@ DeployDemo = Callable[[RunningDemo, str], dict[str, Any]]
     [
         ("health-503", "health", "ROLLBACK", "[critical-failure] health.endpoint: [health-status]"),
         ("wrong-version", "health", "ROLLBACK", "[critical-failure] health.version: [version-"),
-        ("slow=0.6", "health", "HOLD", "[gate-hold] latency.p95 GET /api/health"),
+        ("slow=1.5", "health", "HOLD", "[gate-hold] latency.p95 GET /api/health"),
         ("pending-migration", "db", "ROLLBACK", "[gate-rollback] db.migrations"),
         ("invalid-index", "db", "HOLD", "[major-failure] db.invalid_indexes: [invalid_index]"),
         ("lock-held", "db", "HOLD", "[major-failure] db.blocked_sessions: [lock_holder] session"),
