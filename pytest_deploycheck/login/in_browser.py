@@ -154,10 +154,20 @@ class BrowserAgent:
         return Page(self.page.url, status, self.page.content())
 
     def open_login(self) -> Page:
+        """The login page once settled and showing a password field — one a script renders
+        late (after a timer) is waited for, up to ``timeout_ms``: a page is judged to ask for
+        no password only after that, never for being slow to ask."""
         self._phase = "login page"
         try:
             response = self.page.goto(self.url(self.settings.login_url))
             self._settle()
+            if response is not None and response.ok:
+                try:
+                    self.page.wait_for_selector(self.settings.password_selector, state="visible")
+                except Exception:  # no password field in time: the page is judged as it is
+                    pass
+                else:
+                    self._settle()  # what its script asks for with the form
         finally:
             self._phase = ""
         return self._current(response.status if response else None)
