@@ -23,6 +23,11 @@ import httpcore  # noqa: F401
 import httpx  # noqa: F401
 import psycopg
 import pytest
+
+# The one pytest11 plugin the outer run leaves off (-p no:playwright): imported here, not anew
+# and assertion-rewritten inside every in-process run, where CPython 3.11 (gh-106905) once
+# failed the import with "AST constructor recursion depth mismatch" while a server thread ran.
+import pytest_playwright.pytest_playwright  # noqa: F401
 from psycopg import sql
 
 from examples.demo_app.database import open_database
