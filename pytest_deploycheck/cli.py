@@ -1,6 +1,7 @@
 """``deploycheck``: combine, read and follow up sign-offs outside pytest.
 
-deploycheck merge [--label NAME=PATH]... [PATH]... [-o OUT]   the worst verdict wins
+deploycheck merge [--label NAME=PATH]... [PATH]... [-o OUT]   the worst verdict wins; the
+                                           sign-offs of a fleet's shards: the fleet's
 deploycheck show PATH                      a sign-off, readably
 deploycheck postmortem PATH [-o OUT] [--force]   the runbook's postmortem, prefilled
 deploycheck init --base-url URL [--db-url DSN] [--prometheus-url URL] [--target NAME]
@@ -24,14 +25,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pytest_deploycheck.core.model import figure, reason_code
+from pytest_deploycheck.core.model import figure
 from pytest_deploycheck.core.phases import Phase
 from pytest_deploycheck.core.redact import markdown_text as md
 from pytest_deploycheck.core.redact import one_line
 from pytest_deploycheck.db.catalogue import DATA_LOSS_CHECK
-from pytest_deploycheck.report.decision import decision
+from pytest_deploycheck.report.decision import decision, reason_level
 from pytest_deploycheck.signoff.document import SCHEMA_ID, read_whole, write
-from pytest_deploycheck.signoff.engine import SIGNOFF_CODES, Verdict
+from pytest_deploycheck.signoff.engine import Verdict
+from pytest_deploycheck.signoff.fleet import combine
 
 _T = TypeVar("_T")
 
@@ -65,7 +67,7 @@ def merge(documents: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
         "schema": SCHEMA_ID,
         "verdict": worst.value,
         "exit_code": worst.exit_code,
-        "reasons": sorted(reasons, key=lambda r: -_level(r).rank),
+        "reasons": sorted(reasons, key=lambda r: -reason_level(r).rank),
         "advisories": [f"{a} (from {label})" for label, d in documents for a in d["advisories"]],
         "target": {
             "name": ", ".join(names),
@@ -90,11 +92,6 @@ def merge(documents: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
             {**g, "name": f"{label}: {g['name']}"} for label, d in documents for g in d["gates"]
         ],
     }
-
-
-def _level(reason: str) -> Verdict:
-    """The verdict a reason calls for (an override's: HOLD at least)."""
-    return SIGNOFF_CODES.get(reason_code(reason) or "") or Verdict.HOLD
 
 
 def show(document: dict[str, Any], path: str = "deploycheck-signoff.json") -> str:
@@ -182,7 +179,7 @@ def _found(reasons: list[str]) -> list[str]:
     """Every reason, by the level it calls for."""
     found: list[str] = []
     for level in (Verdict.ROLLBACK, Verdict.HOLD):
-        mine = [r for r in reasons if _level(r) is level]
+        mine = [r for r in reasons if reason_level(r) is level]
         if mine:
             found += ["", f"#### {_HEADINGS[level]}", *(f"- {md(r)}" for r in mine)]
     return found
@@ -283,7 +280,10 @@ def _run(args: argparse.Namespace) -> int:
         documents = [(label, load(path)) for label, path in named]
         bare = [(path, load(path)) for path in args.paths]
         documents += _read(sources, _by_target, bare, len(named))
-        merged = _read(sources, merge, documents)
+        fleets = sum("targets" in document for _, document in documents)
+        if fleets and fleets < len(documents):
+            raise CliError("merge takes fleet sign-offs (shards) or single-target ones, not both")
+        merged = _read(sources, _fleet if fleets else merge, documents)
         text = _read(sources, show, merged, args.output)
         write(args.output, merged)
         _say(f"{text}\nmerged sign-off written to {args.output}")
@@ -361,6 +361,14 @@ def initialise(args: argparse.Namespace) -> int:
         " --deploy-version=VERSION"
     )
     return 0
+
+
+def _fleet(documents: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """The shards' sign-offs as one: the same one a single run of the fleet writes."""
+    try:
+        return combine([document for _, document in documents])
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _by_target(

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from pytest_deploycheck.core.durations import parse_duration
+from pytest_deploycheck.core.fleet import Shard, is_fleet, select
 from pytest_deploycheck.core.model import Secret, Severity
 from pytest_deploycheck.core.options import (
     CONFIG_FILE,
@@ -29,6 +30,7 @@ from pytest_deploycheck.core.policy import Policy
 from pytest_deploycheck.core.settings_table import Ranged, number
 from pytest_deploycheck.signoff.document import Baseline
 from pytest_deploycheck.signoff.engine import Verdict
+from pytest_deploycheck.signoff.fleet import FleetPolicy
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -114,6 +116,16 @@ class NotifySettings:
 
 
 @dataclass(frozen=True)
+class FleetSettings:
+    """A run of several targets: this run's share of them, each checked by its own process."""
+
+    targets: tuple[str, ...]
+    shard: Shard | None = None
+    max_targets_in_flight: int = 4
+    policy: FleetPolicy = field(default_factory=FleetPolicy)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything one run is configured with."""
 
@@ -138,6 +150,7 @@ class Settings:
     baseline: Baseline = field(default_factory=Baseline)  # an earlier GO's measurements
     keep_last_go: bool = False  # a GO sign-off is kept in state_dir as the next run's baseline
     notify: NotifySettings = field(default_factory=NotifySettings)
+    fleet: FleetSettings | None = None  # several targets: this process runs one per target
     config_path: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
     secrets: frozenset[str] = frozenset()
@@ -172,6 +185,7 @@ _TOP_KEYS: dict[str, Any] = {
     "windows": {phase.value: str for phase in Phase if phase.window_s},
     "budgets": {phase.value: str for phase in Phase},
     "notify": {"urls": list, "on": list},
+    "fleet": {"max_targets_in_flight": int, "rollback_if": str},
 }
 
 
@@ -210,7 +224,15 @@ def resolve(
     _check_shape(table, _TOP_KEYS, label, "")
     _refuse_literal_secrets(table, label)
     name = given.get("target") or _from_file(table, "default_target", label)
+    fleet = _fleet(name, given.get("shard"), table, environ, label)
+    if fleet:
+        name = (fleet.targets[0], name[1] if name else label)
+        own = [OPTION_NAMES[key] for key in ("base_url", "db_url") if given.get(key)]
+        if own:
+            raise ConfigError(f"{own[0]} names one target; a fleet's come from the config")
     target, sources, secrets = _target(name, table, given, environ, label)
+    for other in fleet.targets[1:] if fleet else ():  # each checked now: no late surprise
+        secrets |= _target((other, label), table, given, environ, label)[2]
     trust = given.get("baseline_trust")
     phases, suites = given.get("phase"), given.get("suites")
     signoff = given.get("signoff") or _from_file(table, "signoff", label)
@@ -235,6 +257,7 @@ def resolve(
         db=_made(DbSettings, table.get("db", {}), f"{label}: db"),
         http=_made(HttpSettings, table.get("http", {}), f"{label}: http"),
         notify=_notify(table.get("notify", {}), environ, label, secrets),
+        fleet=fleet,
         config_path=path,
         sources=sources,
         secrets=frozenset(secrets),
@@ -278,6 +301,36 @@ def _target(
         **values,
     )
     return target, sources, secrets
+
+
+def _fleet(
+    name: tuple[Any, str] | None,
+    shard: tuple[Any, str] | None,
+    table: Mapping[str, Any],
+    environ: Mapping[str, str],
+    label: str,
+) -> FleetSettings | None:
+    """The targets a list, glob or ``all`` selects, and the share of them a shard takes
+    (``--deploy-shard``, else a Kubernetes Indexed Job's or a GitLab parallel job's
+    variables); None for a run of one target."""
+    if not name or not (is_fleet(str(name[0])) or shard):
+        return None
+    settings = table.get("fleet", {})
+    try:
+        selected = select(str(name[0]), list(table.get("targets", {})))
+        part = Shard.parse(str(shard[0])) if shard else Shard.from_environment(environ)
+        policy = FleetPolicy.parse(str(settings.get("rollback_if", "any")))
+    except ValueError as exc:
+        raise ConfigError(f"{label}: {exc}" if "rollback_if" in str(exc) else str(exc)) from None
+    share = part.share(selected) if part else selected
+    if not share:
+        raise ConfigError(
+            f"shard {part} has no target: {len(selected)} selected, so at most"
+            f" {len(selected)} shards"
+        )
+    in_flight = settings.get("max_targets_in_flight", FleetSettings.max_targets_in_flight)
+    _require(1 <= in_flight <= 256, label, "fleet.max_targets_in_flight", "1 to 256")
+    return FleetSettings(share, part, in_flight, policy)
 
 
 def _watching(

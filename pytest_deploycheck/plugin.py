@@ -65,41 +65,53 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(hookspecs)
 
 
+# Each setting's option: its metavar and help (the environment variable is added to it).
+_HELPS = {
+    "target": (
+        "NAMES",
+        "Deployment target to check, from the config file; several (eu,us), a glob"
+        " ('tenant-*') or 'all' check a fleet, each target in its own process",
+    ),
+    "shard": (
+        "K/N",
+        "Check shard K of N of the fleet's targets (default from a Kubernetes Indexed Job's"
+        " or GitLab's parallel variables)",
+    ),
+    "config": (
+        "PATH",
+        "Config file (deploycheck.toml or a pyproject.toml with [tool.deploycheck])",
+    ),
+    "base_url": ("URL", "Base URL of the target"),
+    "db_url": ("DSN", "PostgreSQL URL of the target"),
+    "version": ("VERSION", "Version the target is expected to run"),
+    "phase": (
+        "PHASES",
+        f"Run only these phases, comma-separated: {NAMES}",
+    ),
+    "suites": ("SUITES", "Prebuilt suites to run, comma-separated, or 'all'"),
+    "signoff": ("PATH", "Where to write the sign-off JSON (default deploycheck-signoff.json)"),
+    "baseline": ("PATH", "An earlier GO sign-off JSON whose figures are the baseline"),
+    "artifacts": ("DIR", "Where screenshots and traces of failed checks go"),
+    "window": (
+        "DURATION",
+        "Re-run the checks for this long (30s, 30m, 2h) or 'auto' (the phase's)",
+    ),
+    "interval": ("DURATION", "Time between the rounds of a watch window (default 30s)"),
+    "state": (
+        "DIR",
+        f"Where a watch window keeps its samples, to resume (default {STATE_DIR})",
+    ),
+    "hold_exit": (
+        "CODE",
+        "The process's exit status on a HOLD (default 10; 0 for a pipeline that pauses on"
+        " its own); the sign-off still says HOLD",
+    ),
+}
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("deploycheck", "post-deployment validation (pytest-deploycheck)")
-    helps = {
-        "target": ("NAME", "Deployment target to check, from the config file"),
-        "config": (
-            "PATH",
-            "Config file (deploycheck.toml or a pyproject.toml with [tool.deploycheck])",
-        ),
-        "base_url": ("URL", "Base URL of the target"),
-        "db_url": ("DSN", "PostgreSQL URL of the target"),
-        "version": ("VERSION", "Version the target is expected to run"),
-        "phase": (
-            "PHASES",
-            f"Run only these phases, comma-separated: {NAMES}",
-        ),
-        "suites": ("SUITES", "Prebuilt suites to run, comma-separated, or 'all'"),
-        "signoff": ("PATH", "Where to write the sign-off JSON (default deploycheck-signoff.json)"),
-        "baseline": ("PATH", "An earlier GO sign-off JSON whose figures are the baseline"),
-        "artifacts": ("DIR", "Where screenshots and traces of failed checks go"),
-        "window": (
-            "DURATION",
-            "Re-run the checks for this long (30s, 30m, 2h) or 'auto' (the phase's)",
-        ),
-        "interval": ("DURATION", "Time between the rounds of a watch window (default 30s)"),
-        "state": (
-            "DIR",
-            f"Where a watch window keeps its samples, to resume (default {STATE_DIR})",
-        ),
-        "hold_exit": (
-            "CODE",
-            "The process's exit status on a HOLD (default 10; 0 for a pipeline that pauses on"
-            " its own); the sign-off still says HOLD",
-        ),
-    }
-    for key, (metavar, text) in helps.items():
+    for key, (metavar, text) in _HELPS.items():
         # pytest-base-url (a dependency of pytest-playwright) owns --base-url when installed.
         if key == "base_url" and find_spec("pytest_base_url") is not None:
             continue
@@ -118,6 +130,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Accept a baseline whose content no longer matches its digest (edited)"
         f" [env {ENV_PREFIX}BASELINE_TRUST]",
     )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """A run of several targets (``--deploy-target=eu,us``, a glob, ``all``, a shard) checks
+    each in its own pytest process; this one only combines their sign-offs."""
+    option = config.option
+    if option.help or option.version or option.collectonly or not _configured(config):
+        return None
+    settings = settings_of(config)
+    if settings.fleet is None:
+        return None
+    from pytest_deploycheck.fleet_run import run
+
+    _refuse_what_cannot_end_well(config, settings)
+    return run(config, settings)
 
 
 @pytest.hookimpl(tryfirst=True)  # before other plugins create their output directories

@@ -23,7 +23,7 @@ from pytest_deploycheck.bundled import CATALOGUE
 from pytest_deploycheck.config import Settings
 from pytest_deploycheck.core.identity import default_id, default_suite, severity_for
 from pytest_deploycheck.core.model import CouldNotCheck
-from pytest_deploycheck.core.options import LAST_GO, PRE_DEPLOY
+from pytest_deploycheck.core.options import FLEET_PART, LAST_GO, PRE_DEPLOY
 from pytest_deploycheck.core.phases import Phase
 from pytest_deploycheck.fixtures import IDENTITY, PROBLEMS, RATE_FILE, RECORD, redactor_of
 from pytest_deploycheck.health.settings import HealthSettings
@@ -333,27 +333,17 @@ class SignOffSession:
         self.config.hook.pytest_deploycheck_signoff(config=self.config, signoff=self.signoff)
 
     def _notify(self, document: dict[str, Any]) -> None:
-        """Send the decision to ``[notify]``'s URLs when its verdict is among ``on``; what was
-        sent goes in the sign-off, and one line per failure: the verdict stands whatever."""
+        """Send the decision to ``[notify]``'s URLs when its verdict is among ``on`` (a fleet's
+        process sends its own, once); what was sent goes in the sign-off."""
         notify = self.settings.notify
-        if not notify.urls or document["verdict"] not in notify.on:
+        if not notify.urls or document["verdict"] not in notify.on or os.environ.get(FLEET_PART):
             return
-        from urllib.parse import urlsplit
+        from pytest_deploycheck.report.notify import notify as send
 
-        from pytest_deploycheck.report.notify import message, send
-
-        title, body = message(document, self.settings.signoff_path, os.environ)
-        sent = send(notify.urls, title, body)
-        document["notifications"] = [
-            {"url": f"{urlsplit(s.url).scheme}://***", "sent": s.sent, "error": s.error}
-            for s in sent
-        ]
+        sent, failures = send(notify.urls, document, self.settings.signoff_path, os.environ)
+        document["notifications"] = sent
         reporter = self.config.pluginmanager.getplugin("terminalreporter")
-        for failed in (s for s in sent if not s.sent):
-            line = (
-                f"deploycheck: the notification to {urlsplit(failed.url).scheme}://*** failed"
-                f" ({failed.error}); the verdict stands"
-            )
+        for line in failures:
             if reporter is not None:
                 reporter.ensure_newline()
                 reporter.write_line(line, yellow=True)

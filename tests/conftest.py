@@ -73,6 +73,8 @@ class LoopbackServer:
         self.requests: list[tuple[str, str, float]] = []  # (method, path, arrival time)
         self.headers: list[dict[str, str]] = []  # each request's headers, in order
         self.bodies: list[bytes] = []  # each request's body, in order
+        self.in_flight = 0
+        self.peak = 0  # the most requests it was answering at once
         self._lock = threading.Lock()
         server = self
 
@@ -101,10 +103,19 @@ class LoopbackServer:
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
         with self._lock:
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
             self.requests.append((handler.command, path, time.monotonic()))
             self.headers.append(dict(handler.headers.items()))
             self.bodies.append(body)
             seen = sum(1 for _, p, _ in self.requests if p == path)
+        try:
+            self._respond(handler, path, seen)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def _respond(self, handler: BaseHTTPRequestHandler, path: str, seen: int) -> None:
         route = self.routes.get(path, Route(404, "not found"))
         if route.then is not None and seen > route.switch_after:
             route = route.then

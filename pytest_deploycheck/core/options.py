@@ -26,7 +26,11 @@ OPTION_NAMES = {
     "allow_destructive": "--deploy-allow-destructive",
     "baseline_trust": "--deploy-baseline-trust",
     "hold_exit": "--deploy-hold-exit",
+    "shard": "--deploy-shard",
 }
+# Set in the environment of each target's run of a fleet: the fleet's process notifies and
+# writes the job summary, once, for all of them.
+FLEET_PART = ENV_PREFIX + "FLEET_PART"
 
 
 def dest(setting: str) -> str:

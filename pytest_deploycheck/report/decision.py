@@ -19,7 +19,12 @@ from typing import Any
 
 from pytest_deploycheck.core.model import figure, reason_code
 from pytest_deploycheck.core.redact import one_line
-from pytest_deploycheck.signoff.engine import SIGNOFF_CODES, Verdict
+from pytest_deploycheck.signoff.engine import (
+    FLEET_HOLD_CODE,
+    FLEET_ROLLBACK_CODE,
+    SIGNOFF_CODES,
+    Verdict,
+)
 
 WIDTH = 120
 MAX_LINES = 3  # a cause's lines at most
@@ -29,18 +34,23 @@ _NEXT = {
     "ROLLBACK": "next: roll back now, then: deploycheck postmortem {signoff}",
 }
 _MARKS = {"pass": "✓", "hold": "!", "rollback": "✗"}
+_FLEET_CODES = (FLEET_ROLLBACK_CODE, FLEET_HOLD_CODE)
 _CHECK_ID = re.compile(r"\b[a-z][a-z0-9_]*\.[\w.*\[\]-]+")
 
 
 def decision(document: Mapping[str, Any], signoff: str = "deploycheck-signoff.json") -> list[str]:
     """The block's lines."""
     verdict, target = document["verdict"], document["target"]
+    fleet = document.get("targets")
     lines = [
-        f"VERDICT: {verdict} (exit {document['exit_code']}) - target {target['name']}"
+        f"VERDICT: {verdict} (exit {document['exit_code']}) -"
+        + (f" fleet of {len(fleet)} targets" if fleet is not None else f" target {target['name']}")
         + (f", version {target['version']}" if target.get("version") else ""),
         _NEXT[verdict].format(signoff=signoff),
         _what(document),
     ]
+    if fleet is not None:
+        return [*lines, "", *_fleet(document, fleet), "", f"every target's reasons: {signoff}"]
     causes = list(_causes(document))
     if causes:
         lines += ["", *causes]
@@ -54,6 +64,55 @@ def decision(document: Mapping[str, Any], signoff: str = "deploycheck-signoff.js
     for line in lines:  # a line naming the sign-off is a command to copy: it stays whole
         fitted += [one_line(line)] if signoff in line else _fit(line)
     return fitted
+
+
+def _fleet(document: Mapping[str, Any], targets: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The fleet's own reasons, then one line per target that is not GO, worst first, with
+    its first cause; then the count of each verdict."""
+    lines = [
+        f"  {reason_level(text).value:<8} {_said(reason_code(text) or '', text)}"
+        for text in document["reasons"]
+        if reason_code(text) in _FLEET_CODES
+    ]
+    failing = sorted(
+        (t for t in targets if t["verdict"] != Verdict.GO.value),
+        key=lambda t: (-Verdict(t["verdict"]).rank, t["name"]),
+    )
+    for target in failing:
+        reasons = target["reasons"]
+        first = _said(reason_code(reasons[0]) or "", reasons[0]) if reasons else ""
+        more = f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else ""
+        lines.append(f"  {target['verdict']:<8} {target['name']}: {first}{more}")
+    counts = {v.value: sum(1 for t in targets if t["verdict"] == v.value) for v in Verdict}
+    lines.append(
+        "  targets: "
+        + ", ".join(f"{n} {v}" for v, n in reversed(counts.items()) if n)
+        + f" (rollback_if = {document.get('fleet_policy', 'any')})"
+    )
+    return [fitted for line in lines for fitted in _fit(line)]
+
+
+TARGET_COLUMNS = ("target", "verdict", "version", "checks", "failed", "could not check")
+
+
+def target_rows(document: Mapping[str, Any]) -> list[tuple[str, ...]]:
+    """A fleet's per-target table: one row per target, worst first (TARGET_COLUMNS)."""
+    counted: dict[str, list[int]] = {}
+    for check in document["checks"]:
+        row = counted.setdefault(check["nodeid"].split("::", 1)[0], [0, 0, 0])
+        row[0] += 1
+        row[1] += check["outcome"] == "failed"
+        row[2] += check["outcome"] == "error"
+    targets = sorted(document["targets"], key=lambda t: -Verdict(t["verdict"]).rank)
+    return [
+        (t["name"], t["verdict"], t["version"] or "", *map(str, counted.get(t["name"], [0] * 3)))
+        for t in targets
+    ]
+
+
+def reason_level(reason: str) -> Verdict:
+    """The verdict a reason calls for (an override's: HOLD at least)."""
+    return SIGNOFF_CODES.get(reason_code(reason) or "") or Verdict.HOLD
 
 
 def _what(document: Mapping[str, Any]) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 from pytest_deploycheck.core.phases import Phase
 from pytest_deploycheck.core.redact import markdown_text as md
 from pytest_deploycheck.report.ci import ci_of
-from pytest_deploycheck.report.decision import decision
+from pytest_deploycheck.report.decision import TARGET_COLUMNS, decision, target_rows
 
 OUTCOMES = ("passed", "failed", "error", "skipped")
 
@@ -22,6 +22,10 @@ def markdown(
     """The decision block, a per-phase/suite table, the run and where its evidence is kept."""
     block = [line.replace("```", "'''") for line in decision(document, _signoff_name(files))]
     lines = [f"## Deployment sign-off: {document['verdict']}", "", "```text", *block, "```"]
+    if "targets" in document:
+        lines += ["", "| " + " | ".join(TARGET_COLUMNS) + " |", "|---|---|---|---:|---:|---:|"]
+        lines += ["| " + " | ".join(md(v) for v in row) + " |" for row in target_rows(document)]
+        return "\n".join([*lines, "", _where(files, environ or {})]) + "\n"
     counts: Counter[tuple[str, str, str]] = Counter(
         (c["phase"], c["suite"], c["outcome"]) for c in document["checks"]
     )

@@ -38,24 +38,45 @@ def message(
 def send(urls: Sequence[str], title: str, body: str) -> list[Sent]:
     """Send to each URL on its own, so one that fails names itself; Apprise's own log (it
     may show a URL) stays silent."""
-    with warnings.catch_warnings():  # its import warns of modules it may use, not of ours
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import apprise
-
     results = []
     quiet = logging.getLogger("apprise")
     was = quiet.disabled
     quiet.disabled = True
-    try:
-        for url in urls:
-            notifier = apprise.Apprise()
-            if not notifier.add(url):
-                results.append(Sent(url, False, "not a notification URL Apprise knows"))
-                continue
-            ok = notifier.notify(title=title, body=body)
-            results.append(
-                Sent(url, bool(ok), "" if ok else "the service refused or did not answer")
-            )
-    finally:
-        quiet.disabled = was
+    # Apprise imports its notifiers on first use; they warn of modules they may use, not of ours.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import apprise
+
+        try:
+            for url in urls:
+                notifier = apprise.Apprise()
+                if not notifier.add(url):
+                    results.append(Sent(url, False, "not a notification URL Apprise knows"))
+                    continue
+                ok = notifier.notify(title=title, body=body)
+                results.append(
+                    Sent(url, bool(ok), "" if ok else "the service refused or did not answer")
+                )
+        finally:
+            quiet.disabled = was
     return results
+
+
+def notify(
+    urls: Sequence[str], document: Mapping[str, Any], signoff: str, environ: Mapping[str, str]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Send the decision; what the sign-off records of it (each URL by its scheme alone) and
+    one warning line per failure: the verdict stands whatever."""
+    from urllib.parse import urlsplit
+
+    sent = send(urls, *message(document, signoff, environ))
+    shown = [f"{urlsplit(s.url).scheme}://***" for s in sent]
+    records = [
+        {"url": url, "sent": s.sent, "error": s.error} for url, s in zip(shown, sent, strict=True)
+    ]
+    warnings = [
+        f"deploycheck: the notification to {url} failed ({s.error}); the verdict stands"
+        for url, s in zip(shown, sent, strict=True)
+        if not s.sent
+    ]
+    return records, warnings

@@ -9,14 +9,28 @@ from typing import Any
 
 from pytest_deploycheck.core.model import Outcome
 from pytest_deploycheck.core.phases import Phase
-from pytest_deploycheck.report.decision import decision
+from pytest_deploycheck.report.decision import TARGET_COLUMNS, decision, target_rows
 
 _COLUMNS = [outcome.value for outcome in Outcome]
 
 
 def lines(document: Mapping[str, Any], signoff: str) -> list[str]:
-    """The decision block, then the per-phase/suite table."""
+    """The decision block, then the per-phase/suite table (a fleet's: per target)."""
+    if "targets" in document:
+        return decision(document, signoff) + _targets(document)
     return decision(document, signoff) + _table(document)
+
+
+def _targets(document: Mapping[str, Any]) -> list[str]:
+    rows = [TARGET_COLUMNS, *target_rows(document)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(TARGET_COLUMNS))]
+    return [
+        "",
+        *(
+            "  " + "  ".join(f"{v:<{w}}" for v, w in zip(row, widths, strict=True)).rstrip()
+            for row in rows
+        ),
+    ]
 
 
 def _table(document: Mapping[str, Any]) -> list[str]:

@@ -47,6 +47,11 @@ GATE_CODES = {"rollback": "gate-rollback", "hold": "gate-hold"}
 STATUS_VERDICT = {"pass": Verdict.GO, "hold": Verdict.HOLD, "rollback": Verdict.ROLLBACK}
 
 ERROR_CODE = "could-not-check"  # a check that stopped with an error, not a finding
+# A fleet's own reasons: targets call for ROLLBACK beyond [fleet] rollback_if, or hold; a
+# target whose run wrote no sign-off.
+FLEET_ROLLBACK_CODE = "fleet-rollback"
+FLEET_HOLD_CODE = "fleet-hold"
+NOT_CHECKED_CODE = "target-not-checked"
 
 # The reason codes a sign-off's reasons and advisories start with, and the verdict each calls
 # for: a failed check's by its severity, a gate's by its status, the run's own faults (the
@@ -67,6 +72,9 @@ SIGNOFF_CODES: dict[str, Verdict | None] = {
     "collection-error": Verdict.HOLD,
     "internal-error": Verdict.HOLD,
     "db-superuser": Verdict.HOLD,
+    FLEET_ROLLBACK_CODE: Verdict.ROLLBACK,
+    FLEET_HOLD_CODE: Verdict.HOLD,
+    NOT_CHECKED_CODE: Verdict.HOLD,
 }
 
 
