@@ -60,6 +60,7 @@ class Fleet:
         self.fleet = settings.fleet
         signoff = Path(settings.signoff_path)
         self.directory = signoff.with_name(f"{signoff.stem}.targets")
+        self.files = _file_names(self.fleet.targets)  # each target's, in self.directory
         self._processes: list[subprocess.Popen[bytes]] = []
         self._lock = threading.Lock()
         self._stopping = False
@@ -79,8 +80,7 @@ class Fleet:
         checked: list[Checked] = []
         try:
             with ThreadPoolExecutor(self.fleet.max_targets_in_flight) as pool:
-                files = _file_names(names)
-                futures = [pool.submit(self._check, name, files[name]) for name in names]
+                futures = [pool.submit(self._check, name, self.files[name]) for name in names]
                 try:
                     for future in as_completed(futures):
                         done = future.result()
@@ -140,6 +140,9 @@ class Fleet:
         policy = self.fleet.policy
         redact = redactor_of(self.config)
         parts = [part(c.name, c.document or _not_checked(c, started), policy) for c in checked]
+        junit = getattr(self.config.option, "xmlpath", None)
+        if junit:
+            _junit([(c.name, self.directory / f"{self.files[c.name]}.xml") for c in checked], junit)
         document = redact.deep(combine(parts))
         document.update(_notified(self.settings, document))
         written = write(self.settings.signoff_path, document)
@@ -187,6 +190,24 @@ def _file_names(names: Sequence[str]) -> dict[str, str]:
         safe = re.sub(r"[^\w.-]", "_", name).lstrip(".") or "target"
         files[name] = safe if safe not in files.values() else f"{safe}-{index}"
     return files
+
+
+def _junit(parts: Sequence[tuple[str, Path]], out: str) -> None:
+    """One JUnit XML file of the targets' own (written by their runs): a test suite each,
+    named by its target."""
+    from xml.etree import ElementTree
+
+    root = ElementTree.Element("testsuites")
+    for name, path in parts:
+        try:
+            suites = list(ElementTree.parse(path).getroot().iter("testsuite"))
+        except (OSError, ElementTree.ParseError):
+            continue
+        for suite in suites:
+            suite.set("name", name)
+            root.append(suite)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    ElementTree.ElementTree(root).write(out, encoding="utf-8", xml_declaration=True)
 
 
 def _read(path: Path, name: str) -> dict[str, Any] | None:

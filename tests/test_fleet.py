@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 
@@ -100,6 +101,9 @@ def test_a_shard_from_a_kubernetes_indexed_job_or_a_gitlab_parallel_job() -> Non
     assert Shard.from_environment({}) is None
     with pytest.raises(ValueError, match="JOB_COMPLETION_INDEX"):
         Shard.from_environment({"JOB_COMPLETION_INDEX": "3", "JOB_COMPLETIONS": "3"})
+    # Kubernetes sets the index alone: without the count, every pod would check every target
+    with pytest.raises(ValueError, match="JOB_COMPLETIONS is not"):
+        Shard.from_environment({"JOB_COMPLETION_INDEX": "0"})
 
 
 def test_the_fleet_policy_rolls_back_on_any_or_above_a_share() -> None:
@@ -135,7 +139,8 @@ def test_targets_run_at_once_each_within_its_own_caps(
     for name in ("eu", "us"):
         servers[name].health(delay_s=0.05)
     config = health_config(servers, "max_targets_in_flight = 2", concurrency=2, max_rps=20)
-    run = deploy("--deploy-target=eu,us", "--deploy-suites=health", *NO_BROWSER, config=config)
+    args = ("--deploy-target=eu,us", "--deploy-suites=health", "--junitxml=junit.xml")
+    run = deploy(*args, *NO_BROWSER, config=config)
     assert run.code == 0, run.result.stdout.str()
     assert [(t["name"], t["verdict"]) for t in run.signoff["targets"]] == [
         ("eu", "GO"),
@@ -157,7 +162,12 @@ def test_targets_run_at_once_each_within_its_own_caps(
     assert "VERDICT: GO (exit 0) - fleet of 2 targets, version 1.0.0" in output
     # each target's sign-off and output are kept beside the fleet's
     kept = pytester.path / "deploycheck-signoff.targets"
-    assert sorted(p.name for p in kept.iterdir()) == ["eu.json", "eu.log", "us.json", "us.log"]
+    assert sorted(p.name for p in kept.iterdir()) == [
+        f"{name}.{kind}" for name in ("eu", "us") for kind in ("json", "log", "xml")
+    ]
+    # and the targets' JUnit XML as one file, a test suite per target
+    suites = ElementTree.parse(pytester.path / "junit.xml").getroot().findall("testsuite")
+    assert [(s.get("name"), s.get("tests")) for s in suites] == [("eu", "9"), ("us", "9")]
     assert read_signoff(kept / "eu.json")["target"]["name"] == "eu"
     assert "VERDICT: GO" in (kept / "us.log").read_text()
 

@@ -68,7 +68,9 @@ class Shard:
     def from_environment(cls, environ: Mapping[str, str]) -> Shard | None:
         """The shard a distributed engine's variables describe, if any."""
         for index, total, first in SHARD_VARIABLES:
-            if environ.get(index) and environ.get(total):
+            if environ.get(index) and not environ.get(total):
+                raise ValueError(f"{index} is set but {total} is not: set it to the job count")
+            if environ.get(index):
                 try:
                     return cls.parse(f"{int(environ[index]) - first + 1}/{environ[total]}")
                 except ValueError as exc:
