@@ -4,7 +4,13 @@ that are stable, complete and merge into what one run says; the fleet's policy."
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
@@ -290,3 +296,30 @@ def test_bad_fleet_input_is_one_line_and_a_usage_error(
         assert said in result.stderr.str()
         assert "Traceback" not in result.stderr.str() + result.stdout.str()
     assert not any(srv.requests for srv in servers.values())
+
+
+def test_sigterm_stops_every_targets_run_and_the_fleet_still_signs_off(
+    servers: dict[str, LoopbackServer], tmp_path: Path, read_signoff: SignOffReader
+) -> None:
+    servers["quick"].health()
+    servers["stuck"].health(delay_s=8)  # answers long after the CI's stop signal
+    (tmp_path / "deploycheck.toml").write_text(health_config(servers))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "--deploy-target=all", "--deploy-suites=health"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith(("DEPLOYCHECK_", "PYTEST_"))},
+    )
+    deadline = time.monotonic() + 30
+    while not servers["stuck"].requests and time.monotonic() < deadline:
+        time.sleep(0.05)  # the stuck target's run is waiting on its answer
+    process.send_signal(signal.SIGTERM)
+    out, _ = process.communicate(timeout=30)
+    assert process.returncode == 10, out
+    document = read_signoff(tmp_path / "deploycheck-signoff.json")
+    verdicts = {t["name"]: t for t in document["targets"]}
+    assert verdicts["stuck"]["verdict"] == "HOLD"
+    assert verdicts["stuck"]["reasons"][0].startswith("[interrupted]")  # its own, partial
+    assert "Traceback" not in out
