@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -50,7 +51,8 @@ def database_server(stack: ExitStack, scratch: Path) -> str:
 
 
 def start_demos(stack: ExitStack, server: str) -> list[RunningDemo]:
-    contexts = [running_demo(database_url=server, timeout_s=180) for _ in range(TARGETS)]
+    env = {"DEMO_DB_POOL_MAX": "1"}  # 50 demos and the checks within max_connections = 100
+    contexts = [running_demo(database_url=server, timeout_s=180, env=env) for _ in range(TARGETS)]
     with ThreadPoolExecutor(8) as pool:
         demos = list(pool.map(lambda cm: cm.__enter__(), contexts))
     for cm in contexts:
@@ -136,6 +138,7 @@ def table(document: dict[str, Any]) -> list[tuple[str, str, tuple[str, ...]]]:
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # the demos stop with the bench
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp:
         scratch = Path(tmp)
         server = database_server(stack, scratch)

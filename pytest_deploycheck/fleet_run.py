@@ -32,8 +32,8 @@ from pytest_deploycheck.signoff.engine import NOT_CHECKED_CODE, Verdict
 from pytest_deploycheck.signoff.fleet import combine, part
 
 # Options each target's run gets its own value of; the rest are passed on as given.
-_OWN = {OPTION_NAMES[key] for key in ("target", "signoff", "shard", "state")}
-_OWN |= {"--junitxml", "--junit-xml"}
+_OWN = {OPTION_NAMES[key] for key in ("target", "signoff", "shard", "state", "artifacts")}
+_OWN |= {"--junitxml", "--junit-xml", "--alluredir"}
 # The environment that would make a target's run a fleet again, or write the fleet's summary.
 _DROPPED = {"DEPLOYCHECK_TARGET", "DEPLOYCHECK_SHARD", "DEPLOYCHECK_SIGNOFF", "DEPLOYCHECK_STATE"}
 _DROPPED |= {"GITHUB_STEP_SUMMARY"}
@@ -103,6 +103,9 @@ class Fleet:
             command.append(f"{OPTION_NAMES['state']}={Path(self.settings.state_dir) / file}")
         if getattr(self.config.option, "xmlpath", None):
             command.append(f"--junitxml={self.directory / file}.xml")
+        if getattr(self.config.option, "allure_report_dir", None):  # moved in when it ends
+            command.append(f"--alluredir={self.directory / file}.allure")
+        command.append(f"{OPTION_NAMES['artifacts']}={Path(self.settings.artifacts_dir) / file}")
         environ = {k: v for k, v in os.environ.items() if k not in _DROPPED}
         environ[FLEET_PART] = "1"
         clock = time.monotonic()
@@ -137,6 +140,7 @@ class Fleet:
                     process.terminate()
 
     def _decide(self, checked: Sequence[Checked], started: datetime) -> int:
+        checked = sorted(checked, key=lambda c: c.name)  # in the order of the sign-off's
         policy = self.fleet.policy
         redact = redactor_of(self.config)
         parts = [part(c.name, c.document or _not_checked(c, started), policy) for c in checked]
@@ -146,10 +150,9 @@ class Fleet:
         document = redact.deep(combine(parts))
         document.update(_notified(self.settings, document))
         written = write(self.settings.signoff_path, document)
-        from pytest_deploycheck.report.allure import write_signoff_result
+        self._allure(document, written)
         from pytest_deploycheck.report.terminal import lines
 
-        write_signoff_result(self.config, document, [(written, "application/json")])
         if os.environ.get("GITHUB_STEP_SUMMARY"):
             from pytest_deploycheck.report.job_summary import append, markdown
 
@@ -160,6 +163,33 @@ class Fleet:
             _say(f"the process exits {held} on this HOLD (--deploy-hold-exit)")
             return held
         return int(document["exit_code"])
+
+    def _allure(self, document: dict[str, Any], written: Path) -> None:
+        """The targets' Allure results (each run wrote its own, in its own folder: no run
+        touches another's files) in ``--alluredir``, then the fleet's verdict and run files."""
+        directory = getattr(self.config.option, "allure_report_dir", None)
+        if not directory:
+            return
+        import shutil
+
+        from pytest_deploycheck.bundled import CATALOGUE
+        from pytest_deploycheck.report.allure import write_run_files, write_signoff_result
+
+        out = Path(directory)
+        if getattr(self.config.option, "clean_alluredir", False):
+            shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True, exist_ok=True)
+        for file in self.files.values():
+            results = self.directory / f"{file}.allure"
+            for path in sorted(results.glob("*")) if results.is_dir() else ():
+                if path.name.endswith(("-result.json", "-container.json", "-attachment")) or (
+                    "-attachment." in path.name
+                ):
+                    path.replace(out / path.name)
+            shutil.rmtree(results, ignore_errors=True)
+        write_signoff_result(self.config, document, [(written, "application/json")])
+        codes = [code for _, code in CATALOGUE.codes()]
+        write_run_files(self.config, document, os.environ, codes)
 
 
 def run(config: pytest.Config, settings: Settings) -> int:

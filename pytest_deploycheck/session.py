@@ -27,7 +27,11 @@ from pytest_deploycheck.core.options import FLEET_PART, LAST_GO, PRE_DEPLOY
 from pytest_deploycheck.core.phases import Phase
 from pytest_deploycheck.fixtures import IDENTITY, PROBLEMS, RATE_FILE, RECORD, redactor_of
 from pytest_deploycheck.health.settings import HealthSettings
-from pytest_deploycheck.report.allure import write_run_files, write_signoff_result
+from pytest_deploycheck.report.allure import (
+    complete_results,
+    write_run_files,
+    write_signoff_result,
+)
 from pytest_deploycheck.report.terminal import lines
 from pytest_deploycheck.signoff.document import SignOff, write
 from pytest_deploycheck.signoff.engine import Run, Verdict, decide, override
@@ -324,6 +328,7 @@ class SignOffSession:
         self._junit_properties(document)
         write_signoff_result(self.config, document, files)
         codes = [code for _, code in CATALOGUE.codes()]
+        complete_results(self.config, document)
         write_run_files(self.config, document, os.environ, codes)
         if os.environ.get("GITHUB_STEP_SUMMARY"):
             from pytest_deploycheck.report.job_summary import append, markdown

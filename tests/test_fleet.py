@@ -179,13 +179,13 @@ def test_targets_run_at_once_each_within_its_own_caps(
 
 
 def test_a_glob_selects_and_the_policy_decides(
-    deploy: Deploy, servers: dict[str, LoopbackServer]
+    deploy: Deploy, servers: dict[str, LoopbackServer], pytester: pytest.Pytester
 ) -> None:
     servers["tenant-a"].health()
     servers["tenant-b"].health(version="0.9.0")  # not the release: a rollback cause
     servers["other"].health(status=503)
     args = ("--deploy-target=tenant-*", "--deploy-suites=health", *NO_BROWSER)
-    run = deploy(*args, config=health_config(servers))
+    run = deploy(*args, "--alluredir=allure", config=health_config(servers))
     assert [(t["name"], t["verdict"]) for t in run.signoff["targets"]] == [
         ("tenant-a", "GO"),
         ("tenant-b", "ROLLBACK"),
@@ -201,6 +201,24 @@ def test_a_glob_selects_and_the_policy_decides(
     # the failing target first, then the counts, then the per-target table
     assert block.index("ROLLBACK tenant-b: ") < block.index("targets: 1 ROLLBACK, 1 GO")
     assert any(line.split()[:2] == ["tenant-b", "ROLLBACK"] for line in block.splitlines())
+
+    # Allure: every target's results, each labelled with its target, and the fleet's verdict
+    results = [
+        json.loads(path.read_text()) for path in (pytester.path / "allure").glob("*-result.json")
+    ]
+    by_target = {
+        label["value"]
+        for result in results
+        for label in result["labels"]
+        if label["name"] == "target"
+    }
+    assert by_target == {"tenant-a", "tenant-b"}
+    verdicts = [r for r in results if r["name"].startswith("Deployment sign-off")]
+    assert len(verdicts) == 3  # each target's, and the fleet's
+    properties = (pytester.path / "allure" / "environment.properties").read_text()
+    assert "target=tenant-a, tenant-b\n" in properties
+    assert "verdict=ROLLBACK\n" in properties
+    assert not list(pytester.path.glob("deploycheck-signoff.targets/*.allure"))
 
     lenient = health_config(servers, 'rollback_if = "more_than = 50%"')
     run = deploy(*args, config=lenient)
@@ -280,19 +298,21 @@ def test_shards_merged_say_what_one_run_says(
 
 
 def test_bad_fleet_input_is_one_line_and_a_usage_error(
-    deploy: Deploy, servers: dict[str, LoopbackServer], pytester: pytest.Pytester
+    servers: dict[str, LoopbackServer], pytester: pytest.Pytester
 ) -> None:
-    pytester.makefile(
-        ".toml", deploycheck=health_config({"eu": servers["eu"], "us": servers["us"]})
-    )
-    for args, said in [
-        (("--deploy-target=eu,ap",), "'ap' is not a target; the config defines: eu, us"),
-        (("--deploy-target=db-*",), "'db-*' matches no target"),
-        (("--deploy-target=all", "--deploy-shard=3/3"), "shard 3/3 has no target: 2 selected"),
-        (("--deploy-target=all", "--base-url=http://x"), "--base-url names one target"),
+    config = health_config({"eu": servers["eu"], "us": servers["us"]})
+    for fleet, args, said in [
+        ("", ("--deploy-target=eu,ap",), "'ap' is not a target; the config defines: eu, us"),
+        ("", ("--deploy-target=db-*",), "'db-*' matches no target"),
+        ("", ("--deploy-target=all", "--deploy-shard=3/3"), "shard 3/3 has no target: 2 selected"),
+        ("", ("--deploy-target=all", "--deploy-shard=2"), "--deploy-shard '2' is not K/N"),
+        ("", ("--deploy-target=all", "--base-url=http://x"), "--base-url names one target"),
+        ('rollback_if = "some"', ("--deploy-target=all",), 'rollback_if must be "any" or'),
+        ("max_targets_in_flight = 0", ("--deploy-target=all",), "must be 1 to 256"),
     ]:
+        pytester.makefile(".toml", deploycheck=config + (f"[fleet]\n{fleet}\n" if fleet else ""))
         result = pytester.runpytest(*args, *NO_BROWSER)
-        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        assert result.ret == pytest.ExitCode.USAGE_ERROR, said
         assert said in result.stderr.str()
         assert "Traceback" not in result.stderr.str() + result.stdout.str()
     assert not any(srv.requests for srv in servers.values())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -66,7 +67,8 @@ def create_app(state: DemoState) -> Starlette:
         state.pool = AsyncConnectionPool(
             state.app_url,
             min_size=1,
-            max_size=8,
+            # many demos on one server (bench_fleet.py) share its connection slots
+            max_size=int(os.environ.get("DEMO_DB_POOL_MAX", "8")),
             open=False,
             kwargs={
                 "row_factory": dict_row,

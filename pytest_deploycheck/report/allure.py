@@ -269,7 +269,6 @@ def write_run_files(
         "reportName": f"Deployment sign-off: {document['verdict']} - {target['name']}",
     }
     (out / "executor.json").write_text(json.dumps({k: v for k, v in executor.items() if v}))
-    _complete_results(out, document)
     rules = categories(codes)
     (out / "categories.json").write_text(json.dumps(rules, indent=2))  # Allure 2
     report_name = str(executor["reportName"])
@@ -284,11 +283,15 @@ LEVEL_LABEL = "level"  # ROLLBACK or HOLD: what a failed check's result calls fo
 NODEID_LABEL = "nodeid"  # the pytest node id of a check's result, whose title is its check id
 
 
-def _complete_results(out: Path, document: Mapping[str, Any]) -> None:
+def complete_results(config: pytest.Config, document: Mapping[str, Any]) -> None:
     """What only the end of the run knows, added to the checks' results: the level the
     sign-off found each failure calls for, so that QA sees the rollback triggers within each
     category; and each check's whole duration — its probes run in fixtures, which Allure
     would not count — as the sign-off measured it."""
+    directory = getattr(config.option, "allure_report_dir", None)
+    if not directory or not Path(directory).is_dir():
+        return
+    out = Path(directory)
     found = levels(document)
     took = {c["id"]: c["duration_s"] for c in document["checks"]}
     for path in out.glob("*-result.json"):
