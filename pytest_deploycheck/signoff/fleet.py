@@ -123,7 +123,8 @@ def judge(targets: Sequence[Mapping[str, Any]], policy: FleetPolicy) -> tuple[Ve
     failing, holding, total = by[Verdict.ROLLBACK], by[Verdict.HOLD], len(targets)
     reasons = []
     if failing:
-        said = f"{len(failing)} of {total} targets call for ROLLBACK: {_named(failing)}"
+        verdict = Verdict.ROLLBACK.value
+        said = f"{len(failing)} of {total} targets call for {verdict}: {_named(failing)}"
         if policy.rolls_back(len(failing), total):
             reasons.append(f"[{FLEET_ROLLBACK_CODE}] {said} (rollback_if = {policy})")
         else:
