@@ -95,6 +95,9 @@ class Prober:
         )
         self._silent = 0  # read timeouts in a row
         self._dragged = False  # an answer went on past the exchange's deadline
+        self._out = 0  # requests sent and not yet answered
+        self._settled = asyncio.Event()  # set when none is out
+        self._settled.set()
 
     @property
     def unresponsive(self) -> bool:
@@ -111,12 +114,14 @@ class Prober:
         error, sent = "", 0
         for attempt in range(1, attempts + 1):
             async with self._slots:
+                if self._silent:  # after a timeout, the breaker decides on those still out
+                    await self._settled.wait()
                 if self.unresponsive:
                     break
                 await self._limiter.wait()
                 sent = attempt
                 try:
-                    response = await self._client.request(method, url)
+                    response = await self._sent(method, url)
                 except ExchangeStopped as stop:  # the gate's own limits: never retried
                     self._dragged |= stop.code == LIMIT_CODES["time"]
                     return Exchange.stopped(method, full, stop, attempt)
@@ -140,6 +145,16 @@ class Prober:
             )
             error = f"not sent: the target is unresponsive ({why})"
         return Exchange(method, full, error=error, attempts=sent)
+
+    async def _sent(self, method: str, url: str) -> httpx.Response:
+        self._out += 1
+        self._settled.clear()
+        try:
+            return await self._client.request(method, url)
+        finally:
+            self._out -= 1
+            if not self._out:
+                self._settled.set()
 
 
 def _error(exc: Exception) -> str:
