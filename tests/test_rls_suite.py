@@ -5,7 +5,7 @@ fires on the clean schema."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import psycopg
 import pytest
@@ -506,3 +506,41 @@ def test_a_role_test_in_a_policy_for_everyone_opens_nothing_to_anon(
     [notes] = [t for t in tables if t.name == "public.notes"]
     assert evidence.level(notes, "anon", "SELECT") == "none"  # the anon probe reads 0: right
     assert evidence.level(notes, "authenticated", "SELECT") == "open"
+
+
+class _Counted(psycopg.Cursor[Any]):
+    """A real cursor that keeps the text of every statement it sends."""
+
+    sent: ClassVar[list[str]] = []  # reset by the test that uses it
+
+    def execute(self, query: Any, *args: Any, **kwargs: Any) -> Any:
+        text = query.as_string(self.connection) if hasattr(query, "as_string") else str(query)
+        self.sent.append(text)
+        return super().execute(query, *args, **kwargs)
+
+
+def test_writes_that_name_no_row_are_not_sent(supa: dict[str, Any]) -> None:
+    """Where user B has no rows, A's update and delete of B's rows, and the strangers' of
+    anyone's, change nothing by construction: decided from the reads, never sent; what can
+    change a row (inserts made out as B's) still is."""
+    supa["admin"].execute("DELETE FROM public.notes")
+    conn = connect_readonly(supa["checker"], DbSettings())
+    conn.cursor_factory = _Counted
+    try:
+        schemas, _ = rules.exposed_schemas(conn, SETTINGS)
+        tables = [
+            t for t in evidence.exposed_tables(conn, SETTINGS, schemas) if t.relation == "notes"
+        ]
+        who = identities(conn, SETTINGS)
+        reads = read_all(conn, SETTINGS, tables, who)
+        _Counted.sent = []
+        writes = write_all(conn, SETTINGS, tables, who, reads)
+    finally:
+        conn.close()
+    assert not writes.result.findings
+    assert writes.result.undecided is None
+    done = writes.done["public.notes"]
+    assert done["user_a update user B's rows"] == done["user_a delete user B's rows"] == 0
+    sent = [s for s in _Counted.sent if '"notes"' in s]
+    assert not [s for s in sent if s.startswith(("UPDATE", "DELETE"))], sent
+    assert [s for s in sent if s.startswith("INSERT")]  # made out as B's: may change a row
