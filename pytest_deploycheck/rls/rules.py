@@ -204,7 +204,8 @@ auth_users_exposed = _rule(
 FROM pg_depend d
 JOIN pg_rewrite rw ON rw.oid = d.objid JOIN pg_class v ON v.oid = rw.ev_class
 JOIN pg_namespace n ON n.oid = v.relnamespace
-WHERE d.refobjid = to_regclass('auth.users') AND v.relkind IN ('v', 'm') AND n.nspname =
+WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = to_regclass('auth.users')
+  AND d.classid = 'pg_rewrite'::regclass AND v.relkind IN ('v', 'm') AND n.nspname =
   ANY(%(schemas)s)
   AND (has_table_privilege('anon', v.oid, 'SELECT') OR has_table_privilege('authenticated',
   v.oid, 'SELECT'))

@@ -28,6 +28,11 @@ if TYPE_CHECKING:
 NOT_TRIED_CODE = "writes-not-tried"
 # Who tries to write users' rows without being one of them, and the code when it goes through.
 STRANGER_CODES = {"anon": "anon_writes_rows", "stranger": "stranger_writes_rows"}
+# What A tries on B's rows: the code when it goes through, what it does, its command.
+OTHERS_CODES = (
+    ("cross_user_update_others", "update user B's rows", "UPDATE"),
+    ("cross_user_delete_others", "delete user B's rows", "DELETE"),
+)
 
 
 @dataclass(frozen=True)
@@ -135,10 +140,7 @@ def _writes(table: Table, who: dict[str, Identity], reads: Reads) -> list[Write]
 
     # A write that names no row changes none: decided here, it is not sent.
     writes = []
-    for code, what, command in (
-        ("cross_user_update_others", "update user B's rows", "UPDATE"),
-        ("cross_user_delete_others", "delete user B's rows", "DELETE"),
-    ):
+    for code, what, command in OTHERS_CODES:
         theirs = _theirs(table, reads, command)
         writes.append(Write("user_a", code, what, command, changing(command, theirs), not theirs))
     everyone = sorted({*samples.get("user_a", []), *samples.get("user_b", [])})
@@ -214,9 +216,10 @@ def _owner_writes(table: Table, who: dict[str, Identity], a_has_rows: bool) -> l
         for n, code in STRANGER_CODES.items()
     ]
     if table.boundary("UPDATE") == "user":
-        what = "give its own rows to user B"
-        code = "cross_user_reassign_own"
-        writes.append(Write("user_a", code, what, "UPDATE", reassign, not a_has_rows))
+        what, owns_none = "give its own rows to user B", not a_has_rows
+        writes.append(
+            Write("user_a", "cross_user_reassign_own", what, "UPDATE", reassign, owns_none)
+        )
     if table.boundary("INSERT") == "user":
         what = "make a row out as user B's"
         copy = _copy_as(table, b, a) if a_has_rows else _insert_as(table, b)
