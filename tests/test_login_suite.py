@@ -276,7 +276,7 @@ class OtherSite(BaseHTTPRequestHandler):
         if self.path == "/signin" and self.scripted:
             self.page(
                 "<main></main><script>setTimeout(() => fetch('/signin-form').then(r => r.text())"
-                ".then(html => { document.querySelector('main').innerHTML = html }), 2000)</script>"
+                ".then(html => { document.querySelector('main').innerHTML = html }), 1000)</script>"
             )
         elif self.path == "/signin-form":
             time.sleep(0.2)
@@ -468,12 +468,12 @@ def test_a_login_form_a_script_fetches_after_the_load_is_waited_for(
     run_login: Any, other_site: Any
 ) -> None:
     """A page is judged once it has settled (quiet for ``settle_ms``) and shows a password
-    field, waited for up to ``timeout_ms``: a script that asks for the form 2 s after the load
+    field, waited for up to ``timeout_ms``: a script that asks for the form 1 s after the load
     is a login page, not a broken one; a page that never shows one is ``[login-page]``."""
-    other_site.scripted = True  # asked for 2 s after the load, there 0.2 s later
+    other_site.scripted = True  # asked for 1 s after the load, there 0.2 s later
     login = {**OTHER_LOGIN, "modes": ["browser"]}
     code, document, _ = run_login(other_site.url, username="carol", **login)
     assert code == 0, document["reasons"]
-    code, document, _ = run_login(other_site.url, username="carol", timeout_ms=1000, **login)
-    assert code == 20  # 1 s of waiting: the form came too late for this page to be a login page
+    code, document, _ = run_login(other_site.url, username="carol", timeout_ms=500, **login)
+    assert code == 20  # 0.5 s of waiting: the form came too late for this page to be a login page
     assert by_id(document)["login.browser"]["message"].startswith("[login-page]")

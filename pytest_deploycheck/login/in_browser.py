@@ -162,8 +162,11 @@ class BrowserAgent:
             response = self.page.goto(self.url(self.settings.login_url))
             self._settle()
             if response is not None and response.ok:
+                # Any password field ends the wait: one the settings do not match is
+                # [login-config], said at once, not after timeout_ms.
+                fields = f"{self.settings.password_selector}, input[type=password]"
                 try:
-                    self.page.wait_for_selector(self.settings.password_selector, state="visible")
+                    self.page.locator(fields).filter(visible=True).first.wait_for()
                 except Exception:  # no password field in time: the page is judged as it is
                     pass
                 else:
