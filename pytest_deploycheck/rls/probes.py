@@ -80,13 +80,14 @@ def probe(
     conn.rollback()
     conn.read_only = not write  # BEGIN READ WRITE or READ ONLY
     try:
-        with (
-            deadline(conn, settings.probe_timeout_ms * scale),
-            conn.transaction(force_rollback=True),
-        ):
+        # BEGIN, the role, the statement and ROLLBACK in one round trip (a pipeline): an
+        # error surfaces when it syncs, at the block's end, and leaves the transaction open
+        # (aborted) for the rollback below.
+        with deadline(conn, settings.probe_timeout_ms * scale), conn.pipeline():
             run(conn, who.impersonation() + timeout)
             cursor = run(conn, statement)
-            return cursor.fetchall() if cursor.description else [{"rows": cursor.rowcount}]
+            run(conn, sql.SQL("ROLLBACK"))
+        return cursor.fetchall() if cursor.description else [{"rows": cursor.rowcount}]
     except psycopg.errors.InsufficientPrivilege:
         return None
     except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable) as exc:
@@ -100,6 +101,7 @@ def probe(
             return BLOCKED
         raise ProbeFailed(exc) from None
     finally:
+        conn.rollback()  # nothing to do unless the pipeline stopped before its ROLLBACK
         conn.read_only = True
 
 
