@@ -56,6 +56,8 @@ class Policy:
     check_asks: bool = False  # its WITH CHECK (else its USING) asks who the user is
     tied: bool = False  # it compares the table's owner column with the user
     via_tenant: bool = False  # it lets users in through another column of the row (a tenant)
+    shown_roles: tuple[str, ...] = ()  # the roles as SQL names (quote_ident), for messages
+    said: tuple[str, str] = ("", "")  # USING and WITH CHECK as PostgreSQL deparsed them
 
     def applies(self, command: str, role: str) -> bool:
         """Whether the policy is one ``role`` meets for ``command``: named for them (or for
@@ -184,6 +186,8 @@ TABLES = """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS na
                      WHEN 'w' THEN 'UPDATE' WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,
             'roles', ARRAY(SELECT CASE r WHEN 0 THEN 'public' ELSE pg_get_userbyid(r) END
                            FROM unnest(p.polroles) r),
+            'shown_roles', ARRAY(SELECT quote_ident(CASE r WHEN 0 THEN 'public'
+                                 ELSE pg_get_userbyid(r) END) FROM unnest(p.polroles) r),
             'permissive', p.polpermissive,
             'using', coalesce(pg_get_expr(p.polqual, p.polrelid), ''),
             'check', coalesce(pg_get_expr(p.polwithcheck, p.polrelid), ''),
@@ -345,6 +349,8 @@ def _policy(raw: Mapping[str, Any], asking: frozenset[str]) -> Policy:
         raw["tree"],
         asks_user(using, asking),
         asks_user(check or using, asking),  # PostgreSQL reuses USING when there is no CHECK
+        shown_roles=tuple(raw["shown_roles"]),
+        said=(raw["using"], raw["check"]),
     )
 
 

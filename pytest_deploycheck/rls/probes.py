@@ -7,6 +7,7 @@ trigger or a function) is a blocked write, like one Row Level Security refuses.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -53,6 +54,20 @@ def reproduce(conn: Connection, who: Identity, statement: sql.Composed, write: b
     return "; ".join([begin, *steps, "ROLLBACK;"])
 
 
+class _PipelineEnd(logging.Filter):
+    """psycopg logs a warning when a pipeline whose block raised cannot end cleanly ("pipeline
+    aborted"); the error itself is the probe's to handle: that line says nothing more."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("error ignored terminating")
+
+
+def _quiet_pipeline_end() -> None:
+    psycopg_log = logging.getLogger("psycopg")
+    if not any(isinstance(f, _PipelineEnd) for f in psycopg_log.filters):
+        psycopg_log.addFilter(_PipelineEnd())
+
+
 def probe(
     conn: Connection,
     who: Identity,
@@ -77,6 +92,7 @@ def probe(
     timeout = sql.SQL(", set_config('statement_timeout', {}, true)").format(
         sql.Literal(str(settings.probe_timeout_ms * scale))
     )
+    _quiet_pipeline_end()
     conn.rollback()
     conn.read_only = not write  # BEGIN READ WRITE or READ ONLY
     try:

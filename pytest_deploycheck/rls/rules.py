@@ -126,63 +126,7 @@ ORDER BY 1""",
 )
 
 USER_METADATA = ("user_metadata", "raw_user_meta_data")
-POLICIES = """SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) AS table_name,
-  quote_ident(policyname) AS policy, permissive, roles::text[] AS roles, cmd,
-  coalesce(qual, '') AS qual, coalesce(with_check, '') AS with_check
-FROM pg_policies WHERE schemaname = ANY(%(schemas)s) ORDER BY 1, 2"""
 
-
-def _on_policy(rule: str, row: Row, message: str) -> Finding:
-    """A finding on a policy, named after its table: ``schema.table.policy``."""
-    return Finding(rule, f"{row['table_name']}.{row['policy']}", message)
-
-
-rls_policy_always_true = _rule(
-    "rls_policy_always_true",
-    POLICIES,
-    lambda row, s: (
-        _on_policy(
-            "rls_policy_always_true",
-            row,
-            f"policy {row['policy']} on {row['table_name']} allows {row['cmd']} with a"
-            " condition that is always true",
-        )
-        if row["cmd"] in ("UPDATE", "DELETE", "INSERT", "ALL")
-        and "true" in (row["qual"], row["with_check"])
-        else None
-    ),
-)
-
-rls_references_user_metadata = _rule(
-    "rls_references_user_metadata",
-    POLICIES,
-    lambda row, s: (
-        _on_policy(
-            "rls_references_user_metadata",
-            row,
-            f"policy {row['policy']} on {row['table_name']} trusts user_metadata, which users"
-            " can edit",
-        )
-        if any(word in row["qual"] + row["with_check"] for word in USER_METADATA)
-        else None
-    ),
-)
-
-
-multiple_permissive_policies = _rule(
-    "multiple_permissive_policies",
-    """SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) AS object,
-  quote_ident(role) AS role, cmd, array_agg(quote_ident(policyname) ORDER BY policyname) AS policies
-FROM pg_policies, unnest(roles) AS role
-WHERE permissive = 'PERMISSIVE' AND schemaname = ANY(%(schemas)s)
-GROUP BY 1, 2, 3 HAVING count(*) > 1 ORDER BY 1, 2, 3""",
-    lambda row, s: Finding(
-        "multiple_permissive_policies",
-        str(row["object"]),
-        f"{row['object']} has {len(row['policies'])} permissive {row['cmd']} policies for"
-        f" {row['role']}: " + ", ".join(row["policies"]),
-    ),
-)
 
 security_definer_view = _rule(
     "security_definer_view",
@@ -347,37 +291,6 @@ GROUP BY 1 ORDER BY 1""",
 
 # -- rules of our own ------------------------------------------------------------------------
 
-# One row per policy on an exposed table, with what it takes to judge it.
-POLICY_FACTS = """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS table_name,
-  quote_ident(p.polname) AS policy,
-  CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'
-                WHEN 'd' THEN 'DELETE' ELSE 'ALL' END AS cmd,
-  ARRAY(SELECT CASE r WHEN 0 THEN 'public' ELSE pg_get_userbyid(r) END FROM unnest(p.polroles)
-  r) AS roles,
-  coalesce(pg_get_expr(p.polqual, p.polrelid), '') AS qual,
-  coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '') AS with_check,
-  coalesce(p.polqual::text, '') AS qual_tree,
-  p.polpermissive AS permissive
-FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = ANY(%(schemas)s) ORDER BY 1, 2"""
-
-
-policy_ignores_row = _rule(
-    "policy_ignores_row",
-    POLICY_FACTS,
-    lambda row, s: (
-        _on_policy(
-            "policy_ignores_row",
-            row,
-            f"policy {row['policy']} on {row['table_name']} asks about the user but not about"
-            f" the row: {row['qual']}",
-        )
-        if ignores_row(row["qual_tree"])
-        and not (row["cmd"] == "SELECT" and s.reads_public(row["table_name"]))
-        else None
-    ),
-)
-
 
 def privileged_column_user_updatable(
     conn: Connection, settings: RlsSettings, schemas: list[str]
@@ -533,15 +446,11 @@ STATIC_RULES: dict[str, Rule] = {
     "authenticated_security_definer_function_executable": (
         authenticated_security_definer_function_executable
     ),
-    "rls_references_user_metadata": rls_references_user_metadata,
     "sensitive_columns_exposed": sensitive_columns_exposed,
     "materialized_view_in_api": materialized_view_in_api,
-    "rls_policy_always_true": rls_policy_always_true,
-    "multiple_permissive_policies": multiple_permissive_policies,
     "extension_in_public": extension_in_public,
     "fkey_to_auth_unique": fkey_to_auth_unique,
     "public_bucket_allows_listing": storage_rules,
-    "policy_ignores_row": policy_ignores_row,
     "privileged_column_user_updatable": privileged_column_user_updatable,
     "api_role_privileges": api_role_privileges,
     "definer_writes_unchecked": definer_writes_unchecked,
@@ -554,7 +463,15 @@ STATIC_RULES: dict[str, Rule] = {
 # Reads opened on an owned table, by the API role they are opened to.
 OPEN_READ_CODES = {"anon": "anon_policy_always_true", "authenticated": "signed_in_reads_all_rows"}
 UNTIED_WRITE_CODES = {"owned": "write_check_not_tied_to_user", "shared": "insert_open_shared_table"}
-EVIDENCE_RULES = (*OPEN_READ_CODES.values(), *UNTIED_WRITE_CODES.values())
+# Rules on each policy of an exposed table, judged from the evidence's one read of them
+# (splinter's lint names, and one of our own).
+POLICY_RULES = (
+    "rls_policy_always_true",
+    "rls_references_user_metadata",
+    "multiple_permissive_policies",
+    "policy_ignores_row",
+)
+EVIDENCE_RULES = (*OPEN_READ_CODES.values(), *UNTIED_WRITE_CODES.values(), *POLICY_RULES)
 
 
 def evidence_rules(tables: list[Table], settings: RlsSettings) -> dict[str, RuleResult]:
@@ -562,10 +479,50 @@ def evidence_rules(tables: list[Table], settings: RlsSettings) -> dict[str, Rule
     to every signed-in user (deliberate or not, a person decides, and ``public_reads`` records
     the decision), and write policies whose check never asks who the user is."""
     found = {rule: RuleResult(rule) for rule in EVIDENCE_RULES}
-    for table in (t for t in tables if t.owned):
-        opened = [] if settings.reads_public(table.name) else _opened(table)
-        for finding in [*_untied_writes(table), *opened]:
+    for table in tables:
+        judged = _on_policies(table, settings)
+        if table.owned:
+            opened = [] if settings.reads_public(table.name) else _opened(table)
+            judged += [*_untied_writes(table), *opened]
+        for finding in judged:
             found[finding.rule].findings.append(finding)
+    return found
+
+
+def _on_policies(table: Table, settings: RlsSettings) -> list[Finding]:
+    """What each policy of ``table`` says on its own: a write allowed by a condition that is
+    always true, trust in user metadata users can edit, a subquery that asks about the user
+    but not the row; and several permissive policies for one role and command."""
+    found = []
+    for policy in table.policies:
+        using, check = policy.said
+        named, on = f"{table.name}.{policy.name}", f"policy {policy.name} on {table.name}"
+        if policy.cmd in ("UPDATE", "DELETE", "INSERT", "ALL") and "true" in policy.said:
+            found.append(
+                Finding(
+                    "rls_policy_always_true",
+                    named,
+                    f"{on} allows {policy.cmd} with a condition that is always true",
+                )
+            )
+        if any(word in using + check for word in USER_METADATA):
+            message = f"{on} trusts user_metadata, which users can edit"
+            found.append(Finding("rls_references_user_metadata", named, message))
+        public = policy.cmd == "SELECT" and settings.reads_public(table.name)
+        if ignores_row(policy.tree) and not public:
+            message = f"{on} asks about the user but not about the row: {using}"
+            found.append(Finding("policy_ignores_row", named, message))
+    permissive: dict[tuple[str, str], list[str]] = {}
+    for policy in (p for p in table.policies if p.permissive):
+        for role in policy.shown_roles:
+            permissive.setdefault((role, policy.cmd), []).append(policy.name)
+    for (role, cmd), names in sorted(permissive.items()):
+        if len(names) > 1:
+            message = (
+                f"{table.name} has {len(names)} permissive {cmd} policies for {role}: "
+                + ", ".join(names)
+            )
+            found.append(Finding("multiple_permissive_policies", table.name, message))
     return found
 
 
