@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
 from pytest_deploycheck.net.postgres import FIRST_NORMAL_OID, expression_calls, fetch
@@ -391,7 +391,8 @@ def _asks(expression: str, asking: frozenset[str]) -> bool:
     return bool(set(_CALLED.findall(expression)) & asking)
 
 
-def _branches(expression: str) -> list[str]:
+@lru_cache(maxsize=1024)  # tables' policies repeat a few shapes; split each once
+def _branches(expression: str) -> tuple[str, ...]:
     """The top-level ``OR`` branches of a deparsed expression."""
     text = expression.strip()
     while text.startswith("(") and _closing(text, 0) == len(text) - 1:
@@ -402,7 +403,7 @@ def _branches(expression: str) -> list[str]:
         if depth == 0 and text.startswith(" OR ", i):
             branches.append(text[start:i])
             start = i + 4
-    return [*branches, text[start:]]
+    return (*branches, text[start:])
 
 
 def _closing(text: str, start: int) -> int:
