@@ -1,21 +1,22 @@
-"""The Allure HTML report QA reads, made from a demo run by Allure 3 (npm) and opened in a real
-headless Chromium: the verdict comes first, and a failing check shows its evidence."""
+"""The main job's ROLLBACK end to end, and the Allure HTML report QA reads, made from it by
+Allure 3 (npm) and opened in a real headless Chromium: the verdict comes first, and a failing
+check shows its evidence."""
 
 from __future__ import annotations
 
 import functools
 import json
-import os
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from subprocess import CompletedProcess
 
 import pytest
 
 from examples.demo_app.launcher import REPO
+from tests.main_job import check_main_job, run_demo
 
 ALLURE = REPO / ".allure" / "node_modules" / ".bin" / "allure"
 ALLURE2 = REPO / ".allure2" / "node_modules" / ".bin" / "allure"  # make allure2-cli
@@ -26,23 +27,34 @@ class Quiet(SimpleHTTPRequestHandler):
         pass
 
 
+# The main job's ROLLBACK: login broken, a table's RLS off, a lock held, a column dropped by the
+# deploy (after the pre-deploy snapshot).
+FAULTS = "--fault=login-broken,rls-disabled,lock-held,drop-column"
+
+
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A ROLLBACK demo run with several faults, its report built twice by Allure 3 with the
-    configuration the run wrote (the second build has the first as history)."""
+def main_job(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, CompletedProcess[str]]:
+    out = tmp_path_factory.mktemp("demo")
+    return out, run_demo(out, FAULTS)
+
+
+def test_the_main_job_rolls_back_end_to_end(main_job: tuple[Path, CompletedProcess[str]]) -> None:
+    out, result = main_job
+    reasons = (
+        "demo:   [critical-failure] login.browser: [login-failed]",
+        "demo:   [critical-failure] db.data_loss: [data-loss] column"
+        " public.profiles.display_name was dropped",
+    )
+    check_main_job(result, out, 20, "ROLLBACK", reasons)
+
+
+@pytest.fixture(scope="module")
+def built(main_job: tuple[Path, CompletedProcess[str]]) -> Path:
+    """The main job's ROLLBACK, its report built twice by Allure 3 with the configuration the
+    run wrote (the second build has the first as history)."""
     if not ALLURE.exists():
         pytest.skip("Allure 3 is not installed (make allure-cli)")
-    out = tmp_path_factory.mktemp("demo")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DEPLOYCHECK_", "PYTEST_"))}
-    faults = "--fault=login-broken,rls-disabled,lock-held"
-    subprocess.run(
-        [sys.executable, "-m", "examples.run_demo", f"--out={out}", faults],
-        cwd=REPO,
-        env=env,
-        check=False,
-        capture_output=True,
-        timeout=300,
-    )
+    out = main_job[0]
     results = out / "allure-results"
     for report in ("first-report", "allure-report"):  # as two CI runs would, each its own
         config = ("--config", str(results / "allurerc.json"))
