@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # xdist_group marks are silently ignored (pytest-dev/pytest-xdist#1386).
 PYTEST_ARGS ?= -n 2 --dist loadscope
 
-.PHONY: demo test lint typecheck pytest install chromium prometheus postgres allure-cli allure2-cli bench clean
+.PHONY: demo test test-fast lint typecheck pytest install chromium prometheus postgres allure-cli allure2-cli bench clean
 
 # The main job: the demo sign-off against the embedded demo target. FAULT=name[=value],...
 # breaks the demo (python -m examples.demo_app --help lists the faults). WINDOW=60s watches
@@ -98,6 +98,11 @@ pytest: install
 	$(BIN)/python -m tests.leftovers snapshot .leftovers.json
 	$(BIN)/pytest $(PYTEST_ARGS)
 	$(BIN)/python -m tests.leftovers check .leftovers.json
+
+# The developer loop: everything but the tests marked slow (packaging, HTML reports, the main
+# job end to end). CI runs `make test`, all of them.
+test-fast: install chromium prometheus postgres lint typecheck
+	$(BIN)/pytest $(PYTEST_ARGS) -m "not slow"
 
 bench: install
 	for bench in bench/bench_*.py; do $(BIN)/python $$bench || exit 1; done

@@ -18,6 +18,8 @@ import pytest
 from examples.demo_app.launcher import REPO
 from tests.main_job import check_main_job, run_demo
 
+pytestmark = pytest.mark.slow  # make test-fast leaves these out
+
 ALLURE = REPO / ".allure" / "node_modules" / ".bin" / "allure"
 ALLURE2 = REPO / ".allure2" / "node_modules" / ".bin" / "allure"  # make allure2-cli
 

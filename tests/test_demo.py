@@ -282,6 +282,7 @@ def test_given_server_keeps_nothing(pg_admin: str) -> None:
         )
 
 
+@pytest.mark.slow
 def test_make_demo_main_job_go(tmp_path: Path) -> None:
     """The main job end to end, GO. Its ROLLBACK runs in test_allure_report (whose report is
     made from it); its verdicts on the demo's faults are each asserted where they cost one

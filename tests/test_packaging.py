@@ -12,6 +12,8 @@ import pytest
 
 from tests.conftest import LoopbackServer, SignOffReader
 
+pytestmark = pytest.mark.slow  # make test-fast leaves these out
+
 ROOT = Path(__file__).parent.parent
 
 
