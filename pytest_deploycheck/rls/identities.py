@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from pytest_deploycheck.core.model import CouldNotCheck
@@ -57,7 +58,11 @@ class Identity:
 
     def impersonation(self) -> sql.Composed:
         """What PostgREST does for a request: ``SET LOCAL ROLE`` and the token's claims, as the
-        ``set_config(..., true)`` calls it makes."""
+        ``set_config(..., true)`` calls it makes (composed once: every probe starts with it)."""
+        return self._impersonation
+
+    @cached_property
+    def _impersonation(self) -> sql.Composed:
         from psycopg import sql
 
         return sql.SQL(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from pytest_deploycheck.core.model import CouldNotCheck
@@ -68,6 +69,14 @@ def _quiet_pipeline_end() -> None:
         psycopg_log.addFilter(_PipelineEnd())
 
 
+@lru_cache(maxsize=64)
+def _timeout(ms: int) -> sql.Composed:
+    """The probe's statement timeout, set with its role (composed once per value)."""
+    from psycopg import sql
+
+    return sql.SQL(", set_config('statement_timeout', {}, true)").format(sql.Literal(str(ms)))
+
+
 def probe(
     conn: Connection,
     who: Identity,
@@ -89,9 +98,7 @@ def probe(
     import psycopg
     from psycopg import sql
 
-    timeout = sql.SQL(", set_config('statement_timeout', {}, true)").format(
-        sql.Literal(str(settings.probe_timeout_ms * scale))
-    )
+    timeout = _timeout(settings.probe_timeout_ms * scale)
     _quiet_pipeline_end()
     conn.rollback()
     conn.read_only = not write  # BEGIN READ WRITE or READ ONLY
