@@ -155,6 +155,13 @@ class Settings:
     sources: Mapping[str, str] = field(default_factory=dict)
     secrets: frozenset[str] = frozenset()
 
+    def exit_status(self, verdict: Verdict) -> int:
+        """The process's exit status on ``verdict``: its code, but ``--deploy-hold-exit`` on
+        a HOLD."""
+        if verdict is Verdict.HOLD and self.hold_exit is not None:
+            return self.hold_exit
+        return verdict.exit_code
+
 
 # Shapes of the config file: key -> type (a dict value means a nested table of that shape).
 _TARGET_KEYS: dict[str, Any] = {

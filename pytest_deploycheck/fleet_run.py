@@ -158,11 +158,11 @@ class Fleet:
 
             append(os.environ["GITHUB_STEP_SUMMARY"], markdown(document, [written], os.environ))
         _say("", *lines(document, str(written)), f"fleet sign-off written to {written}")
-        held = self.settings.hold_exit
-        if document["verdict"] == Verdict.HOLD.value and held is not None:
-            _say(f"the process exits {held} on this HOLD (--deploy-hold-exit)")
-            return held
-        return int(document["exit_code"])
+        verdict = Verdict(document["verdict"])
+        status = self.settings.exit_status(verdict)
+        if status != verdict.exit_code:
+            _say(f"the process exits {status} on this HOLD (--deploy-hold-exit)")
+        return status
 
     def _allure(self, document: dict[str, Any], written: Path) -> None:
         """The targets' Allure results (each run wrote its own, in its own folder: no run

@@ -264,10 +264,7 @@ class SignOffSession:
         self.document = self.signoff.to_dict(self.redact)
         self._notify(self.document)
         self.written = self._write_or_print(self.document)
-        session.exitstatus = decision.verdict.exit_code
-        held = self.settings.hold_exit
-        if decision.verdict is Verdict.HOLD and held is not None:
-            session.exitstatus = held
+        session.exitstatus = self.settings.exit_status(decision.verdict)
         if self.written is not None:
             self._publish(self.written, decision.verdict)
 
@@ -399,9 +396,9 @@ class SignOffSession:
         terminalreporter.line(f"sign-off written to {where}")
         if self.chart:
             terminalreporter.line(f"window chart written to {self.chart}")
-        held = self.settings.hold_exit
-        if verdict is Verdict.HOLD and held is not None:
-            terminalreporter.line(f"the process exits {held} on this HOLD (--deploy-hold-exit)")
+        status = self.settings.exit_status(verdict)
+        if status != verdict.exit_code:
+            terminalreporter.line(f"the process exits {status} on this HOLD (--deploy-hold-exit)")
 
 
 _PHASE_NAMES = {phase.value for phase in Phase}

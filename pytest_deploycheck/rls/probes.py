@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING
 
 from pytest_deploycheck.core.model import CouldNotCheck
@@ -63,10 +63,9 @@ class _PipelineEnd(logging.Filter):
         return not str(record.msg).startswith("error ignored terminating")
 
 
+@cache
 def _quiet_pipeline_end() -> None:
-    psycopg_log = logging.getLogger("psycopg")
-    if not any(isinstance(f, _PipelineEnd) for f in psycopg_log.filters):
-        psycopg_log.addFilter(_PipelineEnd())
+    logging.getLogger("psycopg").addFilter(_PipelineEnd())  # once (cached)
 
 
 @lru_cache(maxsize=64)
