@@ -21,6 +21,7 @@ from typing import Any
 # exception map httpx caches.
 import httpcore  # noqa: F401
 import httpx  # noqa: F401
+import jsonschema
 import psycopg
 import pytest
 
@@ -263,8 +264,6 @@ SignOffReader = Callable[[Path], dict[str, Any]]
 @pytest.fixture
 def read_signoff() -> SignOffReader:
     """Reads the sign-off a run wrote, checked against the shipped JSON Schema."""
-    import jsonschema
-
     from pytest_deploycheck.signoff.document import SCHEMA_PATH
 
     schema = json.loads(SCHEMA_PATH.read_text())

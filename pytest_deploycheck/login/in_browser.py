@@ -164,13 +164,16 @@ class BrowserAgent:
             if response is not None and response.ok:
                 # Any password field ends the wait: one the settings do not match is
                 # [login-config], said at once, not after timeout_ms.
-                fields = f"{self.settings.password_selector}, input[type=password]"
-                try:
-                    self.page.locator(fields).filter(visible=True).first.wait_for()
-                except Exception:  # no password field in time: the page is judged as it is
-                    pass
-                else:
-                    self._settle()  # what its script asks for with the form
+                fields = self.page.locator(
+                    f"{self.settings.password_selector}, input[type=password]"
+                ).filter(visible=True)
+                if not fields.count():  # a settled page showing one is judged at once
+                    try:
+                        fields.first.wait_for()
+                    except Exception:  # no password field in time: the page is judged as it is
+                        pass
+                    else:
+                        self._settle()  # what its script asks for with the form
         finally:
             self._phase = ""
         return self._current(response.status if response else None)
