@@ -138,34 +138,37 @@ def _bounded_class() -> type[Any]:
                     gen, self.pgconn.socket, interval=interval, timeout=timeout or self.deadline_s
                 )
             except timed_out:
-                self._abandon()
-                raise CouldNotCheck(
-                    f"[db-timeout] the database gave no answer within {self.deadline_s:.0f} s"
-                    " (client-side deadline); its session was closed"
-                ) from None
+                raise abandoned(self, self.deadline_s or 0) from None
             except (KeyboardInterrupt, SystemExit):
-                self._abandon()  # never wait for a cancel a frozen server will not take
+                abandoned(self, 0)  # never wait for a cancel a frozen server will not take
                 raise
-
-        def _abandon(self) -> None:
-            # A live server stops the query; a frozen one cannot: the session goes either way.
-            with suppress(Exception):
-                self.cancel_safe(timeout=0.5)
-            self.pgconn.finish()
 
     return Bounded
 
 
+def abandoned(conn: Connection, waited_s: float) -> CouldNotCheck:
+    """Give up on a session whose server did not answer within ``waited_s``: a live server
+    stops the query, a frozen one cannot, and the session goes either way. The error to
+    raise."""
+    with suppress(Exception):
+        conn.cancel_safe(timeout=0.5)
+    conn.pgconn.finish()
+    return CouldNotCheck(
+        f"[db-timeout] the database gave no answer within {waited_s:.0f} s (client-side"
+        " deadline); its session was closed"
+    )
+
+
 @contextmanager
-def deadline(conn: Connection, statement_ms: float) -> Iterator[None]:
+def deadline(conn: Connection, statement_ms: float) -> Iterator[float]:
     """Let the client wait as long as a statement timeout of ``statement_ms`` (set for one
-    transaction) needs."""
+    transaction) needs: the seconds it may wait for an answer."""
     before = getattr(conn, "deadline_s", None)
+    wanted = max(before or 0.0, statement_ms / 1000 + getattr(conn, "grace_s", 0.0))
     if before is not None:
-        wanted = statement_ms / 1000 + getattr(conn, "grace_s", 0.0)
-        conn.deadline_s = max(before, wanted)  # type: ignore[attr-defined]
+        conn.deadline_s = wanted  # type: ignore[attr-defined]
     try:
-        yield
+        yield wanted
     finally:
         if before is not None:
             conn.deadline_s = before  # type: ignore[attr-defined]

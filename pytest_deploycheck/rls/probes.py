@@ -8,11 +8,12 @@ trigger or a function) is a blocked write, like one Row Level Security refuses.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING
 
 from pytest_deploycheck.core.model import CouldNotCheck
+from pytest_deploycheck.net.pipeline import rolled_back
 from pytest_deploycheck.net.postgres import Row, deadline, run
 from pytest_deploycheck.rls.identities import Identity
 from pytest_deploycheck.rls.settings import RlsSettings
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 SAMPLE = 20  # rows a write probe may touch per table
 BLOCKED = [{"rows": 0}]  # a write refused before it changed anything
 FAILED_CODE = "probe-failed"  # a probe's statement failed: it shows nothing
+BATCH = 64  # write probes sent in one round trip
 
 
 class ProbeFailed(Exception):
@@ -110,21 +112,55 @@ def probe(
             cursor = run(conn, statement)
             run(conn, sql.SQL("ROLLBACK"))
         return cursor.fetchall() if cursor.description else [{"rows": cursor.rowcount}]
-    except psycopg.errors.InsufficientPrivilege:
-        return None
-    except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable) as exc:
-        raise CouldNotCheck(f"[db-timeout] {str(exc).strip()}") from None
-    except psycopg.errors.IntegrityError as exc:
-        if write:
-            return [{"rows": -1}]
-        raise ProbeFailed(exc) from None
     except psycopg.Error as exc:
-        if write and _raised_by_the_application(exc):
-            return BLOCKED
-        raise ProbeFailed(exc) from None
+        return _judged(exc, write)
     finally:
         conn.rollback()  # nothing to do unless the pipeline stopped before its ROLLBACK
         conn.read_only = True
+
+
+def probe_writes(
+    conn: Connection, writes: Sequence[tuple[Identity, sql.Composed]], settings: RlsSettings
+) -> list[int | ProbeFailed]:
+    """:func:`probe` for many writes, ``BATCH`` to a round trip, each still in a transaction
+    of its own that is rolled back: per write, the rows it changed (-1 and 0 as ``probe``
+    says them; 0 where the role may not run it at all) or the ProbeFailed it raised."""
+    timeout = _timeout(settings.probe_timeout_ms)
+    acting: dict[str, bytes] = {}  # each identity's role and claims, encoded once
+    outcomes: list[int | ProbeFailed] = []
+    for start in range(0, len(writes), BATCH):
+        batch = []
+        for who, statement in writes[start:][:BATCH]:
+            if who.name not in acting:
+                acting[who.name] = (who.impersonation() + timeout).as_bytes(conn)
+            batch.append([b"BEGIN READ WRITE", acting[who.name], statement.as_bytes(conn)])
+        with deadline(conn, settings.probe_timeout_ms) as wait_s:
+            ran = rolled_back(conn, batch, wait_s)
+        for steps in ran:
+            error = steps[-1].error  # the first error is the last statement to run
+            try:
+                changed = steps[2].rows if error is None else _judged(error, write=True)
+            except ProbeFailed as failure:
+                outcomes.append(failure)
+                continue
+            outcomes.append(changed[0]["rows"] if isinstance(changed, list) else changed or 0)
+    return outcomes
+
+
+def _judged(error: psycopg.Error, write: bool) -> list[Row] | None:
+    """What a probe's error says (see :func:`probe`): None, a write's ``{"rows": n}``,
+    CouldNotCheck for a timeout, else ProbeFailed."""
+    import psycopg
+
+    if isinstance(error, psycopg.errors.InsufficientPrivilege):
+        return None
+    if isinstance(error, psycopg.errors.QueryCanceled | psycopg.errors.LockNotAvailable):
+        raise CouldNotCheck(f"[db-timeout] {str(error).strip()}") from None
+    if write and isinstance(error, psycopg.errors.IntegrityError):
+        return [{"rows": -1}]
+    if write and _raised_by_the_application(error):
+        return BLOCKED
+    raise ProbeFailed(error) from None
 
 
 def _raised_by_the_application(error: psycopg.Error) -> bool:

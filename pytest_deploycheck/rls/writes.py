@@ -16,7 +16,7 @@ from pytest_deploycheck.core.model import Finding
 from pytest_deploycheck.net.postgres import RuleResult, fetch
 from pytest_deploycheck.rls.evidence import Table
 from pytest_deploycheck.rls.identities import Identity
-from pytest_deploycheck.rls.probes import ProbeFailed, failed, probe, reproduce
+from pytest_deploycheck.rls.probes import ProbeFailed, failed, probe_writes, reproduce
 from pytest_deploycheck.rls.reads import Reads
 from pytest_deploycheck.rls.settings import RlsSettings
 
@@ -71,30 +71,30 @@ def write_all(
     table: each write in its own rolled-back transaction, on sampled rows only."""
     writes = Writes({t.name: {} for t in tables}, not_tried={t.name: {} for t in tables})
     exposed = {(t.schema, t.relation) for t in tables}
+    sent: list[tuple[Table, Write]] = []
     for table in tables:
         if not table.owned:
             continue
         joining = _into_their_tenant(conn, table, reads, exposed)
         for write in [*_writes(table, who, reads), *joining]:
+            key = f"{write.who} {write.what}"
             if not _worth(table, who[write.who], write.command):
                 continue
             if write.command in table.unwritable:
-                writes.not_tried[table.name][f"{write.who} {write.what}"] = table.unwritable[
-                    write.command
-                ]
-                continue
-            if write.names_no_row:  # what the probe would say, without a round trip
-                writes.done[table.name][f"{write.who} {write.what}"] = 0
-                continue
-            try:
-                changed = probe(conn, who[write.who], write.statement, settings, write=True)
-            except ProbeFailed as error:
-                writes.failed.setdefault(table.name, {})[f"{write.who} {write.what}"] = str(error)
-                continue
-            count = changed[0]["rows"] if changed else 0
-            writes.done[table.name][f"{write.who} {write.what}"] = count
-            if count:
-                writes.result.findings.append(_hole(conn, table, who[write.who], write))
+                writes.not_tried[table.name][key] = table.unwritable[write.command]
+            elif write.names_no_row:  # what the probe would say, without sending it
+                writes.done[table.name][key] = 0
+            else:
+                sent.append((table, write))
+    outcomes = probe_writes(conn, [(who[w.who], w.statement) for _, w in sent], settings)
+    for (table, write), outcome in zip(sent, outcomes, strict=True):
+        key = f"{write.who} {write.what}"
+        if isinstance(outcome, ProbeFailed):
+            writes.failed.setdefault(table.name, {})[key] = str(outcome)
+            continue
+        writes.done[table.name][key] = outcome
+        if outcome:
+            writes.result.findings.append(_hole(conn, table, who[write.who], write))
     writes.result.undecided = _undecided(writes)
     return writes
 
