@@ -322,15 +322,16 @@ StartDemo = Callable[..., RunningDemo]
 
 
 @pytest.fixture(scope="session")
-def demo() -> Iterator[StartDemo]:
-    """Starts the demo target with the given faults, once per set of faults in a session."""
+def demo(pg_admin: str) -> Iterator[StartDemo]:
+    """Starts the demo target with the given faults, once per set of faults in a session, on
+    the tests' PostgreSQL server (a database of its own: no embedded server to start)."""
     with ExitStack() as stack:
         started: dict[tuple[str, ...], RunningDemo] = {}
 
         def start(*faults: str) -> RunningDemo:
             key = tuple(sorted(faults))
             if key not in started:
-                started[key] = stack.enter_context(running_demo(key))
+                started[key] = stack.enter_context(running_demo(key, pg_admin))
             return started[key]
 
         yield start

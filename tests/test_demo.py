@@ -52,25 +52,27 @@ def test_healthy_demo_is_go(deploy_demo: DeployDemo, demo: StartDemo) -> None:
 
 
 DEMO_CONFIG = REPO / "examples" / "deploycheck.toml"
+DeployDemo = Callable[..., dict[str, Any]]
 
 
 @pytest.fixture
-def deploy_demo(
-    deploy: Deploy, monkeypatch: pytest.MonkeyPatch
-) -> Callable[[RunningDemo, str], dict[str, Any]]:
+def deploy_demo(deploy: Deploy, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> DeployDemo:
     """Runs suites against a demo with the demo's own configuration file, as make demo does."""
 
-    def run(target: RunningDemo, suites: str) -> dict[str, Any]:
+    def run(target: RunningDemo, suites: str, burst: int | None = None) -> dict[str, Any]:
         monkeypatch.setenv("DEMO_BASE_URL", target.base_url)
         monkeypatch.setenv("DEMO_DB_URL", target.db_url)
         monkeypatch.setenv("DEMO_PASSWORD", PASSWORD)
         monkeypatch.setenv("DEMO_PROMETHEUS_URL", UNMONITORED)  # metrics: test_make_demo_*
-        return deploy(f"--deploy-config={DEMO_CONFIG}", f"--deploy-suites={suites}").signoff
+        config = DEMO_CONFIG
+        if burst is not None:  # the demo's file with a shorter burst (a health-only run)
+            text = DEMO_CONFIG.read_text()
+            assert "burst_requests = 100\n" in text
+            config = tmp_path / "deploycheck-burst.toml"
+            config.write_text(text.replace("burst_requests = 100\n", f"burst_requests = {burst}\n"))
+        return deploy(f"--deploy-config={config}", f"--deploy-suites={suites}").signoff
 
     return run
-
-
-DeployDemo = Callable[[RunningDemo, str], dict[str, Any]]
 
 
 @pytest.mark.parametrize(
@@ -78,6 +80,7 @@ DeployDemo = Callable[[RunningDemo, str], dict[str, Any]]
     [
         ("health-503", "health", "ROLLBACK", "[critical-failure] health.endpoint: [health-status]"),
         ("wrong-version", "health", "ROLLBACK", "[critical-failure] health.version: [version-"),
+        # Every response 1.5 s late: a burst of 10, not the file's 100, shows it (2 s, not 15).
         ("slow=1.5", "health", "HOLD", "[gate-hold] latency.p95 GET /api/health"),
         ("pending-migration", "db", "ROLLBACK", "[gate-rollback] db.migrations"),
         ("invalid-index", "db", "HOLD", "[major-failure] db.invalid_indexes: [invalid_index]"),
@@ -103,7 +106,7 @@ DeployDemo = Callable[[RunningDemo, str], dict[str, Any]]
 def test_fault_seen_by_its_suite(
     deploy_demo: DeployDemo, demo: StartDemo, fault: str, suite: str, verdict: str, reason: str
 ) -> None:
-    document = deploy_demo(demo(fault), suite)
+    document = deploy_demo(demo(fault), suite, burst=10 if fault.startswith("slow") else None)
     assert document["verdict"] == verdict
     assert [r for r in document["reasons"] if r.startswith(reason)], document["reasons"]
 
@@ -116,10 +119,10 @@ def test_fault_seen_by_its_suite(
     ],
 )
 def test_injected_server_errors(
-    deploy_demo: DeployDemo, rate: str, verdict: str, reason: str
+    deploy_demo: DeployDemo, pg_admin: str, rate: str, verdict: str, reason: str
 ) -> None:
     # A demo of its own: the fault counts requests, so a shared one would shift the pattern.
-    with running_demo([f"error-rate={rate}"]) as target:
+    with running_demo([f"error-rate={rate}"], pg_admin) as target:
         document = deploy_demo(target, "health")
     assert document["verdict"] == verdict
     assert [r for r in document["reasons"] if r.startswith(reason)], document["reasons"]

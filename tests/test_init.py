@@ -85,7 +85,7 @@ def test_the_demo_with_its_database_is_go_with_no_edit(
     assert (init(capsys, *args, "-o", str(config))[0]) == 2  # never overwritten
     monkeypatch.setenv("SMOKE_USERNAME", "alice@example.com")
     monkeypatch.setenv("SMOKE_PASSWORD", DEMO_PASSWORD)
-    run = deploy(f"--deploy-suites={suites_of(out)}", "--deploy-version=1.5.0", subprocess=True)
+    run = deploy(f"--deploy-suites={suites_of(out)}", "--deploy-version=1.5.0")
     assert (run.code, run.signoff["reasons"]) == (0, []), run.result.stdout.str()
     assert {c["suite"] for c in run.signoff["checks"]} == {"health", "login", "db", "rls"}
 
@@ -197,7 +197,7 @@ def test_a_password_only_login_holds_only_for_its_signed_cookie_sessions(
     assert 'protected_url = "/api/me"  # GET /api/me signed out: 403' in text
     assert 'logout_url = "/logout"' in text
     monkeypatch.setenv("SMOKE_PASSWORD", JUPYTER_PASSWORD)
-    run = deploy(f"--deploy-suites={suites_of(out)}", subprocess=True)
+    run = deploy(f"--deploy-suites={suites_of(out)}")
     assert run.code == 10, run.result.stdout.str()
     [reason] = run.signoff["reasons"]
     assert reason.startswith("[major-failure] login.session_revocation: [session-not-revoked]")
@@ -216,7 +216,7 @@ def test_django_admin_is_go_with_no_edit(
     assert 'login_url = "/admin/login/"' in config.read_text()
     monkeypatch.setenv("SMOKE_USERNAME", str(django_admin.username))
     monkeypatch.setenv("SMOKE_PASSWORD", django_admin.password)
-    run = deploy(f"--deploy-suites={suites_of(out)}", subprocess=True)
+    run = deploy(f"--deploy-suites={suites_of(out)}")
     assert (run.code, run.signoff["reasons"]) == (0, []), run.result.stdout.str()
 
 

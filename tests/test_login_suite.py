@@ -58,7 +58,7 @@ def run_login(deploy: Deploy, monkeypatch: pytest.MonkeyPatch) -> Any:
             f"[targets.t.suites.login]\n{toml_table(login)}\n"
         )
         args = ("--deploy-target=t", "--deploy-suites=login", *args)
-        run = deploy(*args, config=config, subprocess=True)
+        run = deploy(*args, config=config)
         return run.code, run.signoff, run.result
 
     return run

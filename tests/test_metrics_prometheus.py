@@ -44,18 +44,18 @@ baseline_version = "1.5.0"
 
 
 @pytest.fixture(scope="module")
-def monitored() -> Iterator[str]:
+def monitored(pg_admin: str) -> Iterator[str]:
     """The demos under traffic and Prometheus scraping them, until every job has a rate."""
     with ExitStack() as stack:
-        healthy = stack.enter_context(running_demo())  # version 1.5.0
+        healthy = stack.enter_context(running_demo((), pg_admin))  # version 1.5.0
         demos = {
             "healthy": [healthy],
-            "errors": [stack.enter_context(running_demo(["error-rate=0.2"]))],
-            "slow": [stack.enter_context(running_demo(["slow=1"]))],
+            "errors": [stack.enter_context(running_demo(["error-rate=0.2"], pg_admin))],
+            "slow": [stack.enter_context(running_demo(["slow=1"], pg_admin))],
             "canary": [
                 healthy,
                 stack.enter_context(
-                    running_demo(["error-rate=0.2"], env={"DEMO_VERSION": "2.0.0"})
+                    running_demo(["error-rate=0.2"], pg_admin, env={"DEMO_VERSION": "2.0.0"})
                 ),
             ],
         }

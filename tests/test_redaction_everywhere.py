@@ -38,7 +38,7 @@ def test_token(deploy_record, deploy_target):
 
 
 def test_no_secret_in_any_file_a_failing_run_writes(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, pg_admin: str
 ) -> None:
     pytester.makefile(".toml", deploycheck=CONFIG)
     pytester.makeconftest(CONFTEST)
@@ -46,7 +46,7 @@ def test_no_secret_in_any_file_a_failing_run_writes(
     summary = pytester.path / "summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     monkeypatch.setenv("DEMO_PASSWORD", PASSWORD)
-    with running_demo(["login-broken"]) as demo:
+    with running_demo(["login-broken"], pg_admin) as demo:
         monkeypatch.setenv("DEMO_BASE_URL", demo.base_url)
         monkeypatch.setenv("DEMO_DB_URL", demo.db_url)
         result = pytester.runpytest_subprocess(

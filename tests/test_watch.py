@@ -82,12 +82,13 @@ def test_window_verdicts(
     watch: Start,
     tmp_path: Path,
     read_signoff: SignOffReader,
+    pg_admin: str,
     rate: str | None,
     code: int,
     expected: str,
 ) -> None:
     faults = [f"error-rate={rate}"] if rate else []
-    with running_demo(faults) as demo:
+    with running_demo(faults, pg_admin) as demo:
         result, out = finish(
             watch(demo, "--deploy-window=4s", f"--alluredir={tmp_path / 'allure'}", burst=GO_BURST)
         )
@@ -110,9 +111,9 @@ def test_window_verdicts(
 
 
 def test_rollback_class_breach_stops_early_and_says_when_and_why(
-    watch: Start, tmp_path: Path, read_signoff: SignOffReader
+    watch: Start, tmp_path: Path, read_signoff: SignOffReader, pg_admin: str
 ) -> None:
-    with running_demo(["error-rate=0.3"]) as demo:
+    with running_demo(["error-rate=0.3"], pg_admin) as demo:
         started = time.monotonic()
         result, out = finish(watch(demo, "--deploy-window=60s"))
         took = time.monotonic() - started
@@ -139,9 +140,9 @@ def wait_for_a_round(tmp_path: Path) -> None:
 
 
 def test_killed_window_resumes_to_the_same_verdict(
-    watch: Start, tmp_path: Path, read_signoff: SignOffReader
+    watch: Start, tmp_path: Path, read_signoff: SignOffReader, pg_admin: str
 ) -> None:
-    with running_demo() as demo:
+    with running_demo((), pg_admin) as demo:
         first = watch(demo, "--deploy-window=15s", burst=GO_BURST)
         wait_for_a_round(tmp_path)
         first.send_signal(signal.SIGKILL)
@@ -164,9 +165,9 @@ def test_killed_window_resumes_to_the_same_verdict(
 
 
 def test_sigterm_writes_hold_and_keeps_every_sample(
-    watch: Start, tmp_path: Path, read_signoff: SignOffReader
+    watch: Start, tmp_path: Path, read_signoff: SignOffReader, pg_admin: str
 ) -> None:
-    with running_demo() as demo:
+    with running_demo((), pg_admin) as demo:
         process = watch(demo, "--deploy-window=60s")
         wait_for_a_round(tmp_path)
         process.send_signal(signal.SIGTERM)
@@ -185,12 +186,12 @@ def test_window_with_xdist_is_refused(pytester: pytest.Pytester) -> None:
 
 
 def test_a_window_compares_with_the_last_go_window(
-    watch: Start, tmp_path: Path, read_signoff: SignOffReader
+    watch: Start, tmp_path: Path, read_signoff: SignOffReader, pg_admin: str
 ) -> None:
-    with running_demo() as demo:
+    with running_demo((), pg_admin) as demo:
         assert finish(watch(demo, "--deploy-window=4s", burst=GO_BURST))[0] == 0
     assert (tmp_path / "state" / "last-go-signoff.json").exists()
-    with running_demo(["error-rate=0.02"]) as demo:
+    with running_demo(["error-rate=0.02"], pg_admin) as demo:
         result, out = finish(watch(demo, "--deploy-window=2s"))
     document = read_signoff(tmp_path / "deploycheck-signoff.json")
     gate = next(g for g in document["gates"] if g["name"] == "window error_rate vs baseline")
@@ -200,9 +201,9 @@ def test_a_window_compares_with_the_last_go_window(
 
 
 def test_each_round_is_a_result_of_its_own_in_allure(
-    watch: Start, tmp_path: Path, read_signoff: SignOffReader
+    watch: Start, tmp_path: Path, read_signoff: SignOffReader, pg_admin: str
 ) -> None:
-    with running_demo() as demo:
+    with running_demo((), pg_admin) as demo:
         finish(watch(demo, "--deploy-window=3s", f"--alluredir={tmp_path / 'allure'}"))
     document = read_signoff(tmp_path / "deploycheck-signoff.json")
     results = [json.loads(p.read_text()) for p in (tmp_path / "allure").glob("*-result.json")]
