@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import psycopg
 
@@ -43,6 +44,10 @@ INSERT INTO public.t{i} (owner_id, title) SELECT id, 'row' FROM auth.users;"""
 
 
 RULE_TIMES: dict[int, dict[str, float]] = {}  # tables -> each rule query's time (and evidence)
+# Supabase's splinter (its lints as one query; not in this repository: fetch it and give its
+# path) run on the same database, for the ratio of the static rules and evidence to it.
+SPLINTER = Path(os.environ["BENCH_SPLINTER_SQL"]) if os.environ.get("BENCH_SPLINTER_SQL") else None
+SPLINTER_TIMES: dict[int, float] = {}
 
 
 def measure(tables: int) -> tuple[float, float]:
@@ -67,6 +72,12 @@ def measure(tables: int) -> tuple[float, float]:
         rules.evidence_rules(found, settings)
         times["evidence and its rules"] = time.perf_counter() - began
         static = time.perf_counter() - start
+        if SPLINTER:  # the same database, the same connection, right after
+            began = time.perf_counter()
+            with conn.transaction():
+                conn.execute("SET LOCAL search_path = ''")
+                conn.execute(SPLINTER.read_text()).fetchall()  # type: ignore[arg-type]
+            SPLINTER_TIMES[tables] = time.perf_counter() - began
         start = time.perf_counter()
         who = identities(conn, settings)
         reads = read_all(conn, settings, found, who)
@@ -104,6 +115,12 @@ def main() -> None:
             for n in steepest
         )
     )
+    for tables, took in SPLINTER_TIMES.items():
+        static = results[tables][0]
+        print(
+            f"  {tables:>5} tables  splinter {took:6.3f} s; static rules + evidence / splinter"
+            f" = x{static / took:4.2f}"
+        )
     print("targets: static rules under 2 s at 1,000 tables; probes linear, at most x1.2 before")
 
 

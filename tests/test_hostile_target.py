@@ -133,9 +133,14 @@ max_rps = 1000
 
 @pytest.mark.parametrize("path", ["/drip", "/drip-headers"])
 def test_a_slow_drip_ends_within_the_exchange_deadline(
-    tmp_path: Path, hostile: Hostile, read_signoff: SignOffReader, path: str
+    tmp_path: Path,
+    hostile: Hostile,
+    read_signoff: SignOffReader,
+    path: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    read_timeout = 2
+    read_timeout = 1  # the target drips a byte every 0.5 s: no one read times out
+    monkeypatch.setattr(hostile, "drip_s", 0.5)
     config = f"""
 [http]
 read_timeout_s = {read_timeout}

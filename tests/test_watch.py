@@ -70,28 +70,18 @@ def finish(process: subprocess.Popen[str]) -> tuple[int, str]:
     return process.returncode, out
 
 
-@pytest.mark.parametrize(
-    ("rate", "code", "expected"),
-    [
-        (None, 0, "pass"),
-        ("0.05", 10, "hold"),  # above the hold threshold, surely not above the rollback one
-    ],
-    ids=["clean", "five-percent"],
-)
-def test_window_verdicts(
+def window_run(
     watch: Start,
     tmp_path: Path,
     read_signoff: SignOffReader,
-    pg_admin: str,
-    rate: str | None,
+    demo: RunningDemo,
     code: int,
     expected: str,
-) -> None:
-    faults = [f"error-rate={rate}"] if rate else []
-    with running_demo(faults, pg_admin) as demo:
-        result, out = finish(
-            watch(demo, "--deploy-window=4s", f"--alluredir={tmp_path / 'allure'}", burst=GO_BURST)
-        )
+) -> dict[str, Any]:
+    """A 4 s window with Allure results: the checks every window's sign-off must pass."""
+    result, out = finish(
+        watch(demo, "--deploy-window=4s", f"--alluredir={tmp_path / 'allure'}", burst=GO_BURST)
+    )
     assert result == code, out
     document = read_signoff(tmp_path / "deploycheck-signoff.json")
     gate = next(g for g in document["gates"] if g["name"] == "window error_rate")
@@ -108,6 +98,29 @@ def test_window_verdicts(
     assert signoff["name"] == f"Deployment sign-off: {document['verdict']}"
     assert {a["type"] for a in signoff["attachments"]} == {"application/json", "image/png"}
     assert all((tmp_path / "allure" / a["source"]).exists() for a in signoff["attachments"])
+    return document
+
+
+def test_a_window_at_five_percent_holds(
+    watch: Start, tmp_path: Path, read_signoff: SignOffReader, pg_admin: str
+) -> None:
+    # above the hold threshold, surely not above the rollback one
+    with running_demo(["error-rate=0.05"], pg_admin) as demo:
+        window_run(watch, tmp_path, read_signoff, demo, 10, "hold")
+
+
+def test_a_clean_window_is_go_and_the_next_compares_with_it(
+    watch: Start, tmp_path: Path, read_signoff: SignOffReader, pg_admin: str
+) -> None:
+    with running_demo((), pg_admin) as demo:
+        window_run(watch, tmp_path, read_signoff, demo, 0, "pass")
+    with running_demo(["error-rate=0.02"], pg_admin) as demo:
+        result, out = finish(watch(demo, "--deploy-window=2s"))
+    document = read_signoff(tmp_path / "deploycheck-signoff.json")
+    gate = next(g for g in document["gates"] if g["name"] == "window error_rate vs baseline")
+    assert gate["status"] == "hold"
+    assert "against the baseline's 0.00%" in gate["detail"]
+    assert result == 10, out
 
 
 def test_rollback_class_breach_stops_early_and_says_when_and_why(
@@ -183,21 +196,6 @@ def test_window_with_xdist_is_refused(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--deploy-target=x", "--deploy-window=2s", "-n", "2")
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*a watch window runs in one process; drop -n*"])
-
-
-def test_a_window_compares_with_the_last_go_window(
-    watch: Start, tmp_path: Path, read_signoff: SignOffReader, pg_admin: str
-) -> None:
-    with running_demo((), pg_admin) as demo:
-        assert finish(watch(demo, "--deploy-window=4s", burst=GO_BURST))[0] == 0
-    assert (tmp_path / "state" / "last-go-signoff.json").exists()
-    with running_demo(["error-rate=0.02"], pg_admin) as demo:
-        result, out = finish(watch(demo, "--deploy-window=2s"))
-    document = read_signoff(tmp_path / "deploycheck-signoff.json")
-    gate = next(g for g in document["gates"] if g["name"] == "window error_rate vs baseline")
-    assert gate["status"] == "hold"
-    assert "against the baseline's 0.00%" in gate["detail"]
-    assert result == 10, out
 
 
 def test_each_round_is_a_result_of_its_own_in_allure(
