@@ -68,7 +68,7 @@ class Policy:
         return self.tested_roles is None or role in self.tested_roles
 
     @cached_property
-    def tested_roles(self) -> set[str] | None:
+    def tested_roles(self) -> frozenset[str] | None:
         """The roles the condition admits where it tests the token's role; None where not."""
         return _tested_roles(self.using or self.check)
 
@@ -190,9 +190,10 @@ TABLES = """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS na
                                  ELSE pg_get_userbyid(r) END) FROM unnest(p.polroles) r),
             'permissive', p.polpermissive,
             'using', coalesce(pg_get_expr(p.polqual, p.polrelid), ''),
-            'check', coalesce(pg_get_expr(p.polwithcheck, p.polrelid), ''),
-            'tree', coalesce(p.polqual::text, '')) ORDER BY p.polname)
+            'check', coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '')) ORDER BY p.polname)
    FROM pg_policy p WHERE p.polrelid = c.oid) AS policies,
+  ARRAY(SELECT coalesce(p.polqual::text, '') FROM pg_policy p WHERE p.polrelid = c.oid
+        ORDER BY p.polname) AS trees,  -- beside the policies, in their order: no JSON to parse
   json_build_object(
     'anon', ARRAY[has_table_privilege('anon', c.oid, 'SELECT'),
                   has_table_privilege('anon', c.oid, 'INSERT'),
@@ -297,12 +298,13 @@ def classify(
     advancing: frozenset[int] = frozenset(),
 ) -> Table:
     """A table's evidence from its catalog row (the query ``TABLES``)."""
-    policies = tuple(_policy(p, asking) for p in row["policies"] or [])
+    raw = list(zip(row["policies"] or [], row["trees"], strict=True))
+    texts = [(normalized(p["using"]), normalized(p["check"])) for p, _ in raw]
     numbers = {int(k): v for k, v in (row["column_numbers"] or {}).items()}
-    owner = settings.owner_columns.get(row["name"]) or _owner(policies, row)
+    owner = settings.owner_columns.get(row["name"]) or _owner(texts, row)
     policies = tuple(
-        replace(p, tied=owner in _compared(p), via_tenant=_via_tenant(p, owner, row, asking))
-        for p in policies
+        _policy(p, tree, *text, owner, row, asking)
+        for (p, tree), text in zip(raw, texts, strict=True)
     )
     tenant = _tenant(policies, numbers, owner)
     kind = "user" if owner else "tenant" if tenant else "shared"
@@ -337,8 +339,15 @@ def _through_keys(table: Table, row: Mapping[str, Any], tables: Mapping[str, Tab
     return table
 
 
-def _policy(raw: Mapping[str, Any], asking: frozenset[str]) -> Policy:
-    using, check = normalized(raw["using"]), normalized(raw["check"])
+def _policy(
+    raw: Mapping[str, Any],
+    tree: str,
+    using: str,
+    check: str,
+    owner: str | None,
+    row: Mapping[str, Any],
+    asking: frozenset[str],
+) -> Policy:
     return Policy(
         raw["name"],
         raw["cmd"],
@@ -346,14 +355,17 @@ def _policy(raw: Mapping[str, Any], asking: frozenset[str]) -> Policy:
         raw["permissive"],
         using,
         check,
-        raw["tree"],
+        tree,
         asks_user(using, asking),
         asks_user(check or using, asking),  # PostgreSQL reuses USING when there is no CHECK
+        tied=owner in _compared(using, check),
+        via_tenant=_via_tenant(using, check, owner, row, asking),
         shown_roles=tuple(raw["shown_roles"]),
         said=(raw["using"], raw["check"]),
     )
 
 
+@lru_cache(maxsize=4096)  # the shapes of policies repeat (as for _branches)
 def normalized(expression: str) -> str:
     """A deparsed expression with splinter's initplan wrappers and casts taken off, and its
     subqueries opened as ``(SELECT``: ``(( SELECT auth.uid() AS uid) = user_id)`` reads as
@@ -364,15 +376,17 @@ def normalized(expression: str) -> str:
 _ROLE_TEST = re.compile(r"(?:auth\.role\(\)|\(auth\.jwt\(\) ->> 'role'\)) = '(\w+)'")
 
 
-def _tested_roles(expression: str) -> set[str] | None:
+@lru_cache(maxsize=4096)
+def _tested_roles(expression: str) -> frozenset[str] | None:
     """The roles a condition admits when every top-level ``OR`` branch tests the token's role
     (``auth.role() = 'authenticated'``); None when it does not."""
     branches = [set(_ROLE_TEST.findall(branch)) for branch in _branches(expression)]
     if not expression or not all(branches):
         return None
-    return set().union(*branches)
+    return frozenset().union(*branches)
 
 
+@lru_cache(maxsize=4096)
 def asks_user(expression: str, asking: frozenset[str]) -> bool:
     """Whether an expression asks who the user is — ``auth.uid()``, an identifying claim of
     ``auth.jwt()``, or a function that does — in each of its top-level ``OR`` branches:
@@ -381,6 +395,7 @@ def asks_user(expression: str, asking: frozenset[str]) -> bool:
     return bool(expression) and all(_asks(e, asking) for e in _branches(expression))
 
 
+@lru_cache(maxsize=4096)
 def _asks(expression: str, asking: frozenset[str]) -> bool:
     expression = _SIGNED_IN.sub("true", expression)
     if "auth.uid()" in expression:
@@ -416,48 +431,54 @@ def _closing(text: str, start: int) -> int:
     return len(text)
 
 
-def _owner(policies: Sequence[Policy], row: Mapping[str, Any]) -> str | None:
-    """The owner column: a column of the row compared with the user's id in a policy, else
-    the key to ``auth.users``, else a column named as owners are (``user_id``, ...)."""
-    for policy in policies:
-        for column in _compared(policy):
+def _owner(texts: Sequence[tuple[str, str]], row: Mapping[str, Any]) -> str | None:
+    """The owner column: a column of the row compared with the user's id in a policy (its
+    USING and CHECK texts), else the key to ``auth.users``, else a column named as owners are
+    (``user_id``, ...)."""
+    for using, check in texts:
+        for column in _compared(using, check):
             if column in row["columns"]:
                 return column
     named = [c for c in row["columns"] if c in OWNER_NAMES]
     return row["user_key"] or (named[0] if named else None)
 
 
-def _compared(policy: Policy) -> list[str]:
+def _compared(using: str, check: str) -> tuple[str, ...]:
     """The columns a policy compares with the user's id, outside its subqueries (which
     compare other tables' columns)."""
-    return [c for expression in (policy.using, policy.check) for c in _compared_in(expression)]
+    return (*_compared_in(using), *_compared_in(check))
 
 
-def _compared_in(expression: str) -> list[str]:
-    return [
+@lru_cache(maxsize=4096)
+def _compared_in(expression: str) -> tuple[str, ...]:
+    return tuple(
         match.group(1) or match.group(2)
         for match in _OWNER.finditer(_without_subqueries(expression))
-    ]
+    )
 
 
 def _via_tenant(
-    policy: Policy, owner: str | None, row: Mapping[str, Any], asking: frozenset[str]
+    using: str, check: str, owner: str | None, row: Mapping[str, Any], asking: frozenset[str]
 ) -> bool:
     """Whether some ``OR`` branch of the policy asks who the user is about a column of the row
     other than the owner column — ``is_member(org_id)``, ``team_id IN (SELECT ...)``, an
     EXISTS correlated with the row — and not about the owner column."""
-    others = [c for c in row["columns"] if c != owner]
-    for expression in (policy.using, policy.check):
+    others = tuple(c for c in row["columns"] if c != owner)
+    correlated = f"{row['relation']}."
+    for expression in (using, check):
         for branch in _branches(expression):
             if not _asks(branch, asking) or (owner and owner in _compared_in(branch)):
                 continue
-            outside = _STRING.sub("''", _without_subqueries(branch))
-            correlated = f"{row['relation']}."
-            if any(re.search(rf"\b{re.escape(c)}\b", outside) for c in others) or any(
-                correlated + c in branch for c in others
-            ):
+            if _names_any(branch, others) or any(correlated + c in branch for c in others):
                 return True
     return False
+
+
+@lru_cache(maxsize=4096)
+def _names_any(branch: str, columns: tuple[str, ...]) -> bool:
+    """Whether a condition names any of ``columns`` outside its subqueries and strings."""
+    outside = _STRING.sub("''", _without_subqueries(branch))
+    return any(re.search(rf"\b{re.escape(c)}\b", outside) for c in columns)
 
 
 def _without_subqueries(expression: str) -> str:
