@@ -1,5 +1,5 @@
-"""Many rolled-back transactions in one round trip, on a real PostgreSQL: an error ends only
-its own transaction, nothing is ever kept, and a silent server costs one bounded wait."""
+"""Many statements in one round trip, each undone, on a real PostgreSQL: an error ends only
+its own segment, nothing is ever kept, and a silent server costs one bounded wait."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import pytest
 
 from pytest_deploycheck.config import DbSettings
 from pytest_deploycheck.core.model import CouldNotCheck
-from pytest_deploycheck.net.pipeline import rolled_back
+from pytest_deploycheck.net.pipeline import each_undone
 from pytest_deploycheck.net.postgres import connect_readonly
 
-BEGIN = b"BEGIN READ WRITE"
+WRITABLE = [b"BEGIN READ WRITE"]
 INSERT = b"INSERT INTO t VALUES (1), (2)"
 
 
@@ -28,30 +28,42 @@ def conn(pg_database: str) -> Iterator[psycopg.Connection[Any]]:
     connection.close()
 
 
-def test_an_error_ends_only_its_own_transaction_and_nothing_is_kept(
+def test_an_error_ends_only_its_statement_and_nothing_is_kept(
     conn: psycopg.Connection[Any],
 ) -> None:
-    ran = rolled_back(
+    ran = each_undone(
         conn,
+        WRITABLE,
         [
-            [BEGIN, INSERT],
-            [BEGIN, b"INSERT INTO t VALUES (-1)", INSERT],  # a check violation: the rest skipped
-            [BEGIN, INSERT, b"SELECT n FROM t"],  # the one before rolled back: its own rows only
-            [b"BEGIN", INSERT],  # the session's default: read only
+            INSERT,
+            b"INSERT INTO t VALUES (-1)",  # a check violation: the next one runs all the same
+            b"SELECT n FROM t",  # the inserts before were undone
+            INSERT,
         ],
         wait_s=10,
     )
-    assert [[r.rows for r in steps] for steps in ran] == [[0, 2], [0, 0], [0, 2, 2], [0, 0]]
-    assert ran[0][-1].error is None
-    assert isinstance(ran[1][-1].error, psycopg.errors.CheckViolation)
-    assert isinstance(ran[3][-1].error, psycopg.errors.ReadOnlySqlTransaction)
+    assert [r.rows for r in ran] == [2, 0, 0, 2]
+    assert [type(r.error) for r in ran] == [
+        type(None),
+        psycopg.errors.CheckViolation,
+        type(None),
+        type(None),
+    ]
     assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
-    assert conn.execute("SELECT count(*) FROM t").fetchone() == (0,)  # every one rolled back
+    assert conn.execute("SELECT count(*) FROM t").fetchone() == (0,)  # all rolled back
+
+
+def test_an_opening_that_fails_is_every_statements_error(conn: psycopg.Connection[Any]) -> None:
+    read_only = each_undone(conn, [b"BEGIN"], [INSERT, INSERT], wait_s=10)  # the default
+    assert {type(r.error) for r in read_only} == {psycopg.errors.ReadOnlySqlTransaction}
+    failed = each_undone(conn, [*WRITABLE, b"SELECT 1/0"], [INSERT, INSERT], wait_s=10)
+    assert {type(r.error) for r in failed} == {psycopg.errors.DivisionByZero}
+    assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
 
 
 def test_a_silent_server_costs_one_wait_and_the_session(conn: psycopg.Connection[Any]) -> None:
     started = time.monotonic()
     with pytest.raises(CouldNotCheck, match=r"^\[db-timeout\] the database gave no answer"):
-        rolled_back(conn, [[BEGIN, INSERT], [BEGIN, b"SELECT pg_sleep(30)"]], wait_s=0.5)
+        each_undone(conn, WRITABLE, [INSERT, b"SELECT pg_sleep(30)"], wait_s=0.5)
     assert time.monotonic() - started < 5
     assert conn.closed

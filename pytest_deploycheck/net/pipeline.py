@@ -1,8 +1,8 @@
-"""Many short transactions in one round trip, each rolled back: libpq's pipeline mode with a
-Sync after each transaction, so that an error ends only its own (the server skips what follows
-it up to that Sync) and the next one runs. psycopg's ``Connection.pipeline()`` waits for the
-results at every sync; here they are all sent, then read. Each statement goes by the extended
-protocol, one statement per call, as ``postgres.run`` sends them; every wait is bounded.
+"""Many statements in one round trip, each undone: libpq's pipeline mode with a Sync after
+each, so that an error ends only its own segment (the server skips what follows it up to that
+Sync) and the next one runs. psycopg's ``Connection.pipeline()`` waits for the results at every
+sync; here they are all sent, then read. Each statement goes by the extended protocol, one
+statement per call, as ``postgres.run`` sends them; every wait is bounded.
 """
 
 from __future__ import annotations
@@ -21,36 +21,45 @@ if TYPE_CHECKING:
     from pytest_deploycheck.net.postgres import Connection
 
 
+SAVEPOINT = b"SAVEPOINT deploycheck_probe"
+UNDO = b"ROLLBACK TO SAVEPOINT deploycheck_probe"
+
+
 @dataclass(frozen=True)
 class Ran:
-    """One statement of a transaction that ran: the rows it changed or returned, or its error
-    (the last of its transaction to run: the server skips the rest)."""
+    """A statement that ran: the rows it changed or returned, or its error."""
 
     rows: int
     error: psycopg.Error | None = None
 
 
-def rolled_back(
-    conn: Connection, each: Sequence[Sequence[bytes]], wait_s: float
-) -> list[list[Ran]]:
-    """Run each list of statements (its BEGIN first, each encoded for the connection: a
-    composition's ``as_bytes``) as a transaction of its own, always rolled back, all in one
-    round trip: per transaction, its statements that ran. Each transaction's ROLLBACK opens
-    the next one's Sync segment: one that failed is still open (aborted) after its own Sync.
-    A server that answers nothing for ``wait_s`` loses its session: CouldNotCheck."""
+def each_undone(
+    conn: Connection, opening: Sequence[bytes], statements: Sequence[bytes], wait_s: float
+) -> list[Ran]:
+    """Run each statement (encoded for the connection: a composition's ``as_bytes``) in one
+    transaction opened by ``opening`` (its BEGIN first), each undone before the next (rolled
+    back to a savepoint taken after the opening), the whole transaction rolled back at the
+    end, all in one round trip: per statement, what it did. A Sync follows each statement, so
+    that an error ends only that statement's segment; the next segment's rollback to the
+    savepoint clears it. An opening that fails is every statement's error. A server that
+    answers nothing for ``wait_s`` loses its session: CouldNotCheck."""
     from psycopg import pq
 
     conn.rollback()
     pgconn = conn.pgconn
     pgconn.enter_pipeline_mode()
     try:
-        for statements in each:
-            for statement in statements:
-                pgconn.send_query_params(statement, None)
-            pgconn.pipeline_sync()
-            pgconn.send_query_params(b"ROLLBACK", None)  # the next segment's first statement
+        for statement in [*opening, SAVEPOINT]:
+            pgconn.send_query_params(statement, None)
         pgconn.pipeline_sync()
-        results = _exchange(conn, len(each) + 1, wait_s)
+        for number, statement in enumerate(statements):
+            if number:
+                pgconn.send_query_params(UNDO, None)
+            pgconn.send_query_params(statement, None)
+            pgconn.pipeline_sync()
+        pgconn.send_query_params(b"ROLLBACK", None)
+        pgconn.pipeline_sync()
+        results = _exchange(conn, len(statements) + 2, wait_s)
     except BaseException:  # results left unread: the session cannot be used again
         if pgconn.status == pq.ConnStatus.OK:
             abandoned(conn, wait_s)
@@ -58,7 +67,10 @@ def rolled_back(
     pgconn.exit_pipeline_mode()
     encoding = conn.info.encoding
     ran = [[_ran(result, encoding) for result in segment] for segment in results]
-    return [ran[0], *(segment[1:] for segment in ran[1:-1])]  # not the ROLLBACKs
+    failed = next((r for r in ran[0] if r.error), None)
+    if failed:
+        return [failed] * len(statements)
+    return [segment[-1] for segment in ran[1:-1]]  # each statement, not the undoing
 
 
 def _ran(result: PGresult, encoding: str) -> Ran:

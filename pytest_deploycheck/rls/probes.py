@@ -13,7 +13,7 @@ from functools import cache, lru_cache
 from typing import TYPE_CHECKING
 
 from pytest_deploycheck.core.model import CouldNotCheck
-from pytest_deploycheck.net.pipeline import rolled_back
+from pytest_deploycheck.net.pipeline import Ran, each_undone
 from pytest_deploycheck.net.postgres import Row, deadline, run
 from pytest_deploycheck.rls.identities import Identity
 from pytest_deploycheck.rls.settings import RlsSettings
@@ -122,29 +122,37 @@ def probe(
 def probe_writes(
     conn: Connection, writes: Sequence[tuple[Identity, sql.Composed]], settings: RlsSettings
 ) -> list[int | ProbeFailed]:
-    """:func:`probe` for many writes, ``BATCH`` to a round trip, each still in a transaction
-    of its own that is rolled back: per write, the rows it changed (-1 and 0 as ``probe``
-    says them; 0 where the role may not run it at all) or the ProbeFailed it raised."""
+    """:func:`probe` for many writes: up to ``BATCH`` of one identity's in one transaction,
+    in one round trip, each undone before the next (a savepoint) and the transaction rolled
+    back: per write, the rows it changed (-1 and 0 as ``probe`` says them; 0 where the role
+    may not run it at all) or the ProbeFailed it raised."""
     timeout = _timeout(settings.probe_timeout_ms)
-    acting: dict[str, bytes] = {}  # each identity's role and claims, encoded once
-    outcomes: list[int | ProbeFailed] = []
-    for start in range(0, len(writes), BATCH):
-        batch = []
-        for who, statement in writes[start:][:BATCH]:
-            if who.name not in acting:
-                acting[who.name] = (who.impersonation() + timeout).as_bytes(conn)
-            batch.append([b"BEGIN READ WRITE", acting[who.name], statement.as_bytes(conn)])
-        with deadline(conn, settings.probe_timeout_ms) as wait_s:
-            ran = rolled_back(conn, batch, wait_s)
-        for steps in ran:
-            error = steps[-1].error  # the first error is the last statement to run
-            try:
-                changed = steps[2].rows if error is None else _judged(error, write=True)
-            except ProbeFailed as failure:
-                outcomes.append(failure)
-                continue
-            outcomes.append(changed[0]["rows"] if isinstance(changed, list) else changed or 0)
+    by_identity: dict[str, list[int]] = {}  # who -> the numbers of their writes, in order
+    for number, (who, _) in enumerate(writes):
+        by_identity.setdefault(who.name, []).append(number)
+    outcomes: list[int | ProbeFailed] = [0] * len(writes)
+    for numbers in by_identity.values():
+        who = writes[numbers[0]][0]
+        opening = [b"BEGIN READ WRITE", (who.impersonation() + timeout).as_bytes(conn)]
+        for start in range(0, len(numbers), BATCH):
+            batch = numbers[start : start + BATCH]
+            statements = [writes[n][1].as_bytes(conn) for n in batch]
+            with deadline(conn, settings.probe_timeout_ms) as wait_s:
+                ran = each_undone(conn, opening, statements, wait_s)
+            for number, done in zip(batch, ran, strict=True):
+                outcomes[number] = _written(done)
     return outcomes
+
+
+def _written(done: Ran) -> int | ProbeFailed:
+    """The rows a write changed, as :func:`probe` says them, or the ProbeFailed it raised."""
+    if done.error is None:
+        return done.rows
+    try:
+        changed = _judged(done.error, write=True)
+    except ProbeFailed as failure:
+        return failure
+    return changed[0]["rows"] if changed else 0
 
 
 def _judged(error: psycopg.Error, write: bool) -> list[Row] | None:
