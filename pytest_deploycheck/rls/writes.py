@@ -1,8 +1,9 @@
 """The write probes: as user A against B's rows, and as anon and a signed-in stranger against
 everyone's, on every owned table — each write undone before the next (a savepoint, which also
-releases its locks) in a transaction that is rolled back, on sampled rows only. They give sequence-filled columns (a default that calls ``nextval``, however deep)
-their values so that no ``nextval`` runs: a rollback undoes a row, not a sequence; a command
-whose triggers may advance one is not run at all. A write that fails on a constraint after
+releases its locks) in a transaction that is rolled back, on sampled rows only. They give
+sequence-filled columns (a default that calls ``nextval``, however deep) their values so that
+no ``nextval`` runs: a rollback undoes a row, not a sequence; a command whose triggers may
+advance one is not run at all. A write that fails on a constraint after
 Row Level Security let it through counts as let through.
 """
 
