@@ -15,7 +15,8 @@ from pytest_deploycheck.core.model import CouldNotCheck
 from pytest_deploycheck.net.pipeline import each_undone
 from pytest_deploycheck.net.postgres import connect_readonly
 
-WRITABLE = [b"BEGIN READ WRITE"]
+SAVEPOINT, UNDO = b"SAVEPOINT p", b"ROLLBACK TO SAVEPOINT p"
+WRITABLE = [b"BEGIN READ WRITE", SAVEPOINT]
 INSERT = b"INSERT INTO t VALUES (1), (2)"
 
 
@@ -34,6 +35,7 @@ def test_an_error_ends_only_its_statement_and_nothing_is_kept(
     ran = each_undone(
         conn,
         WRITABLE,
+        UNDO,
         [
             INSERT,
             b"INSERT INTO t VALUES (-1)",  # a check violation: the next one runs all the same
@@ -54,9 +56,11 @@ def test_an_error_ends_only_its_statement_and_nothing_is_kept(
 
 
 def test_an_opening_that_fails_is_every_statements_error(conn: psycopg.Connection[Any]) -> None:
-    read_only = each_undone(conn, [b"BEGIN"], [INSERT, INSERT], wait_s=10)  # the default
+    read_only = each_undone(
+        conn, [b"BEGIN", SAVEPOINT], UNDO, [INSERT, INSERT], wait_s=10
+    )  # the default
     assert {type(r.error) for r in read_only} == {psycopg.errors.ReadOnlySqlTransaction}
-    failed = each_undone(conn, [*WRITABLE, b"SELECT 1/0"], [INSERT, INSERT], wait_s=10)
+    failed = each_undone(conn, [b"BEGIN", b"SELECT 1/0", SAVEPOINT], UNDO, [INSERT], wait_s=10)
     assert {type(r.error) for r in failed} == {psycopg.errors.DivisionByZero}
     assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
 
@@ -64,6 +68,6 @@ def test_an_opening_that_fails_is_every_statements_error(conn: psycopg.Connectio
 def test_a_silent_server_costs_one_wait_and_the_session(conn: psycopg.Connection[Any]) -> None:
     started = time.monotonic()
     with pytest.raises(CouldNotCheck, match=r"^\[db-timeout\] the database gave no answer"):
-        each_undone(conn, WRITABLE, [INSERT, b"SELECT pg_sleep(30)"], wait_s=0.5)
+        each_undone(conn, WRITABLE, UNDO, [INSERT, b"SELECT pg_sleep(30)"], wait_s=0.5)
     assert time.monotonic() - started < 5
     assert conn.closed

@@ -13,7 +13,7 @@ from psycopg import sql
 
 from pytest_deploycheck.config import DbSettings
 from pytest_deploycheck.net.postgres import RuleResult, connect_readonly
-from pytest_deploycheck.rls import evidence, rules
+from pytest_deploycheck.rls import evidence, probes, rules
 from pytest_deploycheck.rls import writes as writes_module
 from pytest_deploycheck.rls.identities import identities
 from pytest_deploycheck.rls.reads import read_all, read_findings
@@ -541,3 +541,21 @@ def test_writes_that_name_no_row_are_not_sent(
     assert done["user_a update user B's rows"] == done["user_a delete user B's rows"] == 0
     assert not [s for s in sent if s.startswith(("UPDATE", "DELETE"))], sent
     assert [s for s in sent if s.startswith("INSERT")]  # made out as B's: may change a row
+
+
+def test_reads_in_one_transaction_hold_no_lock_past_their_statement(supa: dict[str, Any]) -> None:
+    """An identity's reads share a transaction; each releases the locks it took (a rollback to
+    a savepoint), or a schema of thousands of tables would fill the server's lock table."""
+    conn = connect_readonly(supa["checker"], DbSettings())
+    try:
+        who = identities(conn, SETTINGS)["user_a"]
+        held = sql.SQL(
+            "SELECT count(*) AS n FROM pg_locks WHERE pid = pg_backend_pid()"
+            " AND relation = ANY(ARRAY['public.notes'::regclass, 'public.profiles'::regclass])"
+        )
+        reads = [sql.SQL("SELECT count(*) FROM public.notes"), held]
+        first, locks = probes.read_many(conn, who, reads, SETTINGS) or [[], []]
+    finally:
+        conn.close()
+    assert first  # the read ran, as user A
+    assert locks == [{"n": 0}]

@@ -21,10 +21,6 @@ if TYPE_CHECKING:
     from pytest_deploycheck.net.postgres import Connection
 
 
-SAVEPOINT = b"SAVEPOINT deploycheck_probe"
-UNDO = b"ROLLBACK TO SAVEPOINT deploycheck_probe"
-
-
 @dataclass(frozen=True)
 class Ran:
     """A statement that ran: the rows it changed or returned, or its error."""
@@ -34,27 +30,31 @@ class Ran:
 
 
 def each_undone(
-    conn: Connection, opening: Sequence[bytes], statements: Sequence[bytes], wait_s: float
+    conn: Connection,
+    opening: Sequence[bytes],
+    undo: bytes,
+    statements: Sequence[bytes],
+    wait_s: float,
 ) -> list[Ran]:
     """Run each statement (encoded for the connection: a composition's ``as_bytes``) in one
-    transaction opened by ``opening`` (its BEGIN first), each undone before the next (rolled
-    back to a savepoint taken after the opening), the whole transaction rolled back at the
-    end, all in one round trip: per statement, what it did. A Sync follows each statement, so
-    that an error ends only that statement's segment; the next segment's rollback to the
-    savepoint clears it. An opening that fails is every statement's error. A server that
-    answers nothing for ``wait_s`` loses its session: CouldNotCheck."""
+    transaction opened by ``opening`` (its BEGIN first, a SAVEPOINT last), each undone by
+    ``undo`` (the rollback to that savepoint) before the next, the whole transaction rolled
+    back at the end, all in one round trip: per statement, what it did. A Sync follows each
+    statement, so that an error ends only its segment; the next segment's undo clears it.
+    An opening that fails is every statement's error. A server that answers nothing for
+    ``wait_s`` loses its session: CouldNotCheck."""
     from psycopg import pq
 
     conn.rollback()
     pgconn = conn.pgconn
     pgconn.enter_pipeline_mode()
     try:
-        for statement in [*opening, SAVEPOINT]:
+        for statement in opening:
             pgconn.send_query_params(statement, None)
         pgconn.pipeline_sync()
         for number, statement in enumerate(statements):
             if number:
-                pgconn.send_query_params(UNDO, None)
+                pgconn.send_query_params(undo, None)
             pgconn.send_query_params(statement, None)
             pgconn.pipeline_sync()
         pgconn.send_query_params(b"ROLLBACK", None)

@@ -8,7 +8,8 @@ trigger or a function) is a blocked write, like one Row Level Security refuses.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import suppress
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,10 @@ SAMPLE = 20  # rows a write probe may touch per table
 BLOCKED = [{"rows": 0}]  # a write refused before it changed anything
 FAILED_CODE = "probe-failed"  # a probe's statement failed: it shows nothing
 BATCH = 64  # write probes sent in one round trip
+# Each probe of a batch is undone before the next: a rollback to this savepoint, which also
+# releases the locks the probe took.
+SAVEPOINT = "SAVEPOINT deploycheck_probe"
+UNDO = "ROLLBACK TO SAVEPOINT deploycheck_probe"
 
 
 class ProbeFailed(Exception):
@@ -119,6 +124,44 @@ def probe(
         conn.read_only = True
 
 
+def read_many(
+    conn: Connection,
+    who: Identity,
+    statements: Iterable[sql.Composed],
+    settings: RlsSettings,
+    scale: int = 1,
+) -> list[list[Row]] | None:
+    """Run read statements as ``who`` in one read-only transaction, always rolled back, each
+    sent as soon as it is composed (a pipeline: the server reads while the next is built) and
+    followed by a rollback to a savepoint, which releases the locks it took (a transaction
+    holding a lock on every table would fill the server's lock table): each one's rows.
+    None when one failed for a reason that says nothing about access, or the role may not
+    run them: the caller reads them one by one (:func:`probe`) to say which. A timeout is
+    CouldNotCheck, as in :func:`probe`."""
+    import psycopg
+    from psycopg import sql
+
+    timeout_ms = settings.probe_timeout_ms * scale
+    _quiet_pipeline_end()
+    conn.rollback()
+    try:
+        with deadline(conn, timeout_ms), conn.pipeline():
+            run(conn, who.impersonation() + _timeout(timeout_ms))
+            run(conn, SAVEPOINT)
+            cursors = []
+            for statement in statements:
+                cursors.append(run(conn, statement))
+                run(conn, UNDO)
+            run(conn, sql.SQL("ROLLBACK"))
+        return [cursor.fetchall() for cursor in cursors]
+    except psycopg.Error as exc:
+        with suppress(ProbeFailed):
+            _judged(exc, write=False)  # raises CouldNotCheck for a timeout
+        return None
+    finally:
+        conn.rollback()  # nothing to do unless the pipeline stopped before its ROLLBACK
+
+
 def probe_writes(
     conn: Connection, writes: Sequence[tuple[Identity, sql.Composed]], settings: RlsSettings
 ) -> list[int | ProbeFailed]:
@@ -133,12 +176,13 @@ def probe_writes(
     outcomes: list[int | ProbeFailed] = [0] * len(writes)
     for numbers in by_identity.values():
         who = writes[numbers[0]][0]
-        opening = [b"BEGIN READ WRITE", (who.impersonation() + timeout).as_bytes(conn)]
+        acting = (who.impersonation() + timeout).as_bytes(conn)
+        opening = [b"BEGIN READ WRITE", acting, SAVEPOINT.encode()]
         for start in range(0, len(numbers), BATCH):
             batch = numbers[start : start + BATCH]
             statements = [writes[n][1].as_bytes(conn) for n in batch]
             with deadline(conn, settings.probe_timeout_ms) as wait_s:
-                ran = each_undone(conn, opening, statements, wait_s)
+                ran = each_undone(conn, opening, UNDO.encode(), statements, wait_s)
             for number, done in zip(batch, ran, strict=True):
                 outcomes[number] = _written(done)
     return outcomes

@@ -26,7 +26,14 @@ from pytest_deploycheck.rls.membership import (
     mine,
     target,
 )
-from pytest_deploycheck.rls.probes import SAMPLE, ProbeFailed, failed, probe, reproduce
+from pytest_deploycheck.rls.probes import (
+    SAMPLE,
+    ProbeFailed,
+    failed,
+    probe,
+    read_many,
+    reproduce,
+)
 from pytest_deploycheck.rls.settings import RlsSettings
 
 if TYPE_CHECKING:
@@ -75,8 +82,8 @@ def read_all(
     )
     for name in ("user_b", "user_a", "anon", "stranger"):
         other = who["user_a" if name == "user_b" else "user_b"]
-        for chunk in _chunks([t for t in tables if "SELECT" in t.writable[who[name].role]]):
-            _read(conn, settings, chunk, who[name], other, reads)
+        readable = [t for t in tables if "SELECT" in t.writable[who[name].role]]
+        _read_as(conn, settings, readable, who[name], other, reads)
     # Whose rows are whose matters where neither user read any row of their own: blind, or
     # nothing of theirs to read. Counted there only.
     unseen = [
@@ -92,6 +99,57 @@ def _chunks(tables: Sequence[Table]) -> Iterable[Sequence[Table]]:
     return (tables[i : i + CHUNK] for i in range(0, len(tables), CHUNK))
 
 
+def _read_as(
+    conn: Connection,
+    settings: RlsSettings,
+    tables: Sequence[Table],
+    who: Identity,
+    other: Identity,
+    reads: Reads,
+) -> None:
+    """Every table ``who`` may read, a statement per chunk, all in one transaction; where one
+    fails, chunk by chunk (:func:`_read`)."""
+    chunks = list(_chunks(tables))
+    asked: list[list[dict[str, Any]]] = []  # each chunk's measures, as they are composed
+
+    def statements() -> Iterable[sql.Composed]:
+        for chunk in chunks:
+            asked.append([_measures(t, who, other, reads) for t in chunk])
+            yield _statement(asked[-1])
+
+    answers = read_many(conn, who, statements(), settings, scale=CHUNK)
+    if answers is None:
+        for chunk in chunks:
+            _read(conn, settings, chunk, who, other, reads)
+        return
+    for chunk, parts, rows in zip(chunks, asked, answers, strict=True):
+        _record_all(chunk, parts, rows, who, reads)
+
+
+def _statement(parts: Sequence[dict[str, Any]]) -> sql.Composed:
+    """One statement asking every measure of a chunk's tables, each as ``i.name``."""
+    from psycopg import sql
+
+    columns = [
+        sql.SQL("{} AS {}").format(measure, sql.Identifier(f"{i}.{name}"))
+        for i, part in enumerate(parts)
+        for name, measure in part.items()
+    ]
+    return sql.SQL("SELECT {}").format(sql.SQL(", ").join(columns))
+
+
+def _record_all(
+    tables: Sequence[Table],
+    parts: Sequence[dict[str, Any]],
+    rows: list[Any] | None,
+    who: Identity,
+    reads: Reads,
+) -> None:
+    for i, table in enumerate(tables):
+        got = {k: rows[0][f"{i}.{k}"] for k in parts[i]} if rows else {}
+        _record(table.name, who.name, got, reads)
+
+
 def _read(
     conn: Connection,
     settings: RlsSettings,
@@ -102,15 +160,8 @@ def _read(
 ) -> None:
     """One statement reads every table of the chunk; a chunk that fails reads table by table,
     and a table whose statement fails is recorded as failed for ``who``."""
-    from psycopg import sql
-
     parts = [_measures(t, who, other, reads) for t in tables]
-    columns = [
-        sql.SQL("{} AS {}").format(measure, sql.Identifier(f"{i}.{name}"))
-        for i, part in enumerate(parts)
-        for name, measure in part.items()
-    ]
-    statement = sql.SQL("SELECT {}").format(sql.SQL(", ").join(columns))
+    statement = _statement(parts)
     try:
         rows = probe(conn, who, statement, settings, scale=len(tables))
     except ProbeFailed as error:
@@ -122,9 +173,7 @@ def _read(
         for table in tables:
             _read(conn, settings, [table], who, other, reads)
         return
-    for i, table in enumerate(tables):
-        got = {k: rows[0][f"{i}.{k}"] for k in parts[i]} if rows else {}
-        _record(table.name, who.name, got, reads)
+    _record_all(tables, parts, rows, who, reads)
 
 
 def _record(table: str, who: str, got: dict[str, Any], reads: Reads) -> None:
