@@ -155,8 +155,10 @@ TABLES = """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS na
   ARRAY(SELECT a.attname::text FROM pg_attribute a
         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum)
     AS columns,
-  (SELECT json_object_agg(a.attnum, a.attname) FROM pg_attribute a
-   WHERE a.attrelid = c.oid AND a.attnum > 0) AS column_numbers,
+  ARRAY(SELECT a.attnum::int FROM pg_attribute a
+        WHERE a.attrelid = c.oid AND a.attnum > 0 ORDER BY a.attnum) AS numbers,
+  ARRAY(SELECT a.attname::text FROM pg_attribute a
+        WHERE a.attrelid = c.oid AND a.attnum > 0 ORDER BY a.attnum) AS numbered,
   ARRAY(SELECT a.attname::text FROM pg_attribute a
         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull
           AND NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = ''
@@ -194,15 +196,14 @@ TABLES = """SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS na
    FROM pg_policy p WHERE p.polrelid = c.oid) AS policies,
   ARRAY(SELECT coalesce(p.polqual::text, '') FROM pg_policy p WHERE p.polrelid = c.oid
         ORDER BY p.polname) AS trees,  -- beside the policies, in their order: no JSON to parse
-  json_build_object(
-    'anon', ARRAY[has_table_privilege('anon', c.oid, 'SELECT'),
-                  has_table_privilege('anon', c.oid, 'INSERT'),
-                  has_table_privilege('anon', c.oid, 'UPDATE'),
-                  has_table_privilege('anon', c.oid, 'DELETE')],
-    'authenticated', ARRAY[has_table_privilege('authenticated', c.oid, 'SELECT'),
-                           has_table_privilege('authenticated', c.oid, 'INSERT'),
-                           has_table_privilege('authenticated', c.oid, 'UPDATE'),
-                           has_table_privilege('authenticated', c.oid, 'DELETE')]) AS grants
+  ARRAY[has_table_privilege('anon', c.oid, 'SELECT'),  -- API_ROLES by COMMANDS, in order
+        has_table_privilege('anon', c.oid, 'INSERT'),
+        has_table_privilege('anon', c.oid, 'UPDATE'),
+        has_table_privilege('anon', c.oid, 'DELETE'),
+        has_table_privilege('authenticated', c.oid, 'SELECT'),
+        has_table_privilege('authenticated', c.oid, 'INSERT'),
+        has_table_privilege('authenticated', c.oid, 'UPDATE'),
+        has_table_privilege('authenticated', c.oid, 'DELETE')] AS grants
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY(%(schemas)s) ORDER BY 1"""
 
@@ -300,7 +301,7 @@ def classify(
     """A table's evidence from its catalog row (the query ``TABLES``)."""
     raw = list(zip(row["policies"] or [], row["trees"], strict=True))
     texts = [(normalized(p["using"]), normalized(p["check"])) for p, _ in raw]
-    numbers = {int(k): v for k, v in (row["column_numbers"] or {}).items()}
+    numbers = dict(zip(row["numbers"], row["numbered"], strict=True))
     owner = settings.owner_columns.get(row["name"]) or _owner(texts, row)
     policies = tuple(
         _policy(p, tree, *text, owner, row, asking)
@@ -308,7 +309,8 @@ def classify(
     )
     tenant = _tenant(policies, numbers, owner)
     kind = "user" if owner else "tenant" if tenant else "shared"
-    grants = {role: dict(zip(COMMANDS, row["grants"][role], strict=True)) for role in API_ROLES}
+    flags = iter(row["grants"])
+    grants = {role: {command: next(flags) for command in COMMANDS} for role in API_ROLES}
     sequenced, unwritable = _unwritable(row, advancing)
     return Table(
         row["name"],
