@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,15 @@ import httpx  # noqa: F401
 import jsonschema
 import psycopg
 import pytest
+
+# The window chart's matplotlib imports numpy, whose C core cannot be imported a second time in
+# a process ("cannot load module more than once"): imported once here, not inside the first
+# in-process run that draws a chart (pytester drops it afterwards).
+if find_spec("matplotlib") is not None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot
 
 # The one pytest11 plugin the outer run leaves off (-p no:playwright): imported here, not anew
 # and assertion-rewritten inside every in-process run, where CPython 3.11 (gh-106905) once
