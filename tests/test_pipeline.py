@@ -71,3 +71,10 @@ def test_a_silent_server_costs_one_wait_and_the_session(conn: psycopg.Connection
         each_undone(conn, WRITABLE, UNDO, [INSERT, b"SELECT pg_sleep(30)"], wait_s=0.5)
     assert time.monotonic() - started < 5
     assert conn.closed
+
+
+def test_a_connection_that_breaks_is_could_not_check(conn: psycopg.Connection[Any]) -> None:
+    ended = b"SELECT pg_terminate_backend(pg_backend_pid())"  # the server ends the session
+    with pytest.raises(CouldNotCheck, match=r"^\[db-unreachable\] "):
+        each_undone(conn, WRITABLE, UNDO, [INSERT, ended, INSERT], wait_s=10)
+    assert conn.closed

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from pytest_deploycheck.core.model import CouldNotCheck
 from pytest_deploycheck.net.postgres import abandoned
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ def each_undone(
     statement, so that an error ends only its segment; the next segment's undo clears it.
     An opening that fails is every statement's error. A server that answers nothing for
     ``wait_s`` loses its session: CouldNotCheck."""
+    import psycopg
     from psycopg import pq
 
     conn.rollback()
@@ -60,6 +62,9 @@ def each_undone(
         pgconn.send_query_params(b"ROLLBACK", None)
         pgconn.pipeline_sync()
         results = _exchange(conn, len(statements) + 2, wait_s)
+    except psycopg.OperationalError as exc:  # the connection broke under the exchange
+        abandoned(conn, wait_s)
+        raise CouldNotCheck(f"[db-unreachable] {str(exc).strip()}") from None
     except BaseException:  # results left unread: the session cannot be used again
         if pgconn.status == pq.ConnStatus.OK:
             abandoned(conn, wait_s)
