@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import ssl
+import sys
 import threading
 import time
 import uuid
@@ -74,6 +75,12 @@ class Route:
 class _Server(ThreadingHTTPServer):
     request_queue_size = 128  # the default 5 drops concurrent connects for a second
     daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up mid-answer (a gate giving up on a slow target) is what some
+        # tests do on purpose: not a traceback on the run's output.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class LoopbackServer:
