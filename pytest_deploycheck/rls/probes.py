@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from contextlib import suppress
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING
 
@@ -83,47 +82,6 @@ def _timeout(ms: int) -> sql.Composed:
     return sql.SQL(", set_config('statement_timeout', {}, true)").format(sql.Literal(str(ms)))
 
 
-def probe(
-    conn: Connection,
-    who: Identity,
-    statement: sql.Composed,
-    settings: RlsSettings,
-    write: bool = False,
-    scale: int = 1,
-) -> list[Row] | None:
-    """Run ``statement`` as ``who``, in a transaction always rolled back (READ WRITE only for
-    ``write``): the rows it read, or one ``{"rows": n}`` for the rows it changed; None when the
-    role may not run it at all. A write stopped by a constraint after Row Level Security let
-    it through is ``{"rows": -1}``: let through; one the application's own code refused is
-    ``{"rows": 0}``. Any other failure is ProbeFailed.
-
-    The role is set before the statement runs, each step is one statement through the
-    extended protocol, and the statement is composed from identifiers and literals only:
-    nothing in a name can leave the role or the transaction.
-    """
-    import psycopg
-    from psycopg import sql
-
-    timeout = _timeout(settings.probe_timeout_ms * scale)
-    _quiet_pipeline_end()
-    conn.rollback()
-    conn.read_only = not write  # BEGIN READ WRITE or READ ONLY
-    try:
-        # BEGIN, the role, the statement and ROLLBACK in one round trip (a pipeline): an
-        # error surfaces when it syncs, at the block's end, and leaves the transaction open
-        # (aborted) for the rollback below.
-        with deadline(conn, settings.probe_timeout_ms * scale), conn.pipeline():
-            run(conn, who.impersonation() + timeout)
-            cursor = run(conn, statement)
-            run(conn, sql.SQL("ROLLBACK"))
-        return cursor.fetchall() if cursor.description else [{"rows": cursor.rowcount}]
-    except psycopg.Error as exc:
-        return _judged(exc, write)
-    finally:
-        conn.rollback()  # nothing to do unless the pipeline stopped before its ROLLBACK
-        conn.read_only = True
-
-
 def read_many(
     conn: Connection,
     who: Identity,
@@ -131,13 +89,17 @@ def read_many(
     settings: RlsSettings,
     scale: int = 1,
 ) -> list[list[Row]] | None:
-    """Run read statements as ``who`` in one read-only transaction, always rolled back, each
-    sent as soon as it is composed (a pipeline: the server reads while the next is built) and
-    followed by a rollback to a savepoint, which releases the locks it took (a transaction
-    holding a lock on every table would fill the server's lock table): each one's rows.
-    None when one failed for a reason that says nothing about access, or the role may not
-    run them: the caller reads them one by one (:func:`probe`) to say which. A timeout is
-    CouldNotCheck, as in :func:`probe`."""
+    """Run read statements as ``who`` in one read-only transaction, always rolled back: each
+    one's rows; None when the role may not run them at all. A statement that fails is
+    ProbeFailed (the caller reads them one by one to say which), a timeout CouldNotCheck.
+
+    Each is sent as soon as it is composed (a pipeline: the server reads while the next is
+    built) and followed by a rollback to a savepoint, which releases the locks it took (a
+    transaction holding a lock on every table would fill the server's lock table). The role
+    is set before any runs, each step is one statement through the extended protocol, and
+    the statements are composed from identifiers and literals only: nothing in a name can
+    leave the role or the transaction.
+    """
     import psycopg
     from psycopg import sql
 
@@ -145,6 +107,8 @@ def read_many(
     _quiet_pipeline_end()
     conn.rollback()
     try:
+        # An error surfaces when the pipeline syncs, at the block's end, and leaves the
+        # transaction open (aborted) for the rollback below.
         with deadline(conn, timeout_ms), conn.pipeline():
             run(conn, who.impersonation() + _timeout(timeout_ms))
             run(conn, SAVEPOINT)
@@ -155,8 +119,7 @@ def read_many(
             run(conn, sql.SQL("ROLLBACK"))
         return [cursor.fetchall() for cursor in cursors]
     except psycopg.Error as exc:
-        with suppress(ProbeFailed):
-            _judged(exc, write=False)  # raises CouldNotCheck for a timeout
+        _judged(exc, write=False)  # raises unless the role may not run them
         return None
     finally:
         conn.rollback()  # nothing to do unless the pipeline stopped before its ROLLBACK
@@ -165,10 +128,11 @@ def read_many(
 def probe_writes(
     conn: Connection, writes: Sequence[tuple[Identity, sql.Composed]], settings: RlsSettings
 ) -> list[int | ProbeFailed]:
-    """:func:`probe` for many writes: up to ``BATCH`` of one identity's in one transaction,
-    in one round trip, each undone before the next (a savepoint) and the transaction rolled
-    back: per write, the rows it changed (-1 and 0 as ``probe`` says them; 0 where the role
-    may not run it at all) or the ProbeFailed it raised."""
+    """Many writes, in transactions always rolled back: up to ``BATCH`` of one identity's in
+    one transaction and one round trip, each undone before the next (a savepoint). Per write,
+    the rows it changed; -1 for one stopped by a constraint after Row Level Security let it
+    through (let through), 0 for one the application's own code refused or the role may not
+    run at all; or the ProbeFailed it raised."""
     timeout = _timeout(settings.probe_timeout_ms)
     by_identity: dict[str, list[int]] = {}  # who -> the numbers of their writes, in order
     for number, (who, _) in enumerate(writes):
@@ -189,7 +153,7 @@ def probe_writes(
 
 
 def _written(done: Ran) -> int | ProbeFailed:
-    """The rows a write changed, as :func:`probe` says them, or the ProbeFailed it raised."""
+    """The rows a write changed (see :func:`probe_writes`), or the ProbeFailed it raised."""
     if done.error is None:
         return done.rows
     try:
@@ -200,8 +164,9 @@ def _written(done: Ran) -> int | ProbeFailed:
 
 
 def _judged(error: psycopg.Error, write: bool) -> list[Row] | None:
-    """What a probe's error says (see :func:`probe`): None, a write's ``{"rows": n}``,
-    CouldNotCheck for a timeout, else ProbeFailed."""
+    """What a probe's error says: None where the role may not run it, a write's
+    ``{"rows": n}`` (see :func:`probe_writes`), CouldNotCheck for a timeout, else
+    ProbeFailed."""
     import psycopg
 
     if isinstance(error, psycopg.errors.InsufficientPrivilege):

@@ -30,7 +30,6 @@ from pytest_deploycheck.rls.probes import (
     SAMPLE,
     ProbeFailed,
     failed,
-    probe,
     read_many,
     reproduce,
 )
@@ -83,7 +82,7 @@ def read_all(
     for name in ("user_b", "user_a", "anon", "stranger"):
         other = who["user_a" if name == "user_b" else "user_b"]
         readable = [t for t in tables if "SELECT" in t.writable[who[name].role]]
-        _read_as(conn, settings, readable, who[name], other, reads)
+        _read(conn, settings, list(_chunks(readable)), who[name], other, reads)
     # Whose rows are whose matters where neither user read any row of their own: blind, or
     # nothing of theirs to read. Counted there only.
     unseen = [
@@ -99,33 +98,6 @@ def _chunks(tables: Sequence[Table]) -> Iterable[Sequence[Table]]:
     return (tables[i : i + CHUNK] for i in range(0, len(tables), CHUNK))
 
 
-def _read_as(
-    conn: Connection,
-    settings: RlsSettings,
-    tables: Sequence[Table],
-    who: Identity,
-    other: Identity,
-    reads: Reads,
-) -> None:
-    """Every table ``who`` may read, a statement per chunk, all in one transaction; where one
-    fails, chunk by chunk (:func:`_read`)."""
-    chunks = list(_chunks(tables))
-    asked: list[list[dict[str, Any]]] = []  # each chunk's measures, as they are composed
-
-    def statements() -> Iterable[sql.Composed]:
-        for chunk in chunks:
-            asked.append([_measures(t, who, other, reads) for t in chunk])
-            yield _statement(asked[-1])
-
-    answers = read_many(conn, who, statements(), settings, scale=CHUNK)
-    if answers is None:
-        for chunk in chunks:
-            _read(conn, settings, chunk, who, other, reads)
-        return
-    for chunk, parts, rows in zip(chunks, asked, answers, strict=True):
-        _record_all(chunk, parts, rows, who, reads)
-
-
 def _statement(parts: Sequence[dict[str, Any]]) -> sql.Composed:
     """One statement asking every measure of a chunk's tables, each as ``i.name``."""
     from psycopg import sql
@@ -138,42 +110,45 @@ def _statement(parts: Sequence[dict[str, Any]]) -> sql.Composed:
     return sql.SQL("SELECT {}").format(sql.SQL(", ").join(columns))
 
 
-def _record_all(
-    tables: Sequence[Table],
-    parts: Sequence[dict[str, Any]],
-    rows: list[Any] | None,
-    who: Identity,
-    reads: Reads,
-) -> None:
-    for i, table in enumerate(tables):
-        got = {k: rows[0][f"{i}.{k}"] for k in parts[i]} if rows else {}
-        _record(table.name, who.name, got, reads)
-
-
 def _read(
     conn: Connection,
     settings: RlsSettings,
-    tables: Sequence[Table],
+    groups: Sequence[Sequence[Table]],
     who: Identity,
     other: Identity,
     reads: Reads,
 ) -> None:
-    """One statement reads every table of the chunk; a chunk that fails reads table by table,
-    and a table whose statement fails is recorded as failed for ``who``."""
-    parts = [_measures(t, who, other, reads) for t in tables]
-    statement = _statement(parts)
-    try:
-        rows = probe(conn, who, statement, settings, scale=len(tables))
-    except ProbeFailed as error:
-        if len(tables) == 1:
-            reads.failed.setdefault(tables[0].name, {})[f"as {who.name}"] = str(error)
-            return
-        rows = None
-    if rows is None and len(tables) > 1:
-        for table in tables:
-            _read(conn, settings, [table], who, other, reads)
+    """A statement per group of tables, all in one transaction; where that fails, group by
+    group, then table by table, and a table whose statement fails is recorded as failed for
+    ``who``."""
+    if not groups:
         return
-    _record_all(tables, parts, rows, who, reads)
+    asked: list[list[dict[str, Any]]] = []  # each group's measures, as they are composed
+
+    def statements() -> Iterable[sql.Composed]:
+        for group in groups:
+            asked.append([_measures(t, who, other, reads) for t in group])
+            yield _statement(asked[-1])
+
+    alone = len(groups) == 1 and len(groups[0]) == 1
+    scale = max(len(group) for group in groups)
+    try:
+        answers = read_many(conn, who, statements(), settings, scale=scale)
+    except ProbeFailed as error:
+        if alone:
+            reads.failed.setdefault(groups[0][0].name, {})[f"as {who.name}"] = str(error)
+            return
+        answers = None
+    if answers is None and not alone:
+        smaller = [[g] for g in groups] if len(groups) > 1 else [[[t]] for t in groups[0]]
+        for part in smaller:
+            _read(conn, settings, part, who, other, reads)
+        return
+    found: Sequence[list[Any] | None] = [None] if answers is None else answers  # None: no grant
+    for group, parts, rows in zip(groups, asked, found, strict=True):
+        for i, table in enumerate(group):
+            got = {k: rows[0][f"{i}.{k}"] for k in parts[i]} if rows else {}
+            _record(table.name, who.name, got, reads)
 
 
 def _record(table: str, who: str, got: dict[str, Any], reads: Reads) -> None:
