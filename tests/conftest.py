@@ -52,6 +52,38 @@ from tests.served import Site
 LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
+# The modules that take longest, heaviest first (worker-seconds on 2 cores, bench/README.md):
+# xdist hands modules out in collection order (PYTEST_ARGS: --no-loadscope-reorder), so these
+# start at once and no worker is left alone with one of them at the end. A stale order only
+# costs time.
+HEAVY_FIRST = (
+    "test_login_suite.py",
+    "test_demo.py",
+    "test_init.py",
+    "test_watch.py",
+    "test_frameworks.py",
+    "test_allure_report.py",
+    "test_fault_matrix.py",
+    "test_migration_histories.py",
+    "test_hostile_target.py",
+    "test_login_django.py",
+    "test_health_suite.py",
+    "test_rls_apps.py",
+    "test_fleet.py",
+    "test_metrics_prometheus.py",
+    "test_secrets_every_encoding.py",
+    "test_packaging.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def weight(item: pytest.Item) -> int:
+        name = item.path.name
+        return HEAVY_FIRST.index(name) if name in HEAVY_FIRST else len(HEAVY_FIRST)
+
+    items.sort(key=weight)  # stable: the order within a module is kept
+
+
 @pytest.fixture(autouse=True)
 def _hermetic(monkeypatch: pytest.MonkeyPatch) -> None:
     """Runs under test see none of the caller's deploycheck settings."""
