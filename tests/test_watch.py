@@ -37,7 +37,9 @@ Start = Any
 def watch(tmp_path: Path) -> Start:
     """Starts the health suite in a watch window, in its own process, against a demo."""
 
-    def start(demo: RunningDemo, *args: str, burst: int = 200) -> subprocess.Popen[str]:
+    def start(
+        demo: RunningDemo, *args: str, burst: int = 200, interval: str = "0.2s"
+    ) -> subprocess.Popen[str]:
         (tmp_path / "deploycheck.toml").write_text(CONFIG.replace("{burst}", str(burst)))
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DEPLOYCHECK_", "PYTEST_"))}
         env["DEMO_BASE_URL"] = demo.base_url
@@ -50,7 +52,7 @@ def watch(tmp_path: Path) -> Start:
             "--deploy-target=demo",
             "--deploy-suites=health",
             f"--deploy-state={tmp_path / 'state'}",
-            "--deploy-interval=0.2s",
+            f"--deploy-interval={interval}",
             *args,
         ]
         return subprocess.Popen(
@@ -80,7 +82,13 @@ def window_run(
 ) -> dict[str, Any]:
     """A 4 s window with Allure results: the checks every window's sign-off must pass."""
     result, out = finish(
-        watch(demo, "--deploy-window=4s", f"--alluredir={tmp_path / 'allure'}", burst=GO_BURST)
+        watch(
+            demo,
+            "--deploy-window=4s",
+            f"--alluredir={tmp_path / 'allure'}",
+            burst=GO_BURST,
+            interval="2s",  # two rounds of GO_BURST: enough for a GO, no CPU spent on more
+        )
     )
     assert result == code, out
     document = read_signoff(tmp_path / "deploycheck-signoff.json")
@@ -115,7 +123,7 @@ def test_a_clean_window_is_go_and_the_next_compares_with_it(
     with running_demo((), pg_admin) as demo:
         window_run(watch, tmp_path, read_signoff, demo, 0, "pass")
     with running_demo(["error-rate=0.02"], pg_admin) as demo:
-        result, out = finish(watch(demo, "--deploy-window=2s"))
+        result, out = finish(watch(demo, "--deploy-window=2s", interval="1s"))
     document = read_signoff(tmp_path / "deploycheck-signoff.json")
     gate = next(g for g in document["gates"] if g["name"] == "window error_rate vs baseline")
     assert gate["status"] == "hold"
@@ -156,12 +164,12 @@ def test_killed_window_resumes_to_the_same_verdict(
     watch: Start, tmp_path: Path, read_signoff: SignOffReader, pg_admin: str
 ) -> None:
     with running_demo((), pg_admin) as demo:
-        first = watch(demo, "--deploy-window=15s", burst=GO_BURST)
+        first = watch(demo, "--deploy-window=15s", burst=GO_BURST, interval="3s")
         wait_for_a_round(tmp_path)
         first.send_signal(signal.SIGKILL)
         first.communicate()
         header, *before = samples(tmp_path)
-        result, out = finish(watch(demo, "--deploy-window=15s", burst=GO_BURST))
+        result, out = finish(watch(demo, "--deploy-window=15s", burst=GO_BURST, interval="3s"))
     assert result == 0, out
     header_after, *after = samples(tmp_path)
     assert header_after == header  # the same window, resumed, not restarted
@@ -202,10 +210,13 @@ def test_each_round_is_a_result_of_its_own_in_allure(
     watch: Start, tmp_path: Path, read_signoff: SignOffReader, pg_admin: str
 ) -> None:
     with running_demo((), pg_admin) as demo:
-        finish(watch(demo, "--deploy-window=3s", f"--alluredir={tmp_path / 'allure'}"))
+        finish(
+            watch(demo, "--deploy-window=3s", f"--alluredir={tmp_path / 'allure'}", interval="1s")
+        )
     document = read_signoff(tmp_path / "deploycheck-signoff.json")
     results = [json.loads(p.read_text()) for p in (tmp_path / "allure").glob("*-result.json")]
     endpoint = [r for r in results if r["name"] == "health.endpoint"]
     rounds = [p["value"] for r in endpoint for p in r["parameters"] if p["name"] == "window round"]
+    assert document["window"]["rounds"] >= 2
     assert sorted(rounds, key=int) == [str(n) for n in range(1, document["window"]["rounds"] + 1)]
     assert len({r["historyId"] for r in endpoint}) == len(endpoint)  # not retries of one
