@@ -48,6 +48,11 @@ class Write:
     statement: sql.Composed
     names_no_row: bool = False  # decided from the reads: it can change nothing, is not sent
 
+    @property
+    def key(self) -> str:
+        """``who what``: its key in each of :class:`Writes`' tables."""
+        return f"{self.who} {self.what}"
+
 
 @dataclass
 class Writes:
@@ -78,22 +83,20 @@ def write_all(
             continue
         joining = _into_their_tenant(conn, table, reads, exposed)
         for write in [*_writes(table, who, reads), *joining]:
-            key = f"{write.who} {write.what}"
             if not _worth(table, who[write.who], write.command):
                 continue
             if write.command in table.unwritable:
-                writes.not_tried[table.name][key] = table.unwritable[write.command]
+                writes.not_tried[table.name][write.key] = table.unwritable[write.command]
             elif write.names_no_row:  # what the probe would say, without sending it
-                writes.done[table.name][key] = 0
+                writes.done[table.name][write.key] = 0
             else:
                 sent.append((table, write))
     outcomes = probe_writes(conn, [(who[w.who], w.statement) for _, w in sent], settings)
     for (table, write), outcome in zip(sent, outcomes, strict=True):
-        key = f"{write.who} {write.what}"
         if isinstance(outcome, ProbeFailed):
-            writes.failed.setdefault(table.name, {})[key] = str(outcome)
+            writes.failed.setdefault(table.name, {})[write.key] = str(outcome)
             continue
-        writes.done[table.name][key] = outcome
+        writes.done[table.name][write.key] = outcome
         if outcome:
             writes.result.findings.append(_hole(conn, table, who[write.who], write))
     writes.result.undecided = _undecided(writes)
