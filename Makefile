@@ -31,13 +31,19 @@ $(VENV)/.installed: pyproject.toml
 		&& echo "install: done in $$(( $$(date +%s) - start )) s"
 	@touch $@
 
-# Debian's Chromium for the browser checks (Playwright cannot download its own browsers here).
+# Debian's Chromium for the browser checks (Playwright cannot download its own browsers here):
+# chromium-headless-shell is what they launch (Playwright's own headless browser, a third of the
+# full browser's CPU; bench/README.md), chromium the fallback users most often have.
+CHROMIUM_PACKAGES := chromium chromium-headless-shell
 chromium:
-	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then \
-		echo "chromium: $$(command -v chromium || command -v chromium-browser)"; \
+	@missing=$$(for p in $(CHROMIUM_PACKAGES); do command -v $$p >/dev/null || echo $$p; done); \
+	if [ -z "$$missing" ]; then \
+		echo "chromium: $$(command -v chromium-headless-shell) (and chromium)"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		echo "chromium: installing Debian's chromium with apt-get"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		echo "chromium: installing Debian's" $$missing "with apt-get"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	elif command -v chromium-headless-shell >/dev/null || command -v chromium >/dev/null; then \
+		echo "chromium: $$(command -v chromium-headless-shell || command -v chromium) (not root: not installing" $$missing")"; \
 	else \
 		echo "chromium: not found and not root; browser checks will report 'could not check'"; \
 	fi
