@@ -87,7 +87,7 @@ def window_run(
             "--deploy-window=4s",
             f"--alluredir={tmp_path / 'allure'}",
             burst=GO_BURST,
-            interval="2s",  # two rounds of GO_BURST: enough for a GO, no CPU spent on more
+            interval="10s",  # past the window's end: one round of GO_BURST, enough for a GO
         )
     )
     assert result == code, out
@@ -164,12 +164,13 @@ def test_killed_window_resumes_to_the_same_verdict(
     watch: Start, tmp_path: Path, read_signoff: SignOffReader, pg_admin: str
 ) -> None:
     with running_demo((), pg_admin) as demo:
-        first = watch(demo, "--deploy-window=15s", burst=GO_BURST, interval="3s")
+        # An interval as long as the window: one round before the kill, one after the resume.
+        first = watch(demo, "--deploy-window=15s", burst=GO_BURST, interval="15s")
         wait_for_a_round(tmp_path)
         first.send_signal(signal.SIGKILL)
         first.communicate()
         header, *before = samples(tmp_path)
-        result, out = finish(watch(demo, "--deploy-window=15s", burst=GO_BURST, interval="3s"))
+        result, out = finish(watch(demo, "--deploy-window=15s", burst=GO_BURST, interval="15s"))
     assert result == 0, out
     header_after, *after = samples(tmp_path)
     assert header_after == header  # the same window, resumed, not restarted

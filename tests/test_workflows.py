@@ -39,10 +39,11 @@ def test_workflow_is_valid(path: Path) -> None:
     assert options <= set(OPTION_NAMES.values())
 
 
-@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
-def test_workflow_matches_githubs_schema(path: Path) -> None:
+def test_workflows_match_githubs_schema() -> None:
+    """Every workflow in one run of check-jsonschema (~2 s of start-up a run); a failure names
+    the file."""
     done = subprocess.run(
-        [CHECK_JSONSCHEMA, "--builtin-schema", "vendor.github-workflows", str(path)],
+        [CHECK_JSONSCHEMA, "--builtin-schema", "vendor.github-workflows", *map(str, WORKFLOWS)],
         capture_output=True,
         text=True,
         check=False,
