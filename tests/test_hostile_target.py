@@ -117,7 +117,7 @@ def test_a_gzip_bomb_is_cut_at_the_cap_not_unpacked(
 base_url = "{hostile.url}"
 [targets.t.suites.health]
 paths = ["/bomb"]
-burst_requests = 40
+burst_requests = 10  # the default concurrency: a bomb in every slot at once
 latency_samples = 3
 max_rps = 1000
 """
