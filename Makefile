@@ -4,11 +4,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # One worker per test module: the modules that build something once (a demo run's Allure
 # report, a Prometheus server scraping demos) build it once. Not loadgroup: with pytest 9.2 its
-# xdist_group marks are silently ignored (pytest-dev/pytest-xdist#1386). Three workers on two
+# xdist_group marks are silently ignored (pytest-dev/pytest-xdist#1386). Four workers on two
 # cores: a worker waiting on a browser, a server or a window leaves its core to another
-# (bench/README.md: 418-441 s against 494 s with two). Modules go out heaviest first
-# (tests/conftest.py HEAVY_FIRST), not by their number of tests.
-PYTEST_ARGS ?= -n 3 --dist loadscope --no-loadscope-reorder
+# (bench/README.md: 301-334 s against 358 s with three, back to back). Modules go out heaviest
+# first (tests/conftest.py HEAVY_FIRST), not by their number of tests.
+PYTEST_ARGS ?= -n 4 --dist loadscope --no-loadscope-reorder
 
 .PHONY: demo test test-fast lint typecheck pytest install chromium prometheus postgres allure-cli allure2-cli bench clean
 
