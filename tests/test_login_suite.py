@@ -271,8 +271,8 @@ class OtherSite(BaseHTTPRequestHandler):
     fixate = False  # the session id is handed out before the login and kept
     broken_assets = False  # the sign-in page logs an error and loads a missing image
     crash_second_visit = False  # the account page fails a session's second visit (the log-out's)
-    scripted = 0.0  # > 0: the sign-in page is a shell whose script asks for the form so many
-    # seconds after the load
+    # > 0: the sign-in page is a shell whose script asks for the form so many seconds after the load
+    scripted = 0.0
     visits: ClassVar[dict[str, int]] = {}
 
     def do_GET(self) -> None:
