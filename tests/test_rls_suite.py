@@ -5,6 +5,7 @@ fires on the clean schema."""
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import psycopg
@@ -507,6 +508,34 @@ def test_a_role_test_in_a_policy_for_everyone_opens_nothing_to_anon(
     [notes] = [t for t in tables if t.name == "public.notes"]
     assert evidence.level(notes, "anon", "SELECT") == "none"  # the anon probe reads 0: right
     assert evidence.level(notes, "authenticated", "SELECT") == "open"
+
+
+def test_the_evidence_read_leaves_the_cycle_collector_as_it_found_it(
+    supa: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The collector is paused for the evidence's bulk read (bench/README.md), never left off:
+    a gate watching a window for hours would keep every cycle it made."""
+    conn = connect_readonly(supa["checker"], DbSettings())
+    try:
+        assert gc.isenabled()
+        assert evidence.exposed_tables(conn, SETTINGS, ["public"])
+        assert gc.isenabled()
+        gc.disable()
+        try:
+            evidence.exposed_tables(conn, SETTINGS, ["public"])
+            assert not gc.isenabled()  # whoever turned it off turns it on
+        finally:
+            gc.enable()
+
+        def broken(*args: Any) -> None:
+            raise RuntimeError("mid-read")
+
+        monkeypatch.setattr(evidence, "classify", broken)
+        with pytest.raises(RuntimeError):
+            evidence.exposed_tables(conn, SETTINGS, ["public"])
+        assert gc.isenabled()
+    finally:
+        conn.close()
 
 
 def test_writes_that_name_no_row_are_not_sent(
