@@ -102,19 +102,21 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-# The run must leave no demo process, temporary data directory or test database behind.
 # With bytecode caches written (PYTHONDONTWRITEBYTECODE unset for the run), each of the suite's
 # ~150 Python processes (runs under test, demos, the CLI) loads the project compiled instead of
 # compiling it again: ~0.4 s of CPU each (bench/README.md).
+PYTEST := env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest $(PYTEST_ARGS)
+
+# The run must leave no demo process, temporary data directory or test database behind.
 pytest: install
 	$(BIN)/python -m tests.leftovers snapshot .leftovers.json
-	env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest $(PYTEST_ARGS)
+	$(PYTEST)
 	$(BIN)/python -m tests.leftovers check .leftovers.json
 
 # The developer loop: everything but the tests marked slow (packaging, HTML reports, the main
 # job end to end). CI runs `make test`, all of them.
 test-fast: install chromium prometheus postgres lint typecheck
-	$(BIN)/pytest $(PYTEST_ARGS) -m "not slow"
+	$(PYTEST) -m "not slow"
 
 bench: install
 	for bench in bench/bench_*.py; do $(BIN)/python $$bench || exit 1; done
