@@ -237,9 +237,10 @@ def exposed_tables(conn: Connection, settings: RlsSettings, schemas: list[str]) 
 
 @contextmanager
 def _collector_paused() -> Iterator[None]:
-    """Python's cycle collector off while the evidence is read and classified: tens of objects
-    per policy, all kept, make no cycles, and each collection would scan them all again (a
-    fifth of the time at 3,000 tables, and growth past linear; bench/README.md)."""
+    """Python's cycle collector off while the evidence is read and classified: the read makes
+    tens of objects per policy and no cycles, and the collections it would set off scan every
+    object of the process (a sixth of the read at 3,000 tables, and growth past linear;
+    bench/README.md)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
