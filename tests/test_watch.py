@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -144,7 +145,13 @@ def test_rollback_class_breach_stops_early_and_says_when_and_why(
     stopped = document["window"]["stopped_early"]
     assert stopped.startswith("stopped early at ")
     assert " s of 60 s because the error rate's lower 99 % bound " in stopped
-    assert stopped.endswith("> 10% after 200 requests (60 failed, 30.0%)")
+    # The demo fails exactly 30 % of the requests to a path; the endpoint and latency probes
+    # ask the burst's path at the same time, so one or two of those failures may be theirs.
+    counted = re.search(r"> 10% after 200 requests \((\d+) failed, (\d+\.\d)%\)$", stopped)
+    assert counted, stopped
+    failed = int(counted[1])
+    assert 58 <= failed <= 60, stopped
+    assert counted[2] == f"{failed / 2:.1f}", stopped
     assert f"window {stopped}" in out  # the terminal says when and why
     assert took < 60  # it did not wait out the window
 
