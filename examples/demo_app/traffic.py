@@ -14,7 +14,7 @@ USERS_AGENT = "demo-user"  # the demo counts its users' requests apart (the erro
 
 
 @contextmanager
-def users(base_urls: list[str], per_target: int = 3, pause_s: float = 0.05) -> Iterator[None]:
+def users(base_urls: list[str], per_target: int = 3, pause_s: float = 0.2) -> Iterator[None]:
     """``per_target`` users on each of ``base_urls``, each asking for a page every
     ``pause_s`` seconds, until the block ends."""
     stop = threading.Event()
